@@ -1,0 +1,87 @@
+"""``edgeoffload bench startup``: node process start to ready, median of repeated runs.
+
+"Ready" is measured two ways from the moment ``Popen`` is called: the node's READY line
+(its socket listens), and the first hello answered over a real WebSocket (it serves).
+Each run waits for the previous node to exit completely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import time
+
+from bench.common import machine, python, update_doc_section, write_json
+
+TARGET_MS = 300.0
+
+
+async def _hello(url: str) -> None:
+    from websockets.asyncio.client import connect
+
+    from edgeoffload.protocol.codec import Codec
+    from edgeoffload.protocol.messages import PROTOCOL_VERSION, Hello, Welcome
+
+    codec = Codec()
+    async with connect(url, compression=None) as ws:
+        await ws.send(codec.encode(Hello(PROTOCOL_VERSION, "bench")))
+        assert isinstance(codec.decode(await ws.recv(decode=False)), Welcome)
+
+
+def measure(runs: int) -> dict[str, object]:
+    ready: list[float] = []
+    serving: list[float] = []
+    cmd = [python(), "-m", "edgeoffload", "node", "--port", "0"]
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        t_ready = time.perf_counter()
+        if not line.startswith("READY "):
+            proc.kill()
+            raise RuntimeError("node did not start")
+        asyncio.run(_hello(line.split()[1]))
+        t_serving = time.perf_counter()
+        proc.terminate()
+        proc.wait(20)
+        proc.stdout.close()
+        ready.append((t_ready - t0) * 1000)
+        serving.append((t_serving - t0) * 1000)
+    return {
+        "runs": runs,
+        "ready_ms_median": round(statistics.median(ready), 1),
+        "ready_ms_min": round(min(ready), 1),
+        "ready_ms_max": round(max(ready), 1),
+        "first_hello_ms_median": round(statistics.median(serving), 1),
+        "target_ms": TARGET_MS,
+        "command": " ".join(["edgeoffload", "node", "--port", "0"]),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edgeoffload bench startup")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args(argv)
+    result = {"machine": machine(), **measure(args.runs)}
+    write_json("startup.json", result)
+    update_doc_section(
+        "performance.md",
+        "startup",
+        "## Node start-up\n\n"
+        f"`edgeoffload bench startup --runs {args.runs}`: from `Popen` of `edgeoffload node` "
+        "to its "
+        "READY line (listening), and to the first hello answered over a real WebSocket.\n\n"
+        "| measure | median | min | max |\n|---|---|---|---|\n"
+        f"| READY line | {result['ready_ms_median']} ms | {result['ready_ms_min']} ms | "
+        f"{result['ready_ms_max']} ms |\n"
+        f"| first hello answered | {result['first_hello_ms_median']} ms | | |\n\n"
+        f"Target: ready within {TARGET_MS:.0f} ms.\n",
+    )
+    print(
+        f"startup: READY median {result['ready_ms_median']} ms, "
+        f"first hello {result['first_hello_ms_median']} ms ({args.runs} runs)"
+    )
+    return 0

@@ -1,0 +1,68 @@
+"""edgeoffload: decide per task whether to compute locally or on an edge node, then do it.
+
+Public API (imported lazily, so that ``import edgeoffload`` stays cheap for a node)::
+
+    from edgeoffload import Client, task
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadArguments",
+    "Cancelled",
+    "Client",
+    "ClientConfig",
+    "ConfigError",
+    "DeadlineExceeded",
+    "EdgeOffloadError",
+    "FrameTooLarge",
+    "NoNodeAvailable",
+    "NodeConfig",
+    "Overloaded",
+    "TaskError",
+    "TaskFailed",
+    "Unauthorized",
+    "UnknownTask",
+    "__version__",
+    "task",
+]
+
+_WHERE = {
+    "Client": "edgeoffload.client.client",
+    "ClientConfig": "edgeoffload.config",
+    "NodeConfig": "edgeoffload.config",
+    "task": "edgeoffload.tasks",
+}
+
+if TYPE_CHECKING:
+    from .client.client import Client
+    from .config import ClientConfig, NodeConfig
+    from .errors import (
+        BadArguments,
+        Cancelled,
+        ConfigError,
+        DeadlineExceeded,
+        EdgeOffloadError,
+        FrameTooLarge,
+        NoNodeAvailable,
+        Overloaded,
+        TaskError,
+        TaskFailed,
+        Unauthorized,
+        UnknownTask,
+    )
+    from .tasks import task
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    if name in __all__:
+        return getattr(importlib.import_module("edgeoffload.errors"), name)
+    raise AttributeError(f"module 'edgeoffload' has no attribute {name!r}")

@@ -1,0 +1,79 @@
+"""``edgeoffload``: the one command. The only code that reads argv and the environment.
+
+Each subcommand lives in its own module, imported only when chosen, so that
+``edgeoffload node`` does not pay for the demo's or the benchmarks' imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+#: subcommand -> (module under edgeoffload.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "node": ("node", "run an edge node serving registered tasks over WebSocket"),
+    "submit": ("submit", "run one task on a node and print its result as JSON"),
+    "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
+    "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
+    "config": ("config", "show the effective configuration (defaults, file, environment)"),
+    "token": ("token", "make an access token for nodes started with --auth-secret"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2 on bad usage."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (try --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> tuple[Parser, dict[str, Parser]]:
+    parser = Parser(prog="edgeoffload", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    subparsers = {}
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(f"edgeoffload.cli.{module}").add_arguments(p)
+        subparsers[name] = p
+    return parser, subparsers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgeoffload`` script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Parse only the chosen subcommand's options (lazy imports keep `node` start fast).
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    if command in COMMANDS:
+        parser = Parser(prog="edgeoffload")
+        sub = parser.add_subparsers(dest="command", parser_class=Parser)
+        module = importlib.import_module(f"edgeoffload.cli.{COMMANDS[command][0]}")
+        module.add_arguments(sub.add_parser(command, description=COMMANDS[command][1]))
+    else:
+        parser, _ = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from ..errors import ConfigError
+
+    try:
+        code: int = importlib.import_module(f"edgeoffload.cli.{COMMANDS[args.command][0]}").run(
+            args
+        )
+    except ConfigError as exc:
+        sys.stderr.write(f"edgeoffload {args.command}: configuration error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"edgeoffload {__version__}"

@@ -1,0 +1,27 @@
+"""``edgeoffload node``: serve tasks until SIGTERM (prints ``READY ws://...`` when listening)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from ..config import NodeConfig
+from .options import add_config_options, overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_options(parser, NodeConfig)
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load
+    from ..node.runner import print_ready, serve_until_signalled
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    config = load(NodeConfig, toml_path=args.config, overrides=overrides(args, NodeConfig))
+    asyncio.run(serve_until_signalled(config, print_ready))
+    return 0

@@ -1,0 +1,74 @@
+"""Command-line options derived from the config structs, so no field is listed twice.
+
+Each field becomes ``--field-name``; its help is the ``#:`` comment above the field in
+:mod:`edgeoffload.config` (the Sphinx convention), its type comes from the annotation.
+Only flags the user gave become overrides; the rest come from file and environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+from typing import Any
+
+import msgspec
+
+from ..config import ClientConfig, NodeConfig
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """The ``#:`` comment lines above each field in the class source."""
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(cls).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            pending.append(stripped[2:].strip())
+            continue
+        match = re.match(r"(\w+)\s*:", stripped)
+        if match and pending:
+            comments[match.group(1)] = " ".join(pending)
+        pending = []
+    return comments
+
+
+def add_config_options(
+    parser: argparse.ArgumentParser, cls: type[NodeConfig] | type[ClientConfig]
+) -> None:
+    """Add ``--config FILE`` and one option per field of ``cls``."""
+    parser.add_argument("--config", metavar="FILE", help="TOML file with a [node] / [client] table")
+    helps = _comments(cls)
+    for field in msgspec.structs.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if field.default is not msgspec.NODEFAULT else None
+        if default is None and field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        text = helps.get(field.name, "")
+        text = f"{text} (default: {default})" if text else f"default: {default}"
+        text = text.replace("%", "%%")
+        if field.type is bool:
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
+            )
+        elif "list" in str(field.type):
+            parser.add_argument(
+                flag, dest=field.name, nargs="+", default=None, metavar="VALUE", help=text
+            )
+        else:
+            parser.add_argument(flag, dest=field.name, default=None, metavar="VALUE", help=text)
+
+
+def overrides(
+    args: argparse.Namespace, cls: type[NodeConfig] | type[ClientConfig]
+) -> dict[str, Any]:
+    """The fields the user set on the command line."""
+    return {
+        f.name: getattr(args, f.name)
+        for f in msgspec.structs.fields(cls)
+        if getattr(args, f.name, None) is not None
+    }

@@ -1,0 +1,62 @@
+"""``edgeoffload submit TASK [ARGS...]``: run one task on a node, print the result as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", help="registered task name")
+    parser.add_argument("args", nargs="*", help="positional arguments, each a JSON value")
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=None,
+        help="node URL (repeatable; default ws://127.0.0.1:8765/offload)",
+    )
+    parser.add_argument("--priority", type=int, default=0)
+    parser.add_argument("--deadline", type=float, default=None, help="seconds")
+    parser.add_argument("--token", default=None, help="access token (see `edgeoffload token`)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a node")
+
+
+def run(args: argparse.Namespace) -> int:
+    values: list[Any] = []
+    for i, raw in enumerate(args.args):
+        try:
+            values.append(json.loads(raw))
+        except json.JSONDecodeError as exc:
+            sys.stderr.write(
+                f"edgeoffload submit: error: argument {i + 1} is not JSON ({exc}): {raw!r}\n"
+            )
+            return 2
+    import asyncio
+
+    from ..client.client import Client
+    from ..errors import EdgeOffloadError
+
+    async def go() -> Any:
+        urls = args.url or ["ws://127.0.0.1:8765/offload"]
+        async with Client(urls, token=args.token, wait_for_node_s=args.timeout) as client:
+            return await client.submit(
+                args.task, *values, priority=args.priority, deadline=args.deadline, where="edge"
+            )
+
+    try:
+        result = asyncio.run(go())
+    except EdgeOffloadError as exc:
+        sys.stderr.write(f"edgeoffload submit: {type(exc).__name__}: {exc}\n")
+        return 1
+    print(json.dumps(result, default=_jsonable))
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON")

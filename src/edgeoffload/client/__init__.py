@@ -1,0 +1,1 @@
+"""The client SDK: :class:`~.client.Client` places, sends and owns tasks."""

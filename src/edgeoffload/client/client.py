@@ -1,0 +1,644 @@
+"""The client: decide where each task runs, send it, and own it until its one outcome.
+
+``Client`` is used from asyncio (``async with Client(urls) as c: await c.submit(...)``)
+or from plain code through the same object (``with Client(urls) as c: c.run(...)``),
+which then runs its event loop on a background thread.
+
+Every task goes through one path: create it in the :class:`~.owner.OwnerTable`, place
+it (a node chosen by :mod:`.placement`, or local), and deliver its outcome once. When a
+node's connection drops, refuses a task (``overloaded``, ``draining``) or the task
+cannot be sent there, the task is placed again: on another node, or locally when it is
+registered in this process and ``where`` allows, or it waits for a node for up to
+``wait_for_node_s``. A task fails only with a reason: its own error, its deadline, or
+its attempts used up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..config import ClientConfig, load
+from ..errors import (
+    DeadlineExceeded,
+    FrameTooLarge,
+    InvalidState,
+    NoNodeAvailable,
+    task_error,
+)
+from ..execution import TaskPool, run_inline
+from ..protocol.codec import Codec
+from ..protocol.codes import ErrorCode
+from ..protocol.messages import Error, Result, Submit
+from ..tasks import TaskSpec, spec_of
+from .link import LinkListener, NodeLink
+from .owner import LOCAL, OwnerTable, Pending, Where
+from .placement import Candidate, Placement, least_in_flight
+
+log = logging.getLogger("edgeoffload.client")
+
+T = TypeVar("T")
+
+#: Codes after which a task is placed again (elsewhere) rather than failed.
+RETRYABLE = frozenset({ErrorCode.OVERLOADED, ErrorCode.DRAINING})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStats:
+    """A snapshot of the client's counters."""
+
+    pending: int
+    completed_local: int
+    completed_edge: int
+    failed: int
+    resubmitted: int
+    duplicates_dropped: int
+    nodes_connected: int
+
+
+class Client(LinkListener):
+    """Submit registered tasks to edge nodes or run them locally (module docstring).
+
+    Args:
+        urls: node WebSocket URLs (``ws://host:port/offload``); may be empty (all local).
+        config: full settings; keyword overrides are applied on top.
+        placement: chooses among candidate nodes (default: least in-flight).
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str] | str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        placement: Placement = least_in_flight,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(urls, str):
+            urls = [urls]
+        base = config if config is not None else load(ClientConfig, env={})
+        if urls is not None:
+            overrides["urls"] = list(urls)
+        if overrides:
+            fields = {**_as_dict(base), **overrides}
+            base = load(ClientConfig, env={}, overrides=fields)
+        self.config = base
+        self.client_id = base.client_id or f"client-{uuid.uuid4().hex[:8]}"
+        self.placement = placement
+        self.owner = OwnerTable(base.max_attempts)
+        self._links: dict[str, NodeLink] = {}
+        self._parked: list[Pending] = []
+        self._park_timer: asyncio.TimerHandle | None = None
+        self._local_pool: TaskPool | None = None
+        self._local_tasks: set[asyncio.Future[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: _LoopThread | None = None
+        self._closed = False
+        self._counts = {"local": 0, "edge": 0, "failed": 0}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, wait: bool = True) -> Client:
+        """Connect to every node; with ``wait``, return once each has answered or failed
+        its first attempt (a node that is down is retried in the background)."""
+        if self._loop is not None:
+            raise InvalidState("client already started")
+        self._loop = asyncio.get_running_loop()
+        for url in self.config.urls:
+            link = NodeLink(url, self.config, self, self.client_id)
+            self._links[url] = link
+            link.start()
+        if wait and self._links:
+            await asyncio.wait(
+                [asyncio.create_task(link.wait_up()) for link in self._links.values()],
+                timeout=self.config.connect_timeout_s,
+            )
+        return self
+
+    async def close(self) -> None:
+        """Fail what is still pending (``cancelled``), close links, stop the local pool."""
+        if self._closed:
+            return
+        self._closed = True
+        for p in self.owner.pending():
+            if self.owner.remove(p.id) is not None:
+                self._fail(p, task_error(ErrorCode.CANCELLED, p.id, "client closed"))
+        await asyncio.gather(*(link.close() for link in self._links.values()))
+        for fut in list(self._local_tasks):
+            fut.cancel()
+        if self._local_pool is not None:
+            self._local_pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> Client:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def wait_for_nodes(self, count: int = 1, timeout_s: float = 10.0) -> None:
+        """Wait until ``count`` nodes are connected.
+
+        Raises:
+            NoNodeAvailable: not within ``timeout_s`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while sum(link.accepting for link in self._links.values()) < count:
+            if loop.time() > end:
+                raise NoNodeAvailable(f"fewer than {count} nodes connected after {timeout_s} s")
+            await asyncio.sleep(0.01)
+
+    @property
+    def nodes(self) -> list[NodeLink]:
+        return list(self._links.values())
+
+    def statistics(self) -> ClientStats:
+        c = self._counts
+        return ClientStats(
+            pending=len(self.owner),
+            completed_local=c["local"],
+            completed_edge=c["edge"],
+            failed=c["failed"],
+            resubmitted=self.owner.resubmitted,
+            duplicates_dropped=self.owner.duplicates_dropped,
+            nodes_connected=sum(link.connected for link in self._links.values()),
+        )
+
+    # -- async API --------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        fn: Callable[..., Any] | str,
+        *args: Any,
+        priority: int = 0,
+        deadline: float | None = None,
+        where: Where = "auto",
+    ) -> Any:
+        """Run a registered task (a function decorated with @task, or its name) and
+        return its value.
+
+        Args:
+            priority: higher runs first at the node.
+            deadline: seconds from now; the task fails with ``DeadlineExceeded`` if it has
+                no result by then, and a node never starts it after that.
+            where: ``"auto"`` (an edge node if one can take it, else locally),
+                ``"local"`` or ``"edge"``.
+
+        Raises:
+            TaskError: the task's own failure (``TaskFailed``), its deadline, a refusal
+                after every retry, ... (see :mod:`edgeoffload.errors`).
+            NoNodeAvailable: where="edge" and no node came within ``wait_for_node_s``.
+        """
+        loop = self._running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def done(value: Any, exc: BaseException | None) -> None:
+            if not fut.done():
+                if exc is None:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(exc)
+
+        p = self.submit_nowait(
+            fn, list(args), done, priority=priority, deadline=deadline, where=where
+        )
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self.cancel(p.id)
+            raise
+
+    async def map(
+        self,
+        fn: Callable[..., Any] | str,
+        *iterables: Iterable[Any],
+        window: int = 1000,
+        priority: int = 0,
+        deadline: float | None = None,
+        where: Where = "auto",
+    ) -> list[Any]:
+        """Like builtin ``map``: one task per tuple of items, results in order.
+
+        Keeps at most ``window`` tasks in flight. Raises the first task error after
+        every task has ended (none is left running).
+        """
+        loop = self._running_loop()
+        calls = iter(zip(*iterables, strict=False))
+        results: list[Any] = []
+        first_error: list[BaseException] = []
+        finished = loop.create_future()
+        state = {"in_flight": 0, "exhausted": False}
+
+        def launch() -> None:
+            while state["in_flight"] < window:
+                call = next(calls, None)
+                if call is None:
+                    state["exhausted"] = True
+                    break
+                index = len(results)
+                results.append(None)
+                state["in_flight"] += 1
+                self.submit_nowait(
+                    fn, list(call), _slot(index), priority=priority, deadline=deadline, where=where
+                )
+            if state["exhausted"] and state["in_flight"] == 0 and not finished.done():
+                finished.set_result(None)
+
+        def _slot(index: int) -> Callable[[Any, BaseException | None], None]:
+            def done(value: Any, exc: BaseException | None) -> None:
+                state["in_flight"] -= 1
+                if exc is None:
+                    results[index] = value
+                elif not first_error:
+                    first_error.append(exc)
+                launch()
+
+            return done
+
+        launch()
+        await finished
+        if first_error:
+            raise first_error[0]
+        return results
+
+    def submit_nowait(
+        self,
+        fn: Callable[..., Any] | str,
+        args: list[Any],
+        on_done: Callable[[Any, BaseException | None], None],
+        *,
+        priority: int = 0,
+        deadline: float | None = None,
+        where: Where = "auto",
+    ) -> Pending:
+        """Submit from a callback: ``on_done(value, exc)`` is called exactly once, from
+        the event loop. The building block of :meth:`submit` and :meth:`map`."""
+        if self._closed:
+            raise InvalidState("client is closed")
+        if where not in ("auto", "local", "edge"):
+            raise ValueError(f"where must be 'auto', 'local' or 'edge', not {where!r}")
+        loop = self._running_loop()
+        spec = spec_of(fn)
+        name = fn if isinstance(fn, str) else (spec.name if spec else None)
+        if name is None:
+            raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
+        deadline_at = None if deadline is None else loop.time() + deadline
+        p = self.owner.create(
+            name,
+            args,
+            priority=priority,
+            deadline_at=deadline_at,
+            where=where,
+            spec=spec,
+            on_done=on_done,
+        )
+        if deadline_at is not None:
+            p.timer = loop.call_at(deadline_at, self._deadline_passed, p.id)
+        self._place(p)
+        return p
+
+    def cancel(self, task_id: int) -> bool:
+        """Cancel a pending task; its caller gets ``Cancelled``. False if already ended."""
+        p = self.owner.remove(task_id)
+        if p is None:
+            return False
+        if p.node is not None and p.node != LOCAL:
+            link = self._link_of(p.node)
+            if link is not None:
+                link.cancel([p.id])
+        self._fail(p, task_error(ErrorCode.CANCELLED, p.id, "cancelled by the caller"))
+        return True
+
+    # -- sync facade ------------------------------------------------------------------------
+
+    def __enter__(self) -> Client:
+        self._thread = _LoopThread()
+        self._thread.call(self.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.call(self.close())
+            self._thread.stop()
+            self._thread = None
+
+    def run(self, fn: Callable[..., Any] | str, *args: Any, **options: Any) -> Any:
+        """Blocking :meth:`submit`, for code without an event loop (``with Client(...)``)."""
+        return self._sync().call(self.submit(fn, *args, **options))
+
+    def run_map(
+        self, fn: Callable[..., Any] | str, *iterables: Iterable[Any], **options: Any
+    ) -> list[Any]:
+        """Blocking :meth:`map`."""
+        return self._sync().call(self.map(fn, *iterables, **options))
+
+    def _sync(self) -> _LoopThread:
+        if self._thread is None:
+            raise InvalidState("use `with Client(...) as c:` for blocking calls")
+        return self._thread
+
+    # -- placement --------------------------------------------------------------------------
+
+    def _place(self, p: Pending) -> None:
+        """Send the task somewhere, or park it until a node can take it."""
+        if p.where == "local":
+            self._run_local(p)
+            return
+        link = self._choose(p)
+        if link is None:
+            if p.can_run_locally:
+                self._run_local(p)
+            elif any(link.accepting for link in self._links.values()):
+                self.owner.remove(p.id)
+                served = sorted({t for link in self._links.values() for t in link.tasks})
+                self._fail(
+                    p,
+                    task_error(
+                        ErrorCode.UNKNOWN_TASK,
+                        p.id,
+                        f"no connected node serves task {p.task!r} "
+                        f"(they serve: {', '.join(served)})",
+                    ),
+                )
+            else:
+                self._park(p)
+            return
+        if not self.owner.place(p, link.node_id):
+            self._give_up(p)
+            return
+        budget = None
+        if p.deadline_at is not None:
+            budget = max(0.0, (p.deadline_at - self._running_loop().time()) * 1000.0)
+        link.send(Submit(p.id, p.task, p.args, p.priority, budget))
+
+    def _choose(self, p: Pending) -> NodeLink | None:
+        """The node for a task: among accepting nodes that serve it and have not refused
+        it, the one the placement policy picks (no policy call when only one fits)."""
+        excluded = p.excluded
+        eligible = [
+            link
+            for link in self._links.values()
+            if link.accepting
+            and p.task in link.tasks
+            and (not excluded or link.node_id not in excluded)
+        ]
+        if not eligible:
+            if excluded:  # every node refused it once: try them all again
+                excluded.clear()
+                return self._choose(p)
+            return None
+        if len(eligible) == 1:
+            return eligible[0]
+        in_flight = self.owner.in_flight
+        chosen = self.placement(
+            [Candidate(link.node_id, in_flight(link.node_id), link.rtt_s) for link in eligible]
+        )
+        return next((link for link in eligible if link.node_id == chosen), None)
+
+    def _link_of(self, node_id: str) -> NodeLink | None:
+        return next((link for link in self._links.values() if link.node_id == node_id), None)
+
+    def _run_local(self, p: Pending) -> None:
+        spec = p.spec
+        if spec is None:
+            self.owner.remove(p.id)
+            self._fail(
+                p, NoNodeAvailable(f"task {p.task!r} is not registered locally and where='local'")
+            )
+            return
+        if not self.owner.place(p, LOCAL):
+            self._give_up(p)
+            return
+        try:
+            args = spec.check_args(p.args)
+        except TypeError as exc:
+            if self.owner.take(p.id, LOCAL) is not None:
+                self._fail(p, task_error(ErrorCode.BAD_ARGS, p.id, str(exc)))
+            return
+        if spec.inline:
+            self._deliver_local(p.id, *run_inline(spec, args))
+            return
+        fut = asyncio.ensure_future(self._run_local_async(spec, args))
+        self._local_tasks.add(fut)
+        fut.add_done_callback(self._local_tasks.discard)
+        fut.add_done_callback(lambda f: self._local_done(p.id, f))
+
+    async def _run_local_async(self, spec: TaskSpec, args: list[Any]) -> tuple[bool, Any, float]:
+        """Run a non-inline task here: in the local process pool when one is configured
+        (and the task's module can be imported by a worker), else on a thread."""
+        if self.config.local_workers > 0 and spec.module != "__main__":
+            pool = self._local_pool
+            if pool is None or spec.module not in pool.modules:
+                modules = [*(pool.modules if pool else []), spec.module]
+                if pool is not None:
+                    pool.shutdown(wait=False)
+                pool = self._local_pool = TaskPool(modules, self.config.local_workers)
+            ((ok, value, run_s),) = await pool.run_chunk([(spec.name, args)])
+            return ok, (_value_codec().decode_value(value) if ok else value), run_s
+        return await self._running_loop().run_in_executor(None, run_inline, spec, args)
+
+    def _local_done(self, task_id: int, fut: asyncio.Future[tuple[bool, Any, float]]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._deliver_local(task_id, False, (type(exc).__name__, str(exc)), 0.0)
+        else:
+            self._deliver_local(task_id, *fut.result())
+
+    def _deliver_local(self, task_id: int, ok: bool, value: Any, run_s: float) -> None:
+        p = self.owner.take(task_id, LOCAL)
+        if p is None:
+            return
+        if ok:
+            self._counts["local"] += 1
+            self._succeed(p, value)
+        else:
+            exc_type, message = value
+            self._fail(p, task_error(ErrorCode.TASK_FAILED, p.id, message, exc_type=exc_type))
+
+    def _park(self, p: Pending) -> None:
+        """No node can take the task now: hold it until one can, for a while."""
+        loop = self._running_loop()
+        p.node = None
+        self._parked.append(p)
+        if self._park_timer is None:
+            self._park_timer = loop.call_later(self.config.wait_for_node_s, self._park_expired)
+
+    def _unpark(self) -> None:
+        parked, self._parked = self._parked, []
+        if self._park_timer is not None:
+            self._park_timer.cancel()
+            self._park_timer = None
+        for p in parked:
+            if self.owner.get(p.id) is p and p.node is None:
+                self._place(p)
+
+    def _park_expired(self) -> None:
+        self._park_timer = None
+        parked, self._parked = self._parked, []
+        for p in parked:
+            if self.owner.remove(p.id) is not None:
+                self._fail(
+                    p,
+                    NoNodeAvailable(
+                        f"no node could take task {p.task!r} within {self.config.wait_for_node_s} s"
+                    ),
+                )
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _succeed(self, p: Pending, value: Any) -> None:
+        if p.timer is not None:
+            p.timer.cancel()
+        p.on_done(value, None)
+
+    def _fail(self, p: Pending, exc: BaseException) -> None:
+        if p.timer is not None:
+            p.timer.cancel()
+        self._counts["failed"] += 1
+        p.on_done(None, exc)
+
+    def _give_up(self, p: Pending) -> None:
+        self.owner.remove(p.id)
+        self._fail(
+            p,
+            task_error(
+                ErrorCode.OVERLOADED,
+                p.id,
+                f"task {p.task!r} was placed {p.attempts} times without a result",
+            ),
+        )
+
+    def _deadline_passed(self, task_id: int) -> None:
+        p = self.owner.remove(task_id)
+        if p is None:
+            return
+        p.timer = None
+        if p.node is not None and p.node != LOCAL:
+            link = self._link_of(p.node)
+            if link is not None:
+                link.cancel([p.id])
+        self._fail(p, DeadlineExceeded(p.id, "no result before the deadline"))
+
+    # -- LinkListener -------------------------------------------------------------------------
+
+    def link_up(self, link: NodeLink) -> None:
+        log.info("connected to node %s (%s)", link.node_id, link.url)
+        if self._parked:
+            self._unpark()
+
+    def link_down(self, link: NodeLink, reason: str) -> None:
+        lost = self.owner.node_lost(link.node_id)
+        if lost:
+            log.warning(
+                "node %s lost (%s): placing %d tasks again", link.node_id, reason, len(lost)
+            )
+        for p in lost:
+            self._place(p)
+
+    def on_draining(self, link: NodeLink) -> None:
+        log.info("node %s is draining", link.node_id)
+
+    def on_result(self, link: NodeLink, result: Result) -> None:
+        p = self.owner.take(result.id, link.node_id)
+        if p is not None:
+            self._counts["edge"] += 1
+            self._succeed(p, result.value)
+
+    def on_error(self, link: NodeLink, error: Error) -> None:
+        assert error.id is not None
+        code = error.code
+        if code in RETRYABLE:
+            p = self.owner.peek(error.id, link.node_id)
+            if p is None:
+                return
+            self.owner.unplace(p)
+            if p.excluded is None:
+                p.excluded = set()
+            p.excluded.add(link.node_id)
+            retry = error.retry_after_s or 0.0
+            if code is ErrorCode.OVERLOADED and retry > 0 and len(self._links) == 1:
+                self._running_loop().call_later(retry, self._replace, p.id)
+            else:
+                self._place(p)
+            return
+        p = self.owner.take(error.id, link.node_id)
+        if p is not None:
+            self._fail(
+                p,
+                task_error(
+                    code,
+                    p.id,
+                    error.message,
+                    exc_type=error.exc_type,
+                    retry_after_s=error.retry_after_s,
+                ),
+            )
+
+    def _replace(self, task_id: int) -> None:
+        p = self.owner.get(task_id)
+        if p is not None and p.node is None:
+            self._place(p)
+
+    def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None:
+        p = self.owner.peek(submit.id, link.node_id)
+        if p is None:
+            return
+        if p.where == "auto" and p.spec is not None:
+            # Too big (or not encodable) to offload: the device can still run it.
+            self.owner.unplace(p)
+            self._run_local(p)
+            return
+        self.owner.remove(p.id)
+        if isinstance(exc, FrameTooLarge):
+            self._fail(p, exc)
+        else:
+            self._fail(p, task_error(ErrorCode.BAD_ARGS, p.id, f"arguments cannot be sent: {exc}"))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise InvalidState(
+                "client not started: use `async with Client(...)` or `with Client(...)`"
+            )
+        return self._loop
+
+
+@functools.cache
+def _value_codec() -> Codec:
+    return Codec()
+
+
+def _as_dict(config: ClientConfig) -> dict[str, Any]:
+    import msgspec
+
+    return msgspec.structs.asdict(config)
+
+
+class _LoopThread:
+    """An event loop on a daemon thread, for the blocking facade."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="edgeoffload-client", daemon=True
+        )
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+__all__ = ["Client", "ClientStats"]

@@ -1,0 +1,317 @@
+"""One client's link to one node: connect, hello, send batched submits, read answers,
+heartbeat, and reconnect with backoff when the connection drops.
+
+The link knows nothing of ownership: it reports to its :class:`LinkListener` (the
+client) when it is up, what answers arrive, and when it goes down; the client decides
+what happens to the tasks. Submits wait in an outbox, and the first one of an
+event-loop turn schedules a flush (a plain callback) that sends everything the outbox
+holds, as one ``SubmitBatch`` frame per ``batch_max_items``: what is submitted in one
+turn travels together, adding no delay (or one frame per task with batching off). The
+flush writes straight to the socket when its buffer has room
+(:func:`~edgeoffload.transport.write_nowait`); a writer task takes over only when the
+buffer is full, and waits for it to drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ..config import ClientConfig
+from ..errors import FrameTooLarge, RemoteProtocolError
+from ..protocol.codes import ErrorCode
+from ..protocol.connection import Connection, Role, State
+from ..protocol.messages import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Draining,
+    Error,
+    Heartbeat,
+    Hello,
+    Message,
+    Result,
+    ResultBatch,
+    Status,
+    Submit,
+    SubmitBatch,
+    Welcome,
+)
+from ..transport import write_nowait
+
+log = logging.getLogger("edgeoffload.client")
+
+#: Weight of the newest sample in the link's round-trip-time average.
+RTT_ALPHA = 0.25
+
+
+class LinkListener(Protocol):
+    """What a link tells its client."""
+
+    def link_up(self, link: NodeLink) -> None: ...
+    def link_down(self, link: NodeLink, reason: str) -> None: ...
+    def on_result(self, link: NodeLink, result: Result) -> None: ...
+    def on_error(self, link: NodeLink, error: Error) -> None: ...
+    def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None: ...
+    def on_draining(self, link: NodeLink) -> None: ...
+
+
+class NodeLink:
+    """A supervised connection to one node (see the module docstring).
+
+    Attributes:
+        url: the node's WebSocket URL; also the link's id until the node names itself.
+        node_id: the node's name from its Welcome.
+        tasks: the task names the node serves (from its Welcome).
+        rtt_s: smoothed heartbeat round-trip time.
+        queued, running, workers: the node's load from its last Status.
+    """
+
+    def __init__(
+        self, url: str, config: ClientConfig, listener: LinkListener, client_id: str
+    ) -> None:
+        self.url = url
+        self.config = config
+        self.listener = listener
+        self.client_id = client_id
+        self.node_id = url
+        self.tasks: frozenset[str] = frozenset()
+        self.rtt_s = 0.0
+        self.queued = self.running = self.workers = 0
+        self.connected = False
+        self.accepting = False
+        self.last_error = ""
+        self._conn: Connection | None = None
+        self._ws: ClientConnection | None = None
+        self._outbox: list[Submit | Cancel | Heartbeat] = []
+        self._flush_scheduled = False
+        self._backlog: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._up = asyncio.Event()
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._hb_seq = 0
+        #: Submit frames sent and submits in them (their ratio is the mean batch size).
+        self.submit_frames = 0
+        self.submits_sent = 0
+
+    # -- public -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"link {self.url}")
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the connection."""
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+
+    async def wait_up(self) -> None:
+        await self._up.wait()
+
+    def send(self, submit: Submit) -> None:
+        """Queue a submit for the next frame (the link must be accepting)."""
+        self._queue(submit)
+
+    def cancel(self, ids: list[int]) -> None:
+        if self.connected and ids:
+            self._queue(Cancel(ids))
+
+    def _queue(self, message: Submit | Cancel | Heartbeat) -> None:
+        """Add to the outbox; the first message of a turn schedules the flush."""
+        self._outbox.append(message)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            delay = self.config.batch_max_delay_s
+            loop = asyncio.get_running_loop()
+            if delay > 0:
+                loop.call_later(delay, self._flush)
+            else:
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Encode what this turn queued and write it: at once when the socket takes it,
+        else through the writer task, which waits for the buffer to drain."""
+        self._flush_scheduled = False
+        conn, ws = self._conn, self._ws
+        if conn is None or ws is None or not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, []
+        self._encode(outbox, conn)
+        frames = conn.data_to_send()
+        if self._backlog or not write_nowait(ws, frames):
+            self._backlog.extend(frames)
+            self._wake.set()
+
+    # -- supervision --------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self.config.reconnect_min_s
+        while True:
+            try:
+                await self._session()
+                delay = self.config.reconnect_min_s
+            except asyncio.CancelledError:
+                raise
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            except RemoteProtocolError as exc:
+                self.last_error = str(exc)
+            finally:
+                self._went_down(self.last_error or "connection closed")
+            if self._closing:
+                return
+            # Exponential backoff with "equal jitter" (AWS architecture blog, 2015), so a
+            # restarted node is not hit by every client at the same instant.
+            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+            delay = min(delay * 2, self.config.reconnect_max_s)
+
+    def _went_down(self, reason: str) -> None:
+        was_up = self.connected
+        self.connected = self.accepting = False
+        self._up.clear()
+        self._outbox.clear()
+        self._backlog.clear()
+        self._ws = self._conn = None
+        if was_up:
+            self.listener.link_down(self, reason)
+
+    async def _session(self) -> None:
+        cfg = self.config
+        self.last_error = ""
+        async with connect(
+            self.url,
+            max_size=cfg.max_frame_bytes,
+            compression=None,
+            open_timeout=cfg.connect_timeout_s,
+            ping_interval=None,
+            close_timeout=1.0,
+        ) as ws:
+            conn = Connection(Role.CLIENT, cfg.max_frame_bytes)
+            conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching))
+            for frame in conn.data_to_send():
+                await ws.send(frame)
+            welcome = await asyncio.wait_for(ws.recv(decode=False), cfg.connect_timeout_s)
+            conn.receive_data(welcome)
+            for event in conn.events_received():
+                if isinstance(event, RemoteProtocolError):
+                    raise event
+                if isinstance(event, Error):
+                    raise RemoteProtocolError(event.code, event.message)
+                if isinstance(event, Draining):
+                    return
+                assert isinstance(event, Welcome)
+                self.node_id = event.node_id
+                self.tasks = frozenset(event.tasks)
+                self.workers = event.workers
+            self._conn, self._ws = conn, ws
+            self.connected = self.accepting = True
+            self._up.set()
+            self.listener.link_up(self)
+            writer = asyncio.create_task(self._writer(ws))
+            beat = asyncio.create_task(self._heartbeat())
+            try:
+                await self._reader(ws, conn)
+            finally:
+                writer.cancel()
+                beat.cancel()
+                await asyncio.gather(writer, beat, return_exceptions=True)
+            if conn.close_code is not None:
+                await ws.close(conn.close_code, conn.close_reason)
+                self.last_error = conn.close_reason
+
+    async def _reader(self, ws: ClientConnection, conn: Connection) -> None:
+        listener = self.listener
+        async for data in ws:
+            if isinstance(data, str):
+                data = data.encode()
+            conn.receive_data(data)
+            for event in conn.events_received():
+                self._on_event(event, listener)
+            if conn.state is State.CLOSED:
+                return
+
+    def _on_event(self, event: Message | RemoteProtocolError, listener: LinkListener) -> None:
+        if isinstance(event, ResultBatch):
+            for item in event.items:
+                if isinstance(item, Result):
+                    listener.on_result(self, item)
+                else:
+                    listener.on_error(self, item)
+        elif isinstance(event, Result):
+            listener.on_result(self, event)
+        elif isinstance(event, Error):
+            if event.id is None:
+                log.warning("node %s: %s: %s", self.node_id, event.code, event.message)
+            else:
+                listener.on_error(self, event)
+        elif isinstance(event, Status):
+            sample = asyncio.get_running_loop().time() - event.sent_at
+            self.rtt_s = (
+                sample if self.rtt_s == 0 else self.rtt_s + RTT_ALPHA * (sample - self.rtt_s)
+            )
+            self.queued, self.running, self.workers = event.queued, event.running, event.workers
+        elif isinstance(event, Draining):
+            self.accepting = False
+            listener.on_draining(self)
+        elif isinstance(event, RemoteProtocolError):
+            self.last_error = str(event)
+            log.warning("node %s sent a bad frame: %s", self.node_id, event)
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._hb_seq += 1
+            self._queue(Heartbeat(self._hb_seq, loop.time()))
+            await asyncio.sleep(self.config.heartbeat_interval_s)
+
+    async def _writer(self, ws: ClientConnection) -> None:
+        """Send the frames the socket could not take at once, waiting for it to drain."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._backlog:
+                await ws.send(self._backlog.popleft())
+
+    def _encode(self, outbox: list[Any], conn: Connection) -> None:
+        """Turn queued messages into frames: control messages alone, submits batched."""
+        submits: list[Submit] = []
+        for message in outbox:
+            if isinstance(message, Submit):
+                submits.append(message)
+            elif conn.state in (State.OPEN, State.DRAINING):
+                conn.send(message)
+        if not submits:
+            return
+        if conn.state is not State.OPEN:
+            for s in submits:
+                self.listener.on_error(
+                    self, Error(s.id, ErrorCode.DRAINING, "node is draining; not sent")
+                )
+            return
+        step = self.config.batch_max_items if self.config.batching else 1
+        for i in range(0, len(submits), step):
+            self._send_submits(submits[i : i + step], conn)
+
+    def _send_submits(self, submits: list[Submit], conn: Connection) -> None:
+        try:
+            conn.send(submits[0] if len(submits) == 1 else SubmitBatch(submits))
+            self.submit_frames += 1
+            self.submits_sent += len(submits)
+        except (FrameTooLarge, TypeError) as exc:
+            if len(submits) == 1:
+                self.listener.on_unsendable(self, submits[0], exc)
+                return
+            mid = len(submits) // 2
+            self._send_submits(submits[:mid], conn)
+            self._send_submits(submits[mid:], conn)

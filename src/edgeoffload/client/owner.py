@@ -1,0 +1,154 @@
+"""The client's table of the tasks it owns, as pure logic.
+
+The caller owns its tasks (Ray's ownership model): the client keeps every task it
+submitted until exactly one outcome has been delivered to its caller. The table knows
+where each task is placed now; the I/O layer asks it what to do on each event:
+
+- a result or error from node N for task i: delivered only if i is pending *and* placed
+  on N now. A late answer from a node the task has left (it was resubmitted after that
+  node dropped, refused or was declared dead) is dropped: this is the fencing that makes
+  delivery exactly-once.
+- node N lost: every task placed on N is returned for placement elsewhere.
+
+Ids are unique per client (a counter), across nodes, so a resubmitted task keeps its
+id and any answer about it names it unambiguously.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..tasks import TaskSpec
+
+Where = Literal["auto", "local", "edge"]
+#: Placement of a task that runs on the client itself.
+LOCAL = "local"
+
+#: Called once with (value, None) or (None, exception).
+Done = Callable[[Any, BaseException | None], None]
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    """One owned task and where it is now."""
+
+    id: int
+    task: str
+    args: list[Any]
+    priority: int
+    deadline_at: float | None  # client loop time; None: no deadline
+    where: Where
+    spec: TaskSpec | None  # the local registration, if any (enables local runs)
+    on_done: Done
+    node: str | None = None  # node id, LOCAL, or None while unplaced
+    attempts: int = 0
+    timer: Any = None  # the I/O layer's deadline timer handle
+    excluded: set[str] | None = None  # nodes that refused it (made on first refusal)
+
+    @property
+    def can_run_locally(self) -> bool:
+        return self.spec is not None and self.where != "edge"
+
+
+class OwnerTable:
+    """Every pending task of one client, by id and by node."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Pending] = {}
+        self._by_node: dict[str, set[int]] = {}
+        self.duplicates_dropped = 0
+        self.resubmitted = 0
+
+    def create(
+        self,
+        task: str,
+        args: list[Any],
+        *,
+        priority: int,
+        deadline_at: float | None,
+        where: Where,
+        spec: TaskSpec | None,
+        on_done: Done,
+    ) -> Pending:
+        """Register a new task (not yet placed)."""
+        p = Pending(next(self._ids), task, args, priority, deadline_at, where, spec, on_done)
+        self._pending[p.id] = p
+        return p
+
+    def place(self, p: Pending, node: str) -> bool:
+        """Record that ``p`` is sent to ``node`` (or LOCAL).
+
+        Returns False when the task has used up its attempts: the caller fails it.
+        """
+        if p.attempts >= self.max_attempts:
+            return False
+        p.attempts += 1
+        if p.attempts > 1:
+            self.resubmitted += 1
+        p.node = node
+        ids = self._by_node.get(node)
+        if ids is None:
+            ids = self._by_node[node] = set()
+        ids.add(p.id)
+        return True
+
+    def unplace(self, p: Pending) -> None:
+        """The task left its node (refused there); it waits for a new placement."""
+        if p.node is not None:
+            ids = self._by_node.get(p.node)
+            if ids is not None:
+                ids.discard(p.id)
+            p.node = None
+
+    def take(self, task_id: int, node: str) -> Pending | None:
+        """Claim the task for delivery of an answer that came from ``node``.
+
+        Returns None for an answer that must be dropped: unknown id (already delivered)
+        or a task that is no longer placed on that node (fenced).
+        """
+        p = self._pending.get(task_id)
+        if p is None or p.node != node:
+            self.duplicates_dropped += 1
+            return None
+        del self._pending[task_id]
+        self._by_node[node].discard(task_id)
+        return p
+
+    def get(self, task_id: int) -> Pending | None:
+        """The pending task with this id, wherever it is."""
+        return self._pending.get(task_id)
+
+    def peek(self, task_id: int, node: str) -> Pending | None:
+        """The task if it is pending on ``node`` (an answer from there counts)."""
+        p = self._pending.get(task_id)
+        return p if p is not None and p.node == node else None
+
+    def remove(self, task_id: int) -> Pending | None:
+        """Claim a task wherever it is (deadline passed, caller cancelled)."""
+        p = self._pending.pop(task_id, None)
+        if p is not None and p.node is not None:
+            self._by_node[p.node].discard(task_id)
+        return p
+
+    def node_lost(self, node: str) -> list[Pending]:
+        """Every task placed on ``node``, now unplaced, oldest first, to place elsewhere."""
+        ids = self._by_node.pop(node, set())
+        lost = [self._pending[i] for i in sorted(ids) if i in self._pending]
+        for p in lost:
+            p.node = None
+        return lost
+
+    def in_flight(self, node: str) -> int:
+        ids = self._by_node.get(node)
+        return len(ids) if ids else 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def pending(self) -> list[Pending]:
+        return list(self._pending.values())

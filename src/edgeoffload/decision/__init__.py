@@ -1,0 +1,1 @@
+"""The decision engine (pure): task and context features, estimators, policies."""

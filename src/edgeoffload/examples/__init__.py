@@ -1,0 +1,1 @@
+"""Example tasks served by default (``edgeoffload node`` with no ``--tasks``)."""

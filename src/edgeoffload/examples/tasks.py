@@ -1,0 +1,106 @@
+"""Example tasks: the demo's mixed workload and the benchmark's tiny task.
+
+Cycle counts are measured on this machine (about 2.5e9 cycles/s per core) and are
+hints for the decision engine, not limits.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from edgeoffload.tasks import task
+
+if TYPE_CHECKING:  # numpy is imported by the task that uses it, not at node start-up
+    import numpy as np
+
+
+@task(name="echo", inline=True, cpu_cycles=2e3, idempotent=True)
+def echo(x: Any) -> Any:
+    """Return the argument (the RPC benchmark's tiny task, run in the node's loop)."""
+    return x
+
+
+@task(name="echo_pool", cpu_cycles=2e3, idempotent=True)
+def echo_pool(x: Any) -> Any:
+    """The same tiny task, run in the process pool."""
+    return x
+
+
+@task(name="add", inline=True, cpu_cycles=1e3, idempotent=True)
+def add(a: float, b: float) -> float:
+    """Add two numbers."""
+    return a + b
+
+
+@task(
+    name="count_primes",
+    cpu_cycles=lambda n: 60.0 * n,
+    input_bytes=9,
+    output_bytes=9,
+    idempotent=True,
+    cacheable=True,
+)
+def count_primes(n: int) -> int:
+    """Count primes below ``n`` with a pure-Python sieve (CPU-bound, GIL-holding)."""
+    if n < 3:
+        return 0
+    sieve = bytearray([1]) * n
+    sieve[0:2] = b"\x00\x00"
+    for i in range(2, int(n**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytes(len(range(i * i, n, i)))
+    return sum(sieve)
+
+
+@task(
+    name="inspect_frame",
+    cpu_cycles=lambda img: 30.0 * img.size,
+    mem_mb=lambda img: 3 * img.nbytes / 1e6,
+    input_bytes=lambda img: img.nbytes,
+    output_bytes=64,
+    idempotent=True,
+)
+def inspect_frame(img: np.ndarray) -> dict[str, Any]:
+    """Visual inspection of one grey camera frame: blur, edge energy, defect score.
+
+    A defect shows as a patch of strong edges; the score is the share of pixels whose
+    gradient exceeds four times the median gradient.
+    """
+    import numpy as np
+
+    f = img.astype(np.float32)
+    blur = (f[:-2, 1:-1] + f[2:, 1:-1] + f[1:-1, :-2] + f[1:-1, 2:] + 4 * f[1:-1, 1:-1]) / 8
+    gy, gx = np.gradient(blur)
+    mag = np.hypot(gx, gy)
+    threshold = 4 * float(np.median(mag)) + 1e-6
+    score = float((mag > threshold).mean())
+    return {"defect_score": score, "defective": score > 0.02, "shape": list(img.shape)}
+
+
+@task(name="sleep", cpu_cycles=1e3, idempotent=True)
+def sleep(seconds: float) -> float:
+    """Sleep (an I/O-bound or slow task for tests of deadlines, cancellation and drain)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@task(name="fail", cpu_cycles=1e3)
+def fail(message: str) -> None:
+    """Raise ValueError(message) (tests of task_failed)."""
+    raise ValueError(message)
+
+
+@task(name="crash", cpu_cycles=1e3)
+def crash(code: int) -> None:
+    """Kill the worker process outright (tests of a worker dying mid-chunk)."""
+    import os
+
+    os._exit(code)
+
+
+@task(name="sleep_echo", cpu_cycles=1e3, idempotent=True)
+def sleep_echo(x: Any, seconds: float) -> Any:
+    """Sleep, then return ``x`` (failover tests: slow enough to be in flight when killed)."""
+    time.sleep(seconds)
+    return x

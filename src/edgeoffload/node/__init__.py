@@ -1,0 +1,1 @@
+"""The edge node: a WebSocket server that runs registered tasks (see :mod:`.server`)."""

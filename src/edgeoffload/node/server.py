@@ -1,0 +1,440 @@
+"""The edge node's asyncio adapter: WebSocket frames in, tasks run, results out.
+
+Per connection, a :class:`_Session` feeds received frames to its
+:class:`~edgeoffload.protocol.connection.Connection`, hands the messages to the node,
+and a writer task sends what accumulates (results are batched per event-loop turn into
+one ``ResultBatch`` frame). The node checks each submit, runs ``inline`` tasks at once
+in the loop, and queues the rest in the :class:`~.scheduler.Scheduler`, from which idle
+pool slots take chunks. All decisions are in the scheduler and the connection; this
+module only moves bytes and awaits.
+
+Shutdown (:meth:`EdgeNode.shutdown`, on SIGTERM): stop accepting; tell every client
+``Draining`` so that owners place new work elsewhere; let admitted work finish within
+``drain_timeout_s``; answer what is left with ``draining`` errors (owners resubmit it);
+close connections with 1001; stop the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any, cast
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..auth import verify_token
+from ..config import NodeConfig
+from ..errors import FrameTooLarge, RemoteProtocolError, Unauthorized
+from ..execution import TaskPool, run_inline
+from ..protocol.codes import ErrorCode
+from ..protocol.connection import CLOSE_GOING_AWAY, Connection, Role, State
+from ..protocol.messages import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Draining,
+    Error,
+    Heartbeat,
+    Hello,
+    Result,
+    ResultBatch,
+    Status,
+    Submit,
+    SubmitBatch,
+    Welcome,
+)
+from ..tasks import TaskSpec, load_modules
+from ..transport import write_nowait
+from .scheduler import Job, Scheduler, expired_error
+
+log = logging.getLogger("edgeoffload.node")
+
+PATH = "/offload"
+Answer = Result | Error
+
+
+class _Session:
+    """One client connection: its protocol state, its pending answers and its writer."""
+
+    def __init__(self, node: EdgeNode, ws: ServerConnection) -> None:
+        self.node = node
+        self.ws = ws
+        self.conn = Connection(Role.NODE, node.config.max_frame_bytes)
+        self.client_id = ""
+        self._answers: list[Answer] = []
+        self._wake = asyncio.Event()
+        self._done = False
+        self._reading = False
+        self.batch_results = True
+
+    def push(self, answer: Answer) -> None:
+        """Queue a result or task error to send with the others of this turn."""
+        self._answers.append(answer)
+        if not self._reading:  # the reader flushes what it produced itself
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Read frames until the connection ends. Answers produced while handling a
+        frame (inline tasks, refusals) are sent by this coroutine right after it, which
+        saves a task switch per frame; answers that arrive later (pool results, drain)
+        are sent by the writer task."""
+        writer = asyncio.create_task(self._writer())
+        try:
+            async for data in self.ws:
+                if isinstance(data, str):
+                    data = data.encode()
+                self._reading = True
+                try:
+                    self.conn.receive_data(data)
+                    for event in self.conn.events_received():
+                        self.node._on_event(self, event)
+                finally:
+                    self._reading = False
+                await self._flush()
+                if self.conn.state is State.CLOSED:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self._done = True
+            self._wake.set()
+            try:
+                await writer
+            finally:
+                self.node._session_closed(self)
+                if self.conn.close_code is not None:
+                    await self.ws.close(self.conn.close_code, self.conn.close_reason)
+
+    async def _writer(self) -> None:
+        """Send what accumulates outside the reader until the session ends."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._flush()
+                if self._done and not self._answers:
+                    return
+        except ConnectionClosed:
+            return
+
+    async def _flush(self) -> None:
+        """Encode the queued answers and send every pending frame."""
+        if self._answers:
+            answers, self._answers = self._answers, []
+            self._send_answers(answers)
+        frames = self.conn.data_to_send()
+        if frames and not write_nowait(self.ws, frames):
+            for frame in frames:
+                await self.ws.send(frame)
+
+    def _send_answers(self, answers: list[Answer]) -> None:
+        """Queue answers as frames, splitting batches that exceed the frame limit and
+        turning a value that cannot be encoded into that task's own error."""
+        limit = self.node.max_batch if self.batch_results else 1
+        for i in range(0, len(answers), limit):
+            part = answers[i : i + limit]
+            self._send_part(part)
+
+    def _send_part(self, part: list[Answer]) -> None:
+        if self.conn.state not in (State.OPEN, State.DRAINING):
+            return
+        message = part[0] if len(part) == 1 else ResultBatch(part)
+        try:
+            self.conn.send(message)
+            return
+        except FrameTooLarge as exc:
+            if len(part) == 1:
+                item = part[0]
+                self.conn.send(Error(item.id, ErrorCode.TOO_LARGE, f"result: {exc.message}"))
+                return
+        except TypeError as exc:
+            if len(part) == 1:
+                item = part[0]
+                self.conn.send(
+                    Error(
+                        item.id, ErrorCode.TASK_FAILED, f"result cannot be sent: {exc}", "TypeError"
+                    )
+                )
+                return
+        mid = len(part) // 2
+        self._send_part(part[:mid])
+        self._send_part(part[mid:])
+
+
+class EdgeNode:
+    """An edge node serving registered tasks over WebSocket at ``/offload``.
+
+    Args:
+        config: the node's settings.
+        tasks: the task table; by default the tasks of ``config.tasks`` modules.
+
+    Use ``await node.start()`` (returns once listening; ``node.url`` is known), then
+    ``await node.shutdown()`` to drain and stop, or ``await node.wait_closed()``.
+    """
+
+    def __init__(self, config: NodeConfig, tasks: dict[str, TaskSpec] | None = None) -> None:
+        self.config = config
+        self.tasks = tasks if tasks is not None else load_modules(config.tasks)
+        self.workers = config.workers or os.cpu_count() or 1
+        self.max_batch = 4096
+        self.scheduler = Scheduler(config.max_pending, self.workers)
+        self.pool = TaskPool(config.tasks, self.workers)
+        # Two chunks per worker in flight: one running, one waiting in the pool's call
+        # queue, so a worker never idles for the round trip to the event loop.
+        self._free_slots = 2 * self.workers
+        self._sessions: set[_Session] = set()
+        self._chunks: set[asyncio.Task[None]] = set()
+        self._server: Server | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.node_id = config.node_id or ""
+        self.started_at = time.monotonic()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen; returns when the port is bound (``self.url`` is then valid)."""
+        self._server = await serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            max_size=self.config.max_frame_bytes,
+            compression=None,
+            ping_interval=self.config.ping_interval_s,
+            process_request=self._process_request,
+            server_header=None,
+        )
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        self.node_id = self.node_id or f"{self.config.host}:{self.port}"
+        # Workers start in the background: the node serves inline tasks meanwhile, and
+        # pool tasks simply wait for the first worker.
+        self._warm = asyncio.create_task(self.pool.warm())
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}{PATH}"
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def shutdown(self, reason: str = "node shutting down") -> None:
+        """Drain and stop (idempotent; see the module docstring)."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        self.scheduler.draining = True
+        assert self._server is not None
+        self._server.close(close_connections=False)
+        for session in list(self._sessions):
+            if session.conn.state is State.OPEN:
+                session.conn.send(Draining(reason, self.config.drain_timeout_s))
+                session.wake()
+        if not self.scheduler.idle:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.config.drain_timeout_s)
+            except TimeoutError:
+                log.warning("drain timeout: %d tasks did not finish", self._abandon_all())
+        for session in list(self._sessions):
+            session.wake()
+        await asyncio.sleep(0)  # let writers flush the last answers
+        self._server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason=reason)
+        await self._server.wait_closed()
+        for task in list(self._chunks):
+            task.cancel()
+        self._warm.cancel()
+        # Drained, so the workers are idle: wait for them, or the pool's exit hook
+        # writes to pipes that are already closed when the interpreter stops.
+        await self.pool.close()
+        self._closed.set()
+
+    def abort(self) -> None:
+        """Stop now (a second signal): answer admitted work ``draining``, stop the pool."""
+        self._abandon_all()
+        for session in list(self._sessions):
+            session.wake()
+        if self._server is not None:
+            self._server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason="aborted")
+        self.pool.shutdown(wait=False)
+        self._closed.set()
+
+    def _abandon_all(self) -> int:
+        """Answer every admitted task with ``draining`` so that its owner resubmits it."""
+        jobs = self.scheduler.abandon_all()
+        for job in jobs:
+            _owner(job).push(
+                Error(job.id, ErrorCode.DRAINING, "node stopped before the task finished")
+            )
+        return len(jobs)
+
+    # -- HTTP side door ---------------------------------------------------------------------
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == PATH:
+            if self._closing:
+                return _text(503, "draining\n")
+            return None
+        if path == "/healthz":
+            return _text(200, "ok\n")
+        if path == "/readyz":
+            return _text(503, "draining\n") if self._closing else _text(200, "ready\n")
+        return _text(404, f"no such path: {path}; the offload endpoint is {PATH}\n")
+
+    # -- connections ------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = _Session(self, ws)
+        self._sessions.add(session)
+        await session.run()
+
+    def _session_closed(self, session: _Session) -> None:
+        self._sessions.discard(session)
+        dropped = self.scheduler.drop_owner(session)
+        if dropped:
+            log.info("client %s left with %d tasks pending; dropped", session.client_id, dropped)
+        self._check_idle()
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def _on_event(self, session: _Session, event: Any) -> None:
+        if isinstance(event, SubmitBatch):
+            now = asyncio.get_running_loop().time()
+            for submit in event.items:
+                self._on_submit(session, submit, now)
+            self._dispatch()
+        elif isinstance(event, Submit):
+            self._on_submit(session, event, asyncio.get_running_loop().time())
+            self._dispatch()
+        elif isinstance(event, Heartbeat):
+            s = self.scheduler
+            session.conn.send(
+                Status(event.seq, event.sent_at, s.queued, s.running, self.workers, s.draining)
+            )
+        elif isinstance(event, Cancel):
+            for answer in self.scheduler.cancel(session, event.ids):
+                session.push(answer)
+            self._check_idle()
+        elif isinstance(event, Hello):
+            self._on_hello(session, event)
+        elif isinstance(event, RemoteProtocolError):
+            log.info("client %s: %s", session.client_id or "?", event)
+
+    def _on_hello(self, session: _Session, hello: Hello) -> None:
+        session.client_id = hello.client_id
+        session.batch_results = hello.batch_results
+        if self.config.auth_secret is not None:
+            try:
+                verify_token(self.config.auth_secret, hello.token)
+            except Unauthorized as exc:
+                session.conn.reject(ErrorCode.UNAUTHORIZED, exc.message)
+                return
+        if self._closing:
+            session.conn.send(Draining("node shutting down"))
+            return
+        session.conn.send(
+            Welcome(
+                PROTOCOL_VERSION,
+                self.node_id,
+                sorted(self.tasks),
+                self.config.max_frame_bytes,
+                self.max_batch,
+                self.workers,
+            )
+        )
+
+    def _on_submit(self, session: _Session, submit: Submit, now: float) -> None:
+        spec = self.tasks.get(submit.task)
+        if spec is None:
+            session.push(
+                Error(
+                    submit.id, ErrorCode.UNKNOWN_TASK, f"no task named {submit.task!r} on this node"
+                )
+            )
+            return
+        try:
+            args = spec.check_args(submit.args)
+        except TypeError as exc:
+            session.push(Error(submit.id, ErrorCode.BAD_ARGS, str(exc)))
+            return
+        if spec.inline and not self.scheduler.draining:
+            if submit.deadline_ms is not None and submit.deadline_ms <= 0:
+                session.push(
+                    Error(submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival")
+                )
+                return
+            ok, value, run_s = run_inline(spec, args)
+            session.push(_answer(submit.id, ok, value, run_s))
+            return
+        error = self.scheduler.admit(session, submit, spec, args, now)
+        if error is not None:
+            session.push(error)
+
+    # -- the pool ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Hand chunks of queued work to free pool slots."""
+        cfg = self.config
+        now = asyncio.get_running_loop().time()
+        while self._free_slots > 0:
+            size = self.scheduler.chunk_size(self._free_slots, cfg.max_chunk, cfg.chunk_budget_s)
+            if size == 0:
+                break
+            jobs, expired = self.scheduler.next_chunk(now, size)
+            for job in expired:
+                _owner(job).push(expired_error(job))
+            if jobs:
+                self._free_slots -= 1
+                task = asyncio.create_task(self._run_chunk(jobs))
+                self._chunks.add(task)
+                task.add_done_callback(self._chunks.discard)
+        self._check_idle()
+
+    async def _run_chunk(self, jobs: list[Job]) -> None:
+        try:
+            outcomes = await self.pool.run_chunk([(j.spec.name, j.args) for j in jobs])
+        finally:
+            self._free_slots += 1
+        for job, (ok, value, run_s) in zip(jobs, outcomes, strict=True):
+            if self.scheduler.finished(job, ok, run_s):
+                _owner(job).push(_answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
+        if not self._closing or not self.scheduler.idle:
+            self._dispatch()
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if self.scheduler.idle:
+            self._idle.set()
+
+
+def _owner(job: Job) -> _Session:
+    """The session a job came from (the scheduler keeps owners opaque)."""
+    return cast(_Session, job.owner)
+
+
+def _answer(task_id: int, ok: bool, value: Any, run_s: float) -> Answer:
+    if ok:
+        return Result(task_id, value, run_s * 1000.0)
+    exc_type, message = value
+    return Error(task_id, ErrorCode.TASK_FAILED, message, exc_type)
+
+
+def _text(status: int, body: str) -> Response:
+    from http import HTTPStatus
+
+    reason = HTTPStatus(status).phrase
+    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
+    data = body.encode()
+    headers["Content-Length"] = str(len(data))
+    return Response(status, reason, headers, data)

@@ -1,0 +1,1 @@
+"""The offload protocol, pure: messages, codec, error codes and connection state."""

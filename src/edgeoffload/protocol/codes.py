@@ -1,0 +1,57 @@
+"""Wire error codes: the closed set of reasons a frame or a task can fail.
+
+Every error that crosses the wire carries one of these codes, so that a peer in any
+language can act on it without parsing messages. The table in docs/protocol.md is
+generated from :data:`DESCRIPTIONS`; keep both in step by editing only this file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Why a frame was refused or a task did not produce a result."""
+
+    BAD_FRAME = "bad_frame"
+    VERSION_MISMATCH = "version_mismatch"
+    UNKNOWN_TASK = "unknown_task"
+    BAD_ARGS = "bad_args"
+    TOO_LARGE = "too_large"
+    OVERLOADED = "overloaded"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    CANCELLED = "cancelled"
+    TASK_FAILED = "task_failed"
+    UNAUTHORIZED = "unauthorized"
+    DRAINING = "draining"
+    INTERNAL = "internal"
+
+
+#: One line per code: what happened and what the caller should do next.
+DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.BAD_FRAME: "The frame is not valid msgpack or not a known message, or the message "
+    "is not allowed in the connection's state. Fix the sender; the connection stays open "
+    "after the handshake.",
+    ErrorCode.VERSION_MISMATCH: "The hello named a protocol version the node does not speak. "
+    "Upgrade the older side; the connection is closed.",
+    ErrorCode.UNKNOWN_TASK: "No task of that name is registered on the node. Start the node "
+    "with the module that defines it (--tasks).",
+    ErrorCode.BAD_ARGS: "The arguments do not fit the task's signature (count or annotated "
+    "types). Nothing ran.",
+    ErrorCode.TOO_LARGE: "The frame exceeds the node's max_frame_bytes. A conforming client "
+    "refuses it before sending; a node closes a connection that sends one (WebSocket 1009), "
+    "having read only its header.",
+    ErrorCode.OVERLOADED: "The node's admission queue is full. Retry after retry_after_s "
+    "seconds or elsewhere; the client does this itself.",
+    ErrorCode.DEADLINE_EXCEEDED: "The task's deadline passed before it could start (a task "
+    "whose deadline has passed is never started) or before its result arrived.",
+    ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished.",
+    ErrorCode.TASK_FAILED: "The task ran and raised; exc_type and message say what it raised. "
+    "The node keeps serving.",
+    ErrorCode.UNAUTHORIZED: "The hello's token is missing, invalid or expired (HS256 JWT). The "
+    "connection is closed.",
+    ErrorCode.DRAINING: "The node is shutting down or draining and takes no new work. The "
+    "client resubmits the task elsewhere.",
+    ErrorCode.INTERNAL: "An unexpected failure inside the node; details are in its log, not on "
+    "the wire.",
+}

@@ -1,0 +1,99 @@
+"""Shared fixtures: real node processes on free loopback ports, and a leak check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+    """Run a coroutine on a fresh event loop, with a timeout (tests are sync functions)."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+@dataclass
+class NodeProcess:
+    """A real ``edgeoffload node`` process."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    started_s: float
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_node(*extra: str, timeout: float = 20.0) -> NodeProcess:
+    """Start a node on a free port and wait for its READY line (no sleeps, no polling)."""
+    args = [sys.executable, "-m", "edgeoffload", "node", "--port", "0", *extra]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=None, text=True, env={**os.environ}
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        line = proc.stdout.readline()
+        if line.startswith("READY "):
+            return NodeProcess(proc, line.split()[1], time.monotonic() - t0, args)
+        if not line or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"node did not start: {args} (exit {proc.wait()})")
+
+
+@pytest.fixture
+def node_factory() -> Iterator[Callable[..., NodeProcess]]:
+    """Start node processes; every one is stopped (killed if need be) after the test."""
+    nodes: list[NodeProcess] = []
+
+    def factory(*extra: str) -> NodeProcess:
+        node = start_node(*extra)
+        nodes.append(node)
+        return node
+
+    yield factory
+    for node in nodes:
+        node.stop(timeout=5)
+        if node.proc.stdout is not None:
+            node.proc.stdout.close()
+
+
+@pytest.fixture
+def node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
+    """One node with 2 workers serving the example tasks."""
+    return node_factory("--workers", "2")

@@ -1,0 +1,51 @@
+"""Ownership under failure: kill -9 one of three nodes with 1,000 tasks in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from edgeoffload import Client
+from tests.conftest import NodeProcess, run
+
+
+def test_kill_one_of_three_nodes_every_task_completes_exactly_once(node_factory) -> None:  # type: ignore[no-untyped-def]
+    nodes: list[NodeProcess] = [node_factory("--workers", "1") for _ in range(3)]
+    delivered: Counter[int] = Counter()
+
+    async def main() -> None:
+        async with Client([n.url for n in nodes], wait_for_node_s=20) as client:
+            await client.wait_for_nodes(3)
+            loop = asyncio.get_running_loop()
+            done = loop.create_future()
+            outstanding = {"n": 1000}
+
+            def on_done(i: int):  # type: ignore[no-untyped-def]
+                def cb(value: object, exc: BaseException | None) -> None:
+                    assert exc is None, exc
+                    assert value == i
+                    delivered[i] += 1
+                    outstanding["n"] -= 1
+                    if outstanding["n"] == 0:
+                        done.set_result(None)
+
+                return cb
+
+            # 20 ms tasks on 3 single-worker nodes: ~7 s of work, all in flight at once.
+            for i in range(1000):
+                client.submit_nowait("sleep_echo", [i, 0.02], on_done(i), where="edge")
+            await asyncio.sleep(0.5)
+            victim = nodes[1]
+            in_flight_on_victim = client.owner.in_flight(
+                next(link.node_id for link in client.nodes if link.url == victim.url)
+            )
+            assert in_flight_on_victim > 100
+            victim.kill()  # SIGKILL
+            await asyncio.wait_for(done, 60)
+            stats = client.statistics()
+            assert stats.resubmitted >= in_flight_on_victim
+            assert stats.failed == 0
+
+    run(main(), timeout=90)
+    assert sorted(delivered) == list(range(1000))
+    assert set(delivered.values()) == {1}

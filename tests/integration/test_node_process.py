@@ -1,0 +1,241 @@
+"""A real node process, real WebSocket connections: results, bad inputs, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import msgspec
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+import edgeoffload.examples.tasks as ex
+from edgeoffload import Client
+from edgeoffload.auth import make_token
+from edgeoffload.errors import (
+    BadArguments,
+    DeadlineExceeded,
+    FrameTooLarge,
+    NoNodeAvailable,
+    TaskFailed,
+    UnknownTask,
+)
+from edgeoffload.protocol.codec import Codec
+from edgeoffload.protocol.codes import ErrorCode
+from edgeoffload.protocol.messages import (
+    PROTOCOL_VERSION,
+    Error,
+    Heartbeat,
+    Hello,
+    Result,
+    ResultBatch,
+    Status,
+    Submit,
+    Welcome,
+)
+from tests.conftest import NodeProcess, run
+
+codec = Codec()
+
+
+async def raw_session(url: str, **kw: object):  # type: ignore[no-untyped-def]
+    """A bare WebSocket with the hello done: for sending hand-made frames."""
+    ws = await connect(url, compression=None, max_size=None, **kw)  # type: ignore[arg-type]
+    await ws.send(codec.encode(Hello(PROTOCOL_VERSION, "raw")))
+    welcome = codec.decode(await ws.recv(decode=False))
+    assert isinstance(welcome, Welcome)
+    return ws, welcome
+
+
+async def answer(ws, task_id: int):  # type: ignore[no-untyped-def]
+    """Read frames until the answer about ``task_id``."""
+    while True:
+        message = codec.decode(await ws.recv(decode=False))
+        items = message.items if isinstance(message, ResultBatch) else [message]
+        for item in items:
+            if isinstance(item, Result | Error) and item.id == task_id:
+                return item
+
+
+SECRET = "correct-horse-battery-staple-0123456789"
+
+
+def test_results_are_the_same_locally_and_on_the_node(node: NodeProcess) -> None:
+    frame = np.random.default_rng(1).integers(0, 255, (120, 160), dtype=np.uint8)
+
+    async def main() -> None:
+        async with Client([node.url]) as client:
+            for fn, args in [
+                (ex.add, (2, 3.5)),
+                (ex.count_primes, (5000,)),
+                (ex.inspect_frame, (frame,)),
+            ]:
+                remote = await client.submit(fn, *args, where="edge")
+                local = await client.submit(fn, *args, where="local")
+                assert remote == local == fn(*args)
+            stats = client.statistics()
+            assert stats.completed_edge == 3 and stats.completed_local == 3
+
+    run(main())
+
+
+def test_many_in_flight_on_one_connection_all_arrive_in_order(node: NodeProcess) -> None:
+    async def main() -> None:
+        async with Client([node.url]) as client:
+            inline = await client.map("echo", range(5000), window=2000)
+            pooled = await client.map("echo_pool", range(5000), window=2000)
+            assert inline == pooled == list(range(5000))
+
+    run(main())
+
+
+def test_each_bad_input_gets_its_error_and_the_node_keeps_serving(node: NodeProcess) -> None:
+    async def main() -> None:
+        async with Client([node.url], max_frame_bytes=1 << 20) as client:
+            with pytest.raises(UnknownTask, match="no connected node serves task 'nope'"):
+                await client.submit("nope", where="edge")
+            with pytest.raises(BadArguments, match="takes 2 positional arguments, got 1"):
+                await client.submit("add", 1, where="edge")
+            with pytest.raises(BadArguments, match="argument 'a'"):
+                await client.submit("add", "one", 2, where="edge")
+            with pytest.raises(TaskFailed) as failed:
+                await client.submit("fail", "boom", where="edge")
+            assert failed.value.exc_type == "ValueError" and "boom" in str(failed.value)
+            with pytest.raises(DeadlineExceeded):
+                await client.submit("sleep", 0.5, deadline=0.05, where="edge")
+            with pytest.raises(FrameTooLarge):
+                await client.submit("echo", b"x" * (2 << 20), where="edge")
+            assert await client.submit("echo", "still serving", where="edge") == "still serving"
+
+        # Raw frames the SDK would never send:
+        ws, _ = await raw_session(node.url)
+        await ws.send(b"\xc1 garbage")
+        bad = codec.decode(await ws.recv(decode=False))
+        assert isinstance(bad, Error) and bad.code is ErrorCode.BAD_FRAME and bad.id is None
+        await ws.send(codec.encode(Submit(1, "nope", [])))
+        assert (await answer(ws, 1)).code is ErrorCode.UNKNOWN_TASK
+        await ws.send(codec.encode(Submit(2, "sleep", [1.0], deadline_ms=0.0)))
+        assert (await answer(ws, 2)).code is ErrorCode.DEADLINE_EXCEEDED
+        await ws.send(codec.encode(Heartbeat(5, 1.5)))
+        status = codec.decode(await ws.recv(decode=False))
+        assert isinstance(status, Status) and (status.seq, status.sent_at) == (5, 1.5)
+        await ws.send(codec.encode(Submit(3, "echo", ["ok"])))
+        ok = await answer(ws, 3)
+        assert isinstance(ok, Result) and ok.value == "ok"
+        await ws.close()
+
+    run(main())
+
+
+def test_worker_crash_fails_the_task_with_a_reason_and_the_pool_recovers(node: NodeProcess) -> None:
+    async def main() -> None:
+        async with Client([node.url]) as client:
+            with pytest.raises(TaskFailed, match="worker process died"):
+                await client.submit("crash", 3, where="edge")
+            assert await client.submit("echo_pool", 41, where="edge") == 41
+
+    run(main())
+
+
+def test_oversized_frame_is_refused_from_its_header_without_reading_it(node_factory) -> None:  # type: ignore[no-untyped-def]
+    small = node_factory("--workers", "1", "--max-frame-bytes", "65536")
+
+    async def main() -> None:
+        # A frame header announcing 1 GiB, then nothing: the node must refuse it at once.
+        ws, _ = await raw_session(small.url)
+        header = bytes([0x82, 0xFF]) + (1 << 30).to_bytes(8, "big") + b"\x00\x00\x00\x00"
+        ws.transport.write(header)  # raw bytes: masked frame header, no payload follows
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        assert time.monotonic() - t0 < 2.0
+        # others are unaffected
+        async with Client([small.url]) as client:
+            assert await client.submit("echo", 1) == 1
+
+    run(main())
+
+
+def test_text_and_wrong_message_types_get_bad_frame(node: NodeProcess) -> None:
+    async def main() -> None:
+        ws, _ = await raw_session(node.url)
+        await ws.send(codec.encode(Result(1, "a node message from a client")))
+        error = codec.decode(await ws.recv(decode=False))
+        assert isinstance(error, Error) and error.code is ErrorCode.BAD_FRAME
+        assert "Result not allowed" in error.message
+        await ws.send(msgspec.msgpack.encode([3, 1, "echo"]))  # a submit with fields missing
+        error = codec.decode(await ws.recv(decode=False))
+        assert isinstance(error, Error) and error.code is ErrorCode.BAD_FRAME
+        await ws.close()
+
+    run(main())
+
+
+def test_version_mismatch_closes_with_an_error(node: NodeProcess) -> None:
+    async def main() -> None:
+        async with connect(node.url, compression=None) as ws:
+            await ws.send(codec.encode(Hello(PROTOCOL_VERSION + 1, "future")))
+            error = codec.decode(await ws.recv(decode=False))
+            assert isinstance(error, Error) and error.code is ErrorCode.VERSION_MISMATCH
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+
+    run(main())
+
+
+def test_tokens_are_required_when_the_node_has_a_secret(node_factory) -> None:  # type: ignore[no-untyped-def]
+    secured = node_factory("--workers", "1", "--auth-secret", SECRET)
+
+    async def main() -> None:
+        good = make_token(SECRET, "camera", 60)
+        async with Client([secured.url], token=good) as client:
+            assert await client.submit("echo", "in") == "in"
+        expired = make_token(SECRET, "camera", 60, now=time.time() - 3600)
+        for token, reason in [
+            (None, "requires a token"),
+            (expired, "token expired"),
+            ("junk", "invalid"),
+        ]:
+            async with connect(secured.url, compression=None) as ws:
+                await ws.send(codec.encode(Hello(PROTOCOL_VERSION, "c", token)))
+                error = codec.decode(await ws.recv(decode=False))
+                assert isinstance(error, Error) and error.code is ErrorCode.UNAUTHORIZED
+                assert reason in error.message
+        async with Client(
+            [secured.url], token=expired, wait_for_node_s=0.3, connect_timeout_s=1.0
+        ) as client:
+            with pytest.raises(NoNodeAvailable):
+                await client.submit("echo", 1, where="edge")
+            assert "token expired" in client.nodes[0].last_error
+
+    run(main())
+
+
+def test_sigterm_drains_admitted_work_and_exits_cleanly(node_factory) -> None:  # type: ignore[no-untyped-def]
+    draining = node_factory("--workers", "2", "--drain-timeout-s", "10")
+
+    async def main() -> None:
+        async with Client([draining.url]) as client:
+            tasks = [
+                asyncio.create_task(client.submit("sleep", 0.3, where="edge")) for _ in range(4)
+            ]
+            await asyncio.sleep(0.1)  # the four are admitted and running or queued
+            draining.signal(signal.SIGTERM)
+            assert await asyncio.gather(*tasks) == [0.3] * 4
+            assert client.statistics().resubmitted == 0
+
+    run(main())
+    assert draining.proc.wait(10) == 0
+
+
+def test_ready_quickly_after_start(node: NodeProcess) -> None:
+    # Behaviour, not a benchmark: the node answers as soon as it printed READY.
+    async def main() -> None:
+        async with Client([node.url]) as client:
+            assert await client.submit("echo", 0) == 0
+
+    run(main())
