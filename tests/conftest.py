@@ -48,6 +48,7 @@ class NodeProcess:
         self.proc.wait(10)
 
     def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (kill if it does not exit in time); close our end of its stdout."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -55,6 +56,8 @@ class NodeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return self.proc.returncode
 
 
@@ -89,8 +92,6 @@ def node_factory() -> Iterator[Callable[..., NodeProcess]]:
     yield factory
     for node in nodes:
         node.stop(timeout=5)
-        if node.proc.stdout is not None:
-            node.proc.stdout.close()
 
 
 @pytest.fixture

@@ -110,9 +110,7 @@ class Client(LinkListener):
             raise InvalidState("client already started")
         self._loop = asyncio.get_running_loop()
         for url in self.config.urls:
-            link = NodeLink(url, self.config, self, self.client_id)
-            self._links[url] = link
-            link.start()
+            self.add_node(url)
         if wait and self._links:
             await asyncio.wait(
                 [asyncio.create_task(link.wait_up()) for link in self._links.values()],
@@ -152,6 +150,21 @@ class Client(LinkListener):
             if loop.time() > end:
                 raise NoNodeAvailable(f"fewer than {count} nodes connected after {timeout_s} s")
             await asyncio.sleep(0.01)
+
+    def add_node(self, url: str) -> NodeLink:
+        """Start using a node (connects in the background; no-op if already known)."""
+        link = self._links.get(url)
+        if link is None:
+            self._running_loop()
+            link = self._links[url] = NodeLink(url, self.config, self, self.client_id)
+            link.start()
+        return link
+
+    async def remove_node(self, url: str) -> None:
+        """Stop using a node: close its link; its tasks in flight are placed again."""
+        link = self._links.pop(url, None)
+        if link is not None:
+            await link.close()
 
     @property
     def nodes(self) -> list[NodeLink]:

@@ -1,0 +1,110 @@
+"""The `edgeoffload` command as a user runs it: real subprocesses, exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edgeoffload.cli import COMMANDS
+from tests.conftest import NodeProcess
+
+
+def edgeoffload(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeoffload", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(command: str) -> None:
+    result = edgeoffload(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: edgeoffload" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuchcommand"], "invalid choice"),
+        (["node", "--bogus"], "unrecognized arguments: --bogus"),
+        (["node", "--workers", "-2"], "workers: Expected `int` >= 0"),
+        (["submit"], "the following arguments are required: task"),
+        (["submit", "add", "{not json"], "argument 1 is not JSON"),
+        (["node", "--tasks", "no.such.module"], "cannot import module 'no.such.module'"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args: list[str], message: str) -> None:
+    result = edgeoffload(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+
+
+def test_submit_prints_the_result_as_json(node: NodeProcess) -> None:
+    result = edgeoffload("submit", "add", "2", "3.5", "--url", node.url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == 5.5
+    failed = edgeoffload("submit", "fail", '"boom"', "--url", node.url)
+    assert failed.returncode == 1
+    assert "TaskFailed" in failed.stderr and "boom" in failed.stderr
+
+
+def test_config_show_reflects_file_and_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text("[node]\nworkers = 3\n")
+    result = edgeoffload("config", "show", "node", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["node"]["workers"] == 3
+
+
+def test_token_is_accepted_by_a_secured_node(node_factory) -> None:  # type: ignore[no-untyped-def]
+    secret = "a-long-enough-secret-for-hs256-0123456789"
+    secured = node_factory("--workers", "1", "--auth-secret", secret)
+    token = edgeoffload("token", "--secret", secret, "--ttl", "60").stdout.strip()
+    ok = edgeoffload("submit", "echo", '"hi"', "--url", secured.url, "--token", token)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout) == "hi"
+
+
+def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
+    # The demo runs in a session of its own: every process it starts (nodes, their
+    # forkservers and workers) keeps that session id, even once orphaned.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgeoffload", "demo", "--tasks", "300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert "every task completed exactly once" in out
+    assert "resubmitted after node loss" in out
+    # Helpers (forkserver, resource tracker) exit right after their node: allow them a moment.
+    deadline = time.monotonic() + 5.0
+    while _session_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_members(proc.pid) == []
+
+
+def _session_members(sid: int) -> list[int]:
+    import os
+
+    import psutil
+
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid:
+                members.append(pid)
+        except OSError:
+            pass
+    return members
