@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,9 +61,12 @@ class NodeProcess:
         return self.proc.returncode
 
 
-def start_node(*extra: str, timeout: float = 20.0) -> NodeProcess:
-    """Start a node on a free port and wait for its READY line (no sleeps, no polling)."""
-    args = [sys.executable, "-m", "edgeoffload", "node", "--port", "0", *extra]
+def start_node(*extra: str, timeout: float = 20.0, prefix: Sequence[str] = ()) -> NodeProcess:
+    """Start a node on a free port and wait for its READY line (no sleeps, no polling).
+
+    ``prefix`` runs it under another command, e.g. ``ip netns exec NAME``.
+    """
+    args = [*prefix, sys.executable, "-m", "edgeoffload", "node", "--port", "0", *extra]
     t0 = time.monotonic()
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=None, text=True, env={**os.environ}
@@ -84,8 +87,8 @@ def node_factory() -> Iterator[Callable[..., NodeProcess]]:
     """Start node processes; every one is stopped (killed if need be) after the test."""
     nodes: list[NodeProcess] = []
 
-    def factory(*extra: str) -> NodeProcess:
-        node = start_node(*extra)
+    def factory(*extra: str, prefix: Sequence[str] = ()) -> NodeProcess:
+        node = start_node(*extra, prefix=prefix)
         nodes.append(node)
         return node
 

@@ -88,8 +88,14 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     token: str | None = None
     client_id: str | None = None
-    #: Heartbeat period on each node connection (RTT and load samples).
-    heartbeat_interval_s: Positive = 1.0
+    #: Heartbeat period on each node connection (RTT, load, and liveness samples).
+    heartbeat_interval_s: Positive = 0.1
+    #: Phi-accrual suspicion at which a silent node is declared dead and its tasks are
+    #: placed again (12: about 0.7 s of silence on a quiet link, more when its
+    #: heartbeats jitter; see edgeoffload.liveness).
+    dead_phi: Positive = 12.0
+    #: A silence this long is never suspicious (a busy event loop, a GC pause).
+    acceptable_pause_s: NonNegative = 0.3
 
 
 C = TypeVar("C", NodeConfig, ClientConfig)

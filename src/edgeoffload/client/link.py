@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..config import ClientConfig
 from ..errors import FrameTooLarge, RemoteProtocolError
+from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import Connection, Role, State
 from ..protocol.messages import (
@@ -97,6 +98,9 @@ class NodeLink:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._hb_seq = 0
+        #: The failure detector of the current connection, and how often it fired.
+        self.liveness: PhiAccrual | None = None
+        self.declared_dead = 0
         #: Submit frames sent and submits in them (their ratio is the mean batch size).
         self.submit_frames = 0
         self.submits_sent = 0
@@ -219,7 +223,7 @@ class NodeLink:
             self._up.set()
             self.listener.link_up(self)
             writer = asyncio.create_task(self._writer(ws))
-            beat = asyncio.create_task(self._heartbeat())
+            beat = asyncio.create_task(self._heartbeat(ws))
             try:
                 await self._reader(ws, conn)
             finally:
@@ -256,7 +260,10 @@ class NodeLink:
             else:
                 listener.on_error(self, event)
         elif isinstance(event, Status):
-            sample = asyncio.get_running_loop().time() - event.sent_at
+            now = asyncio.get_running_loop().time()
+            if self.liveness is not None:
+                self.liveness.heartbeat(now)
+            sample = now - event.sent_at
             self.rtt_s = (
                 sample if self.rtt_s == 0 else self.rtt_s + RTT_ALPHA * (sample - self.rtt_s)
             )
@@ -268,12 +275,35 @@ class NodeLink:
             self.last_error = str(event)
             log.warning("node %s sent a bad frame: %s", self.node_id, event)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        """Send a heartbeat every interval and declare the node dead when its silence
+        makes phi reach ``dead_phi``: the connection is aborted, so its tasks are placed
+        again at once (a hung or cut-off node keeps its socket open, so no close
+        would ever tell us)."""
+        cfg = self.config
         loop = asyncio.get_running_loop()
+        interval = cfg.heartbeat_interval_s
+        detector = self.liveness = PhiAccrual(interval, acceptable_pause_s=cfg.acceptable_pause_s)
+        detector.heartbeat(loop.time())
+        last_tick = loop.time()
         while True:
+            now = loop.time()
+            # If our own loop stalled (user code blocking it), the node's silence is
+            # ours: give it a fresh start instead of a verdict.
+            if now - last_tick > interval + cfg.acceptable_pause_s:
+                detector.heartbeat(now)
+            last_tick = now
+            phi = detector.phi(now)
+            if phi >= cfg.dead_phi:
+                silence = now - (detector.last_heartbeat or now)
+                self.last_error = f"no heartbeat answer for {silence:.2f} s (phi {phi:.1f})"
+                log.warning("node %s declared dead: %s", self.node_id, self.last_error)
+                self.declared_dead += 1
+                ws.transport.abort()
+                return
             self._hb_seq += 1
-            self._queue(Heartbeat(self._hb_seq, loop.time()))
-            await asyncio.sleep(self.config.heartbeat_interval_s)
+            self._queue(Heartbeat(self._hb_seq, now))
+            await asyncio.sleep(interval)
 
     async def _writer(self, ws: ClientConnection) -> None:
         """Send the frames the socket could not take at once, waiting for it to drain."""
