@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit bench bench-rpc bench-startup clean
+.PHONY: demo test lint unit bench bench-rpc bench-startup clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,16 @@ lint: $(VENV)/.test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# System packages the tests use: PostgreSQL (a real server, started by the tests as the
+# postgres user) and iproute2 (network namespaces for partition tests).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v ip >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql iproute2; \
+		else echo "note: PostgreSQL/iproute2 missing and cannot be installed here; those tests will skip"; fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 unit: $(VENV)/.test

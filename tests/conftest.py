@@ -97,6 +97,48 @@ def node_factory() -> Iterator[Callable[..., NodeProcess]]:
         node.stop(timeout=5)
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole session (see tests/pg.py)."""
+    from tests import pg
+
+    reason = pg.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with pg.postgres_server() as url:
+        yield url
+
+
+def start_controller(*extra: str, timeout: float = 30.0) -> NodeProcess:
+    """Start a controller on a free port (unless --port is given) and wait for READY."""
+    port = [] if "--port" in extra else ["--port", "0"]
+    args = [sys.executable, "-m", "edgeoffload", "controller", *port, *extra]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        line = proc.stdout.readline()
+        if line.startswith("READY "):
+            return NodeProcess(proc, line.split()[1], 0.0, args)
+        if not line or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"controller did not start: {args} (exit {proc.wait()})")
+
+
+@pytest.fixture
+def controller_factory() -> Iterator[Callable[..., NodeProcess]]:
+    started: list[NodeProcess] = []
+
+    def factory(*extra: str) -> NodeProcess:
+        c = start_controller(*extra)
+        started.append(c)
+        return c
+
+    yield factory
+    for c in started:
+        c.stop(timeout=10)
+
+
 @pytest.fixture
 def node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
     """One node with 2 workers serving the example tasks."""

@@ -18,7 +18,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -60,6 +60,42 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     node_id: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.
     ping_interval_s: Positive | None = 20.0
+    #: Controller to register with (ws://HOST:PORT), if any.
+    controller: str | None = None
+    #: Heartbeat period towards the controller (carries the health metrics).
+    heartbeat_interval_s: Positive = 1.0
+    #: URL clients should use for this node, if not ws://host:port/offload.
+    advertise_url: str | None = None
+    #: Labels for placement constraints, e.g. {"gpu" = "true"}.
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Cycles per second of one core, for placement; measured at start if not given.
+    speed_hz: Positive | None = None
+
+
+class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The controller (``edgeoffload controller``)."""
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the controller prints the URL it listens on.
+    port: Port = 8700
+    #: Where nodes, states, metrics and events are kept: sqlite:///PATH (embedded
+    #: default) or postgresql://USER@HOST:PORT/DB (shared).
+    store: str = "sqlite:///edgeoffload-controller.db"
+    #: Nodes' heartbeat period (they are told at registration).
+    heartbeat_interval_s: Positive = 1.0
+    #: Phi-accrual levels at which a silent node becomes suspect, then dead.
+    suspect_phi: Positive = 8.0
+    dead_phi: Positive = 12.0
+    #: Silence that is never suspicious.
+    acceptable_pause_s: NonNegative = 1.0
+    #: How long metric samples are kept.
+    retention_s: Positive = 3600.0
+    #: Health thresholds: above/below these for `health_consecutive` samples, a node
+    #: is drained until it is healthy as long again.
+    cpu_percent_max: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0
+    memory_available_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 2 * 1024**3
+    disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 10 * 1024**3
+    health_consecutive: Count = 3
 
 
 class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -88,6 +124,16 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     token: str | None = None
     client_id: str | None = None
+    #: Controller whose node table to follow (ws://HOST:PORT); nodes join and leave
+    #: the client as the table says.
+    controller: str | None = None
+    #: How a node is chosen among those that can take a task.
+    placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
+        "least_in_flight"
+    )
+    #: Hedged requests for idempotent tasks: a second copy goes to another node when
+    #: the first is slower than that task's p95; the first result wins.
+    hedge: bool = False
     #: Heartbeat period on each node connection (RTT, load, and liveness samples).
     heartbeat_interval_s: Positive = 0.1
     #: Phi-accrual suspicion at which a silent node is declared dead and its tasks are
@@ -98,9 +144,9 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     acceptable_pause_s: NonNegative = 0.3
 
 
-C = TypeVar("C", NodeConfig, ClientConfig)
+C = TypeVar("C", NodeConfig, ClientConfig, ControllerConfig)
 
-_SECTIONS = {NodeConfig: "node", ClientConfig: "client"}
+_SECTIONS = {NodeConfig: "node", ClientConfig: "client", ControllerConfig: "controller"}
 
 
 def load(
@@ -157,6 +203,6 @@ def _field_message(msg: str) -> str:
     return msg
 
 
-def to_dict(config: NodeConfig | ClientConfig) -> dict[str, Any]:
+def to_dict(config: NodeConfig | ClientConfig | ControllerConfig) -> dict[str, Any]:
     """Plain dict of a config (for ``edgeoffload config show``)."""
     return msgspec.to_builtins(config)  # type: ignore[no-any-return]

@@ -22,6 +22,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+_LN10 = math.log(10.0)
+
 
 @dataclass(slots=True)
 class PhiAccrual:
@@ -84,12 +86,13 @@ class PhiAccrual:
         variance = max(0.0, self._sum_sq / n - mean * mean)
         std = max(self.min_std_s, math.sqrt(variance))
         z = (elapsed - (mean + self.acceptable_pause_s)) / std
-        # P(X > elapsed) for a normal; the logistic approximation of its CDF that Akka
-        # uses (max error 1.4e-4) keeps this cheap and finite far out in the tail.
-        e = math.exp(-z * (1.5976 + 0.070566 * z * z))
-        if z > 0:
-            return -math.log10(e / (1.0 + e))
-        return -math.log10(1.0 - 1.0 / (1.0 + e))
+        # P(X > elapsed) for a normal, with the logistic approximation of its CDF that
+        # Akka uses (max error 1.4e-4): P = 1 / (1 + exp(y)). Then phi = log10(1 + e^y),
+        # computed so that it neither overflows nor hits log(0) far out in either tail.
+        y = z * (1.5976 + 0.070566 * z * z)
+        if y > 30.0:
+            return (y + math.log1p(math.exp(-y))) / _LN10
+        return math.log1p(math.exp(y)) / _LN10
 
     def silence_to_reach(self, threshold: float) -> float:
         """Seconds of silence at which phi reaches ``threshold`` (to arm a timer rather

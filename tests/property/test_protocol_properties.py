@@ -25,6 +25,7 @@ from edgeoffload.protocol.messages import (
     Message,
     Result,
     ResultBatch,
+    Resume,
     Status,
     Submit,
     SubmitBatch,
@@ -81,6 +82,7 @@ MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     Heartbeat: st.builds(Heartbeat, i64, floats),
     Status: st.builds(Status, i64, floats, u32, u32, u32, st.booleans()),
     Draining: st.builds(Draining, st.text(max_size=40), st.floats(0, 1e6)),
+    Resume: st.builds(Resume, st.text(max_size=40)),
 }
 
 

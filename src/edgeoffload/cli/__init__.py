@@ -15,6 +15,7 @@ from typing import NoReturn
 #: subcommand -> (module under edgeoffload.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "node": ("node", "run an edge node serving registered tasks over WebSocket"),
+    "controller": ("controller", "run the controller: membership, health, node table, REST API"),
     "submit": ("submit", "run one task on a node and print its result as JSON"),
     "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),

@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 
-from ..config import ClientConfig, NodeConfig
+from ..config import ClientConfig, ControllerConfig, NodeConfig
+
+Config = type[NodeConfig] | type[ClientConfig] | type[ControllerConfig]
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -33,9 +35,7 @@ def _comments(cls: type) -> dict[str, str]:
     return comments
 
 
-def add_config_options(
-    parser: argparse.ArgumentParser, cls: type[NodeConfig] | type[ClientConfig]
-) -> None:
+def add_config_options(parser: argparse.ArgumentParser, cls: Config) -> None:
     """Add ``--config FILE`` and one option per field of ``cls``."""
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [node] / [client] table")
     helps = _comments(cls)
@@ -55,6 +55,16 @@ def add_config_options(
                 default=None,
                 help=text,
             )
+        elif "dict" in str(field.type):
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                nargs="+",
+                default=None,
+                metavar="KEY=VALUE",
+                help=text,
+                type=_key_value,
+            )
         elif "list" in str(field.type):
             parser.add_argument(
                 flag, dest=field.name, nargs="+", default=None, metavar="VALUE", help=text
@@ -63,12 +73,18 @@ def add_config_options(
             parser.add_argument(flag, dest=field.name, default=None, metavar="VALUE", help=text)
 
 
-def overrides(
-    args: argparse.Namespace, cls: type[NodeConfig] | type[ClientConfig]
-) -> dict[str, Any]:
+def overrides(args: argparse.Namespace, cls: Config) -> dict[str, Any]:
     """The fields the user set on the command line."""
-    return {
-        f.name: getattr(args, f.name)
-        for f in msgspec.structs.fields(cls)
-        if getattr(args, f.name, None) is not None
-    }
+    values = {}
+    for f in msgspec.structs.fields(cls):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            values[f.name] = dict(value) if "dict" in str(f.type) else value
+    return values
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value

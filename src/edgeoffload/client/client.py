@@ -16,6 +16,7 @@ its attempts used up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..config import ClientConfig, load
+from ..controller.messages import EventKind, NodeState, NodeView
 from ..errors import (
     DeadlineExceeded,
     FrameTooLarge,
@@ -40,6 +42,7 @@ from ..tasks import TaskSpec, spec_of
 from .link import LinkListener, NodeLink
 from .owner import LOCAL, OwnerTable, Pending, Where
 from .placement import Candidate, Placement, least_in_flight
+from .table import TableFollower
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -100,6 +103,8 @@ class Client(LinkListener):
         self._thread: _LoopThread | None = None
         self._closed = False
         self._counts = {"local": 0, "edge": 0, "failed": 0}
+        self.table: TableFollower | None = None
+        self._follow: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -111,6 +116,12 @@ class Client(LinkListener):
         self._loop = asyncio.get_running_loop()
         for url in self.config.urls:
             self.add_node(url)
+        if self.config.controller:
+            self.table = TableFollower(self.config.controller, self)
+            self._follow = asyncio.create_task(self.table.run())
+            if wait:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.table.wait_synced(), self.config.connect_timeout_s)
         if wait and self._links:
             await asyncio.wait(
                 [asyncio.create_task(link.wait_up()) for link in self._links.values()],
@@ -126,6 +137,10 @@ class Client(LinkListener):
         for p in self.owner.pending():
             if self.owner.remove(p.id) is not None:
                 self._fail(p, task_error(ErrorCode.CANCELLED, p.id, "client closed"))
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
         await asyncio.gather(*(link.close() for link in self._links.values()))
         for fut in list(self._local_tasks):
             fut.cancel()
@@ -396,7 +411,7 @@ class Client(LinkListener):
         eligible = [
             link
             for link in self._links.values()
-            if link.accepting
+            if link.placeable
             and p.task in link.tasks
             and (not excluded or link.node_id not in excluded)
         ]
@@ -552,11 +567,34 @@ class Client(LinkListener):
             log.warning(
                 "node %s lost (%s): placing %d tasks again", link.node_id, reason, len(lost)
             )
+            if self.table is not None:
+                self.table.report(EventKind.RESUBMITTED, link.node_id, len(lost))
         for p in lost:
             self._place(p)
 
+    # -- TableListener ------------------------------------------------------------------------
+
+    def table_node(self, view: NodeView, event: EventKind | None) -> None:
+        """A row of the controller's table changed: join it, note its state, or fence it."""
+        link = self._links.get(view.url)
+        if view.state is NodeState.DEAD:
+            if link is not None:
+                link.view = view
+                link.fence("declared dead by the controller")
+            return
+        if link is None:
+            link = self.add_node(view.url)
+        link.view = view
+        if event is EventKind.RECOVERED or (event is EventKind.RESUMED and self._parked):
+            self._unpark()
+
     def on_draining(self, link: NodeLink) -> None:
         log.info("node %s is draining", link.node_id)
+
+    def on_resumed(self, link: NodeLink) -> None:
+        log.info("node %s takes work again", link.node_id)
+        if self._parked:
+            self._unpark()
 
     def on_result(self, link: NodeLink, result: Result) -> None:
         p = self.owner.take(result.id, link.node_id)

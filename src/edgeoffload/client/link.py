@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..config import ClientConfig
+from ..controller.messages import NodeState, NodeView
 from ..errors import FrameTooLarge, RemoteProtocolError
 from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
@@ -39,6 +40,7 @@ from ..protocol.messages import (
     Message,
     Result,
     ResultBatch,
+    Resume,
     Status,
     Submit,
     SubmitBatch,
@@ -61,6 +63,7 @@ class LinkListener(Protocol):
     def on_error(self, link: NodeLink, error: Error) -> None: ...
     def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None: ...
     def on_draining(self, link: NodeLink) -> None: ...
+    def on_resumed(self, link: NodeLink) -> None: ...
 
 
 class NodeLink:
@@ -88,6 +91,8 @@ class NodeLink:
         self.connected = False
         self.accepting = False
         self.last_error = ""
+        #: The controller's row for this node, when the client follows a controller.
+        self.view: NodeView | None = None
         self._conn: Connection | None = None
         self._ws: ClientConnection | None = None
         self._outbox: list[Submit | Cancel | Heartbeat] = []
@@ -122,6 +127,23 @@ class NodeLink:
 
     async def wait_up(self) -> None:
         await self._up.wait()
+
+    @property
+    def placeable(self) -> bool:
+        """New tasks may go here: connected, not draining, and (if a controller is
+        followed) alive and not draining in its table."""
+        view = self.view
+        return self.accepting and (
+            view is None or (view.state is NodeState.ALIVE and not view.draining)
+        )
+
+    def fence(self, reason: str) -> None:
+        """Treat the node as lost now (the controller declared it dead): abort the
+        connection, so its tasks are placed again and nothing more is read from it."""
+        if self._ws is not None:
+            self.last_error = reason
+            self.declared_dead += 1
+            self._ws.transport.abort()
 
     def send(self, submit: Submit) -> None:
         """Queue a submit for the next frame (the link must be accepting)."""
@@ -271,6 +293,9 @@ class NodeLink:
         elif isinstance(event, Draining):
             self.accepting = False
             listener.on_draining(self)
+        elif isinstance(event, Resume):
+            self.accepting = True
+            listener.on_resumed(self)
         elif isinstance(event, RemoteProtocolError):
             self.last_error = str(event)
             log.warning("node %s sent a bad frame: %s", self.node_id, event)

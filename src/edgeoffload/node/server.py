@@ -32,6 +32,7 @@ from ..auth import verify_token
 from ..config import NodeConfig
 from ..errors import FrameTooLarge, RemoteProtocolError, Unauthorized
 from ..execution import TaskPool, run_inline
+from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import CLOSE_GOING_AWAY, Connection, Role, State
 from ..protocol.messages import (
@@ -43,6 +44,7 @@ from ..protocol.messages import (
     Hello,
     Result,
     ResultBatch,
+    Resume,
     Status,
     Submit,
     SubmitBatch,
@@ -50,6 +52,7 @@ from ..protocol.messages import (
 )
 from ..tasks import TaskSpec, load_modules
 from ..transport import write_nowait
+from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error
 
 log = logging.getLogger("edgeoffload.node")
@@ -198,6 +201,10 @@ class EdgeNode:
         self._idle = asyncio.Event()
         self.node_id = config.node_id or ""
         self.started_at = time.monotonic()
+        self.run_times = RunTimes()
+        self._sampler: MetricsSampler | None = None
+        #: Why the node is drained without shutting down (admin or health), if it is.
+        self.drain_reason: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -217,8 +224,64 @@ class EdgeNode:
         self.port = sock.getsockname()[1]
         self.node_id = self.node_id or f"{self.config.host}:{self.port}"
         # Workers start in the background: the node serves inline tasks meanwhile, and
-        # pool tasks simply wait for the first worker.
-        self._warm = asyncio.create_task(self.pool.warm())
+        # pool tasks simply wait for the first worker. The metrics sampler (psutil) and
+        # prometheus_client are imported off the event loop too.
+        self._warm = asyncio.create_task(self._warm_up())
+        self._agent_task: asyncio.Task[None] | None = None
+        if self.config.controller:
+            from .agent import ControllerAgent
+
+            self.agent = ControllerAgent(
+                self, self.config.controller, self.config.heartbeat_interval_s
+            )
+            self._agent_task = asyncio.create_task(self.agent.run())
+
+    async def _warm_up(self) -> None:
+        await asyncio.gather(self.pool.warm(), asyncio.to_thread(self._load_metrics))
+
+    def _load_metrics(self) -> None:
+        import prometheus_client  # noqa: F401  (imported here so that /metrics never waits)
+
+        self._sampler = MetricsSampler()
+
+    def metrics(self) -> NodeMetrics:
+        """A health sample now (the 15 metrics)."""
+        if self._sampler is None:
+            self._sampler = MetricsSampler()
+        s = self.scheduler.statistics()
+        return self._sampler.sample(
+            queued=s.queued,
+            running=s.running,
+            completed=s.completed,
+            failed=s.failed,
+            p95_ms=self.run_times.p95_ms(),
+            connections=len(self._sessions),
+        )
+
+    # -- drain without shutdown (admin or degraded health) -------------------------------------
+
+    def drain(self, reason: str) -> None:
+        """Take no new work (clients are told and place it elsewhere); admitted work
+        still runs. Undone by :meth:`resume`."""
+        if self._closing or self.drain_reason is not None:
+            return
+        self.drain_reason = reason
+        self.scheduler.draining = True
+        for session in list(self._sessions):
+            if session.conn.state is State.OPEN:
+                session.conn.send(Draining(reason))
+                session.wake()
+
+    def resume(self, reason: str = "resumed") -> None:
+        """Take new work again after :meth:`drain` (not after a shutdown)."""
+        if self._closing or self.drain_reason is None:
+            return
+        self.drain_reason = None
+        self.scheduler.draining = False
+        for session in list(self._sessions):
+            if session.conn.state is State.DRAINING:
+                session.conn.send(Resume(reason))
+                session.wake()
 
     @property
     def url(self) -> str:
@@ -254,6 +317,8 @@ class EdgeNode:
         for task in list(self._chunks):
             task.cancel()
         self._warm.cancel()
+        if self._agent_task is not None:
+            self._agent_task.cancel()
         # Drained, so the workers are idle: wait for them, or the pool's exit hook
         # writes to pipes that are already closed when the interpreter stops.
         await self.pool.close()
@@ -289,7 +354,11 @@ class EdgeNode:
         if path == "/healthz":
             return _text(200, "ok\n")
         if path == "/readyz":
-            return _text(503, "draining\n") if self._closing else _text(200, "ready\n")
+            if self._closing or self.drain_reason is not None:
+                return _text(503, f"draining: {self.drain_reason or 'shutting down'}\n")
+            return _text(200, "ready\n")
+        if path == "/metrics":
+            return _response(200, prometheus_text(self.node_id, self.metrics()), PROMETHEUS_TYPE)
         return _text(404, f"no such path: {path}; the offload endpoint is {PATH}\n")
 
     # -- connections ------------------------------------------------------------------------
@@ -353,6 +422,8 @@ class EdgeNode:
                 self.workers,
             )
         )
+        if self.drain_reason is not None:
+            session.conn.send(Draining(self.drain_reason))
 
     def _on_submit(self, session: _Session, submit: Submit, now: float) -> None:
         spec = self.tasks.get(submit.task)
@@ -407,6 +478,7 @@ class EdgeNode:
         finally:
             self._free_slots += 1
         for job, (ok, value, run_s) in zip(jobs, outcomes, strict=True):
+            self.run_times.add(run_s)
             if self.scheduler.finished(job, ok, run_s):
                 _owner(job).push(_answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
         if not self._closing or not self.scheduler.idle:
@@ -430,11 +502,16 @@ def _answer(task_id: int, ok: bool, value: Any, run_s: float) -> Answer:
     return Error(task_id, ErrorCode.TASK_FAILED, message, exc_type)
 
 
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
 def _text(status: int, body: str) -> Response:
+    return _response(status, body.encode(), "text/plain; charset=utf-8")
+
+
+def _response(status: int, body: bytes, content_type: str) -> Response:
     from http import HTTPStatus
 
-    reason = HTTPStatus(status).phrase
-    headers = Headers([("Content-Type", "text/plain; charset=utf-8"), ("Connection", "close")])
-    data = body.encode()
-    headers["Content-Length"] = str(len(data))
-    return Response(status, reason, headers, data)
+    headers = Headers([("Content-Type", content_type), ("Connection", "close")])
+    headers["Content-Length"] = str(len(body))
+    return Response(status, HTTPStatus(status).phrase, headers, body)

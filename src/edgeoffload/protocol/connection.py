@@ -40,6 +40,7 @@ from .messages import (
     Message,
     Result,
     ResultBatch,
+    Resume,
     Status,
     Submit,
     SubmitBatch,
@@ -91,6 +92,8 @@ TRANSITIONS: dict[tuple[Role, State, Direction, type], State] = {
     # client, node draining: no new submits, everything else still flows
     **{(Role.CLIENT, State.DRAINING, _S, t): State.DRAINING for t in (Cancel, Heartbeat)},
     **{(Role.CLIENT, State.DRAINING, _R, t): State.DRAINING for t in (*_TASK_TRAFFIC, Draining)},
+    (Role.CLIENT, State.DRAINING, _R, Resume): State.OPEN,
+    (Role.CLIENT, State.OPEN, _R, Resume): State.OPEN,
     # node handshake
     (Role.NODE, State.AWAIT_HELLO, _R, Hello): State.HELLO_RECEIVED,
     (Role.NODE, State.HELLO_RECEIVED, _S, Welcome): State.OPEN,
@@ -109,6 +112,7 @@ TRANSITIONS: dict[tuple[Role, State, Direction, type], State] = {
         for t in (Submit, SubmitBatch, Cancel, Heartbeat)
     },
     **{(Role.NODE, State.DRAINING, _S, t): State.DRAINING for t in (*_TASK_TRAFFIC, Draining)},
+    (Role.NODE, State.DRAINING, _S, Resume): State.OPEN,
 }
 
 #: Error messages about a bad frame quote msgspec's diagnosis; this bounds their size.

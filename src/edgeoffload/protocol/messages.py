@@ -15,7 +15,9 @@ Conversation, for one connection:
                                         ◀──  Result | Error | ResultBatch (any order)
       Heartbeat(seq, sent_at)           ──▶
                                         ◀──  Status(seq, sent_at, load...)
-                                        ◀──  Draining(reason)   (then close 1001)
+                                        ◀──  Draining(reason)   (then close 1001,
+                                        ◀──  Resume(reason)      or, after an admin
+                                                                 drain, resume)
 
 Ids are chosen by the client and unique per connection; every result and task error
 carries the id, which is how the client matches answers and drops late duplicates.
@@ -153,6 +155,12 @@ class Draining(_Message, tag=11, frozen=True):
     drain_timeout_s: float = 0.0
 
 
+class Resume(_Message, tag=12, frozen=True):
+    """The node takes new work again after a drain that was not a shutdown."""
+
+    reason: str
+
+
 Message = (
     Hello
     | Welcome
@@ -165,6 +173,7 @@ Message = (
     | Heartbeat
     | Status
     | Draining
+    | Resume
 )
 
 #: Every message type, in tag order (used by tests and docs).
@@ -180,4 +189,5 @@ MESSAGE_TYPES: tuple[type[_Message], ...] = (
     Heartbeat,
     Status,
     Draining,
+    Resume,
 )

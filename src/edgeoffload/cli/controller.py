@@ -1,0 +1,33 @@
+"""``edgeoffload controller``: membership, health, node table and REST API (prints ``READY http://...``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from ..config import ControllerConfig
+from .options import add_config_options, overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_options(parser, ControllerConfig)
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load
+    from ..controller.runner import ControllerServer, serve_until_signalled
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    config = load(
+        ControllerConfig, toml_path=args.config, overrides=overrides(args, ControllerConfig)
+    )
+
+    def ready(server: ControllerServer) -> None:
+        print(f"READY {server.url}", flush=True)
+
+    asyncio.run(serve_until_signalled(config, ready))
+    return 0

@@ -1,0 +1,98 @@
+"""The client's copy of the controller's node table, followed over WebSocket.
+
+One snapshot, then one update per change. The client never asks the controller per
+task: it adds the nodes the table lists, stops placing on suspect or draining ones,
+and treats a node declared dead as lost (its tasks are placed again at once, and a
+late answer from it is dropped). While the controller is unreachable the client keeps
+the nodes it has and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Protocol
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ..controller.messages import (
+    ClientReport,
+    ControllerToClient,
+    EventKind,
+    NodeView,
+    TableSnapshot,
+)
+
+log = logging.getLogger("edgeoffload.client")
+
+
+class TableListener(Protocol):
+    def table_node(self, view: NodeView, event: EventKind | None) -> None: ...
+
+
+class TableFollower:
+    """Follows one controller's table for one client."""
+
+    def __init__(self, controller_url: str, listener: TableListener) -> None:
+        self.url = controller_url.rstrip("/") + "/ws/subscribe"
+        self.listener = listener
+        self.nodes: dict[str, NodeView] = {}
+        self.connected = False
+        self.snapshots = 0
+        self._ws: ClientConnection | None = None
+        self._up = asyncio.Event()
+        self._reports: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._session()
+                delay = 0.1
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+                log.info("controller %s unreachable: %s", self.url, exc)
+            finally:
+                self.connected = False
+                self._ws = None
+                self._up.clear()
+            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+            delay = min(delay * 2, 5.0)
+
+    async def wait_synced(self) -> None:
+        """Wait for the first snapshot."""
+        await self._up.wait()
+
+    async def _session(self) -> None:
+        decoder = msgspec.json.Decoder(ControllerToClient)
+        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+            self._ws = ws
+            async for raw in ws:
+                message = decoder.decode(raw)
+                if isinstance(message, TableSnapshot):
+                    self.snapshots += 1
+                    self.nodes = {v.node_id: v for v in message.nodes}
+                    self.connected = True
+                    for view in message.nodes:
+                        self.listener.table_node(view, None)
+                    self._up.set()
+                else:
+                    self.nodes[message.node.node_id] = message.node
+                    self.listener.table_node(message.node, message.event)
+
+    def report(self, event: EventKind, node_id: str, count: int) -> None:
+        """Tell the controller what the client did (best effort; for its event log)."""
+        ws = self._ws
+        if ws is not None and count:
+            frame = msgspec.json.encode(ClientReport(event=event, node_id=node_id, count=count))
+            task = asyncio.create_task(_send_quietly(ws, frame.decode()))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+
+
+async def _send_quietly(ws: ClientConnection, text: str) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(text)

@@ -1,0 +1,275 @@
+"""The controller's HTTP side: REST API with an OpenAPI document, Prometheus metrics,
+health probes, and the two WebSocket endpoints (nodes, subscribers).
+
+Bodies are encoded by msgspec from the same structs the rest of the system uses, and
+the OpenAPI schemas are generated from those structs too (one definition of each
+shape). Every error is JSON ``{"error": CODE, "message": TEXT}`` with a 4xx status;
+an unexpected failure is a 500 with the same shape and no traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..metrics import NodeMetrics
+from .messages import NodeView
+from .service import Controller
+
+log = logging.getLogger("edgeoffload.controller")
+
+
+class MetricSample(msgspec.Struct, frozen=True):
+    ts: float
+    metrics: NodeMetrics
+
+
+class Event(msgspec.Struct, frozen=True):
+    id: int
+    ts: float
+    kind: str
+    node_id: str
+    detail: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    error: str
+    message: str
+    detail: Any = None
+
+
+class DrainRequest(msgspec.Struct, frozen=True):
+    reason: str = ""
+
+
+_REF = "#/components/schemas/{name}"
+_SCHEMAS = (NodeView, MetricSample, Event, ErrorBody, DrainRequest)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+
+
+def _error(status: int, error: str, message: str, detail: Any = None) -> Response:
+    return _json(ErrorBody(error, message, detail), status)
+
+
+def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(name=name)}
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _body(_ref("ErrorBody"), "no such node")}
+BAD: dict[int | str, dict[str, Any]] = {422: _body(_ref("ErrorBody"), "invalid parameter")}
+
+
+def create_app(controller: Controller) -> FastAPI:
+    """The FastAPI application bound to a running :class:`Controller`."""
+    app = FastAPI(
+        title="edgeoffload controller",
+        version=__version__,
+        description="Membership, health and the node table of an edgeoffload site.",
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return _error(422, "bad_request", f"{where}: {first['msg']}", errors)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("request %s failed", request.url.path)
+        return _error(500, "internal", "internal error; see the controller log")
+
+    def node_or_404(node_id: str) -> NodeView | Response:
+        view = controller.membership.get(node_id)
+        return view if view is not None else _error(404, "not_found", f"no node {node_id!r}")
+
+    @app.get(
+        "/api/nodes",
+        response_class=Response,
+        responses={200: _body({"type": "array", "items": _ref("NodeView")}, "every known node")},
+    )
+    async def list_nodes() -> Response:
+        return _json(sorted(controller.membership.views(), key=lambda v: v.node_id))
+
+    @app.get(
+        "/api/nodes/{node_id}",
+        response_class=Response,
+        responses={200: _body(_ref("NodeView"), "the node"), **NOT_FOUND},
+    )
+    async def get_node(node_id: str) -> Response:
+        found = node_or_404(node_id)
+        return found if isinstance(found, Response) else _json(found)
+
+    @app.get(
+        "/api/nodes/{node_id}/metrics",
+        response_class=Response,
+        responses={
+            200: _body({"type": "array", "items": _ref("MetricSample")}, "samples, oldest first"),
+            **NOT_FOUND,
+            **BAD,
+        },
+    )
+    async def node_metrics(
+        node_id: str,
+        since: float | None = Query(None, description="Unix time; default: 5 minutes ago"),
+        limit: int = Query(1000, ge=1, le=10_000),
+    ) -> Response:
+        found = node_or_404(node_id)
+        if isinstance(found, Response):
+            return found
+        start = since if since is not None else time.time() - 300
+        rows = await controller.db(controller.store.metrics, node_id, start, limit)
+        return _json([MetricSample(ts, m) for ts, m in rows])
+
+    async def _drain_reason(request: Request) -> str | Response:
+        raw = await request.body()
+        if not raw:
+            return ""
+        try:
+            return msgspec.json.decode(raw, type=DrainRequest).reason
+        except msgspec.DecodeError as exc:
+            return _error(422, "bad_request", f"body: {exc}")
+
+    @app.post(
+        "/api/nodes/{node_id}/drain",
+        response_class=Response,
+        openapi_extra={"requestBody": {"required": False, **_body(_ref("DrainRequest"), "why")}},
+        responses={200: _body(_ref("NodeView"), "the node, draining"), **NOT_FOUND, **BAD},
+    )
+    async def drain(node_id: str, request: Request) -> Response:
+        reason = await _drain_reason(request)
+        if isinstance(reason, Response):
+            return reason
+        view = await controller.drain(node_id, reason)
+        return _json(view) if view is not None else _error(404, "not_found", f"no node {node_id!r}")
+
+    @app.post(
+        "/api/nodes/{node_id}/resume",
+        response_class=Response,
+        responses={200: _body(_ref("NodeView"), "the node, taking work"), **NOT_FOUND},
+    )
+    async def resume(node_id: str) -> Response:
+        view = await controller.resume(node_id)
+        return _json(view) if view is not None else _error(404, "not_found", f"no node {node_id!r}")
+
+    @app.get(
+        "/api/events",
+        response_class=Response,
+        responses={
+            200: _body({"type": "array", "items": _ref("Event")}, "events, oldest first"),
+            **BAD,
+        },
+    )
+    async def events(
+        since_id: int = Query(0, ge=0, description="return events after this id"),
+        limit: int = Query(100, ge=1, le=10_000),
+        node_id: str | None = None,
+    ) -> Response:
+        rows = await controller.events(since_id, limit, node_id)
+        return _json([Event(r.id, r.ts, r.kind, r.node_id, r.detail) for r in rows])
+
+    @app.get("/metrics", response_class=Response, include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(_prometheus_text(controller), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", response_class=Response)
+    async def healthz() -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    @app.get("/readyz", response_class=Response)
+    async def readyz() -> Response:
+        if controller.ready:
+            return Response("ready\n", media_type="text/plain")
+        return Response("starting\n", status_code=503, media_type="text/plain")
+
+    @app.websocket("/ws/node")
+    async def node_ws(ws: WebSocket) -> None:
+        await _session(ws, controller.node_session)
+
+    @app.websocket("/ws/subscribe")
+    async def subscribe_ws(ws: WebSocket) -> None:
+        await _session(ws, controller.subscriber_session)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            _, components = msgspec.json.schema_components(_SCHEMAS, ref_template=_REF)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _session(ws: WebSocket, run: Any) -> None:
+    """Accept, then hand the session to the controller; a bad message closes it (1003)."""
+    await ws.accept()
+
+    async def receive() -> str:
+        return await ws.receive_text()
+
+    async def send(data: bytes) -> None:
+        await ws.send_text(data.decode())
+
+    try:
+        await run(receive, send)
+    except WebSocketDisconnect:
+        pass
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        log.info("control connection closed: %s", exc)
+        await ws.close(code=1003, reason=str(exc)[:120])
+
+
+def _prometheus_text(controller: Controller) -> bytes:
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    stats = controller.statistics()
+    registry = CollectorRegistry()
+    nodes = Gauge("edgeoffload_controller_nodes", "nodes by state", ["state"], registry=registry)
+    for state in ("alive", "suspect", "dead"):
+        nodes.labels(state=state).set(stats.nodes_by_state.get(state, 0))
+    Gauge("edgeoffload_controller_nodes_draining", "nodes draining", registry=registry).set(
+        stats.draining
+    )
+    Gauge(
+        "edgeoffload_controller_subscribers", "clients following the table", registry=registry
+    ).set(stats.subscribers)
+    Gauge("edgeoffload_controller_heartbeats", "heartbeats received", registry=registry).set(
+        stats.heartbeats
+    )
+    Gauge("edgeoffload_controller_events", "events logged", registry=registry).set(stats.events)
+    per_node = {
+        name: Gauge(
+            f"edgeoffload_node_{name}", f"node {name} (last heartbeat)", ["node"], registry=registry
+        )
+        for name in ("queue_length", "running_tasks", "cpu_percent")
+    }
+    for view in controller.membership.views():
+        for name, gauge in per_node.items():
+            gauge.labels(node=view.node_id).set(float(getattr(view, name)))
+    return generate_latest(registry)

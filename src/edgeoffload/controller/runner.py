@@ -1,0 +1,71 @@
+"""Run the controller until SIGTERM or SIGINT: the process side of ``edgeoffload controller``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+from ..config import ControllerConfig
+from .api import create_app
+from .service import Controller
+
+
+class ControllerServer:
+    """The controller and its HTTP server (uvicorn), started and stopped together."""
+
+    def __init__(self, config: ControllerConfig) -> None:
+        import uvicorn
+
+        self.controller = Controller(config)
+        self._config = uvicorn.Config(
+            create_app(self.controller),
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_ping_interval=None,
+        )
+        self._server = uvicorn.Server(self._config)
+        self._serving: asyncio.Task[None] | None = None
+        self.port = config.port
+
+    async def start(self) -> None:
+        """Open the store, then listen; returns when the port is bound."""
+        await self.controller.start()
+        self._serving = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._serving.done():
+                await self._serving  # raises why it could not start
+                raise RuntimeError("controller server stopped during start-up")
+            await asyncio.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._config.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._serving is not None:
+            await self._serving
+        await self.controller.close()
+
+
+async def serve_until_signalled(
+    config: ControllerConfig, on_ready: Callable[[ControllerServer], None]
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        server = ControllerServer(config)
+        await server.start()
+        on_ready(server)
+        await stop.wait()
+        await server.stop()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,270 @@
+"""The controller's asyncio side: node sessions, client subscriptions, the tick loop,
+and the store (on one dedicated thread). The decisions are in :mod:`.membership`.
+
+Wall-clock time (``time.time()``) is used throughout, so that the time series, the
+event log and the API agree with the outside world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+
+from ..config import ControllerConfig
+from ..metrics import HealthThresholds
+from .membership import Change, Membership
+from .messages import (
+    ClientReport,
+    Command,
+    EventKind,
+    NodeBeat,
+    NodeHello,
+    NodeToController,
+    NodeView,
+    TableSnapshot,
+    TableUpdate,
+)
+from .store import EventRecord, Store, open_store
+
+log = logging.getLogger("edgeoffload.controller")
+T = TypeVar("T")
+
+#: Updates a slow subscriber may lag behind before it is dropped (it reconnects and
+#: gets a fresh snapshot, so nothing is lost but the backlog).
+SUBSCRIBER_BACKLOG = 10_000
+
+_node_decoder = msgspec.json.Decoder(NodeToController)
+_report_decoder = msgspec.json.Decoder(ClientReport)
+encode = msgspec.json.encode
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self.overflowed = False
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerStats:
+    nodes_by_state: dict[str, int]
+    draining: int
+    subscribers: int
+    heartbeats: int
+    events: int
+
+
+class Controller:
+    """Membership, health and the node table, persisted and pushed (package docstring)."""
+
+    def __init__(self, config: ControllerConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.membership = Membership(
+            heartbeat_interval_s=config.heartbeat_interval_s,
+            suspect_phi=config.suspect_phi,
+            dead_phi=config.dead_phi,
+            acceptable_pause_s=config.acceptable_pause_s,
+            thresholds=HealthThresholds(
+                cpu_percent_max=config.cpu_percent_max,
+                memory_available_min_bytes=config.memory_available_min_bytes,
+                disk_free_min_bytes=config.disk_free_min_bytes,
+                consecutive=config.health_consecutive,
+            ),
+        )
+        self._store = store
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="edgeoffload-store")
+        self._subscribers: set[_Subscriber] = set()
+        self._node_senders: dict[str, Callable[[bytes], Awaitable[None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.heartbeats = 0
+        self.events_logged = 0
+        self.ready = False
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the store's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None
+        return self._store
+
+    async def start(self) -> None:
+        """Open the store, reload the table, and start the tick and retention loops."""
+        if self._store is None:
+            self._store = await self.db(open_store, self.config.store)
+        nodes = await self.db(self.store.nodes)
+        self.membership.restore(nodes, time.time())
+        self._tasks = [
+            asyncio.create_task(self._tick_loop()),
+            asyncio.create_task(self._retention_loop()),
+        ]
+        self.ready = True
+
+    async def close(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._store is not None:
+            await self.db(self.store.close)
+        self._db.shutdown(wait=True)
+
+    # -- loops ------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        interval = self.config.heartbeat_interval_s / 10
+        while True:
+            await self.apply(self.membership.tick(time.time()))
+            await asyncio.sleep(interval)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await self.db(self.store.prune_metrics, time.time() - self.config.retention_s)
+            await asyncio.sleep(min(60.0, self.config.retention_s / 10))
+
+    # -- changes ----------------------------------------------------------------------------
+
+    async def apply(self, changes: list[Change]) -> None:
+        """Persist, log, push to subscribers and command nodes, for each change."""
+        now = time.time()
+        for change in changes:
+            node = change.node
+            if change.event is not EventKind.LOAD:
+                await self.db(self.store.save_node, node)
+                await self.db(
+                    self.store.add_event, now, change.event.value, node.node_id, change.detail
+                )
+                self.events_logged += 1
+                log.info("node %s %s %s", node.node_id, change.event.value, change.detail)
+            self._publish(encode(TableUpdate(event=change.event, node=node)))
+            if change.event in (EventKind.DRAINED, EventKind.RESUMED):
+                await self._command(node, change)
+
+    async def _command(self, node: NodeView, change: Change) -> None:
+        send = self._node_senders.get(node.node_id)
+        if send is not None:
+            draining = change.event is EventKind.DRAINED
+            command = Command(action="drain" if draining else "resume", reason=change.detail)
+            with contextlib.suppress(Exception):
+                await send(encode(command))
+
+    def _publish(self, frame: bytes) -> None:
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+                self._subscribers.discard(sub)
+
+    # -- node sessions ------------------------------------------------------------------------
+
+    async def node_session(
+        self,
+        receive: Callable[[], Awaitable[bytes | str]],
+        send: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """One node's control connection: a hello, then heartbeats until it closes."""
+        first = _node_decoder.decode(await receive())
+        if not isinstance(first, NodeHello):
+            raise ValueError("the first message from a node must be its hello")
+        node_id = first.node_id
+        self._node_senders[node_id] = send
+        try:
+            await self.apply(self.membership.register(first, time.time()))
+            view = self.membership.get(node_id)
+            if view is not None and view.draining:
+                await send(encode(Command(action="drain", reason=view.drain_reason or "")))
+            while True:
+                message = _node_decoder.decode(await receive())
+                if isinstance(message, NodeBeat):
+                    now = time.time()
+                    self.heartbeats += 1
+                    await self.db(self.store.add_metrics, node_id, now, message.metrics)
+                    await self.apply(self.membership.beat(node_id, message.metrics, now))
+        finally:
+            if self._node_senders.get(node_id) is send:
+                del self._node_senders[node_id]
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def subscriber_session(
+        self,
+        receive: Callable[[], Awaitable[bytes | str]],
+        send: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """A client following the table: a snapshot, then every update, in order."""
+        sub = _Subscriber()
+        self._subscribers.add(sub)
+        reader = asyncio.create_task(self._client_reports(receive))
+        try:
+            await send(encode(TableSnapshot(nodes=self.membership.views())))
+            while not reader.done():
+                getter = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await send(getter.result())
+                if sub.overflowed:
+                    break
+        finally:
+            self._subscribers.discard(sub)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def _client_reports(self, receive: Callable[[], Awaitable[bytes | str]]) -> None:
+        while True:
+            report = _report_decoder.decode(await receive())
+            await self.db(
+                self.store.add_event,
+                time.time(),
+                report.event.value,
+                report.node_id,
+                f"{report.count} tasks",
+            )
+            self.events_logged += 1
+
+    # -- operator actions (REST) ------------------------------------------------------------
+
+    async def drain(self, node_id: str, reason: str) -> NodeView | None:
+        if self.membership.get(node_id) is None:
+            return None
+        change = self.membership.drain(node_id, reason or "drained by operator")
+        if change is not None:
+            await self.apply([change])
+        return self.membership.get(node_id)
+
+    async def resume(self, node_id: str) -> NodeView | None:
+        if self.membership.get(node_id) is None:
+            return None
+        change = self.membership.resume(node_id)
+        if change is not None:
+            await self.apply([change])
+        return self.membership.get(node_id)
+
+    async def events(self, since_id: int, limit: int, node_id: str | None) -> list[EventRecord]:
+        return await self.db(self.store.events, since_id, limit, node_id)
+
+    def statistics(self) -> ControllerStats:
+        by_state: dict[str, int] = {}
+        views = self.membership.views()
+        for v in views:
+            by_state[v.state.value] = by_state.get(v.state.value, 0) + 1
+        return ControllerStats(
+            nodes_by_state=by_state,
+            draining=sum(v.draining for v in views),
+            subscribers=len(self._subscribers),
+            heartbeats=self.heartbeats,
+            events=self.events_logged,
+        )

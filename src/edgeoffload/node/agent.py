@@ -1,0 +1,111 @@
+"""A node's link to the controller: register, send a heartbeat with the health metrics
+every interval, obey drain and resume commands, and reconnect with backoff.
+
+The controller is off the data path: while it is down the node serves as before, and
+it registers again when the controller comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from ..controller.messages import Command, NodeBeat, NodeHello
+
+if TYPE_CHECKING:
+    from .server import EdgeNode
+
+log = logging.getLogger("edgeoffload.node")
+
+#: Reference for the speed estimate: this loop's rate on a 2.5 GHz Xeon core (the
+#: project's CI machine), measured once; a node reports its own rate scaled by it.
+_REFERENCE_LOOP_PER_S = 3.2e7
+_REFERENCE_HZ = 2.5e9
+
+
+def estimate_speed_hz() -> float:
+    """Cycles per second of one core: the CPU's maximum frequency when the OS reports
+    it, else a 20 ms calibration loop scaled to the reference core."""
+    import psutil
+
+    freq = psutil.cpu_freq()
+    if freq is not None and freq.max:
+        return float(freq.max) * 1e6
+    n = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.02:
+        for _ in range(10_000):
+            n += 1
+    rate = n / (time.perf_counter() - t0)
+    return _REFERENCE_HZ * rate / _REFERENCE_LOOP_PER_S
+
+
+class ControllerAgent:
+    """Keeps one node registered with one controller (module docstring)."""
+
+    def __init__(self, node: EdgeNode, controller_url: str, interval_s: float = 1.0) -> None:
+        self.node = node
+        self.url = controller_url.rstrip("/") + "/ws/node"
+        self.interval_s = interval_s
+        self.connected = False
+        self._speed_hz: float | None = node.config.speed_hz
+
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._session()
+                delay = 0.1
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
+                log.info("controller %s unreachable: %s", self.url, exc)
+            finally:
+                self.connected = False
+            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _session(self) -> None:
+        node = self.node
+        if self._speed_hz is None:
+            self._speed_hz = await asyncio.to_thread(estimate_speed_hz)
+        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+            hello = NodeHello(
+                node_id=node.node_id,
+                url=node.config.advertise_url or node.url,
+                cores=node.workers,
+                speed_hz=self._speed_hz,
+                labels=dict(node.config.labels),
+                tasks=sorted(node.tasks),
+            )
+            await ws.send(msgspec.json.encode(hello).decode())
+            self.connected = True
+            log.info("registered with controller %s", self.url)
+            commands = asyncio.create_task(self._commands(ws))
+            try:
+                seq = 0
+                while not commands.done():
+                    seq += 1
+                    beat = NodeBeat(node_id=node.node_id, seq=seq, metrics=node.metrics())
+                    await ws.send(msgspec.json.encode(beat).decode())
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(commands), self.interval_s)
+            finally:
+                commands.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await commands
+
+    async def _commands(self, ws: object) -> None:
+        decoder = msgspec.json.Decoder(Command)
+        async for raw in ws:  # type: ignore[attr-defined]
+            command = decoder.decode(raw)
+            if command.action == "drain":
+                self.node.drain(command.reason or "drained by the controller")
+            else:
+                self.node.resume(command.reason or "resumed by the controller")

@@ -1,0 +1,259 @@
+"""A real controller process with real nodes and clients: registration, the 15
+metrics as a time series, the pushed node table, drain and resume, failure detection,
+restarts, and the REST API's errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from edgeoffload import Client
+from edgeoffload.metrics import METRIC_NAMES
+from tests.conftest import NodeProcess, run, start_controller
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            data = response.read()
+            status = response.status
+            kind = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as err:
+        data, status, kind = err.read(), err.code, err.headers.get("Content-Type", "")
+    return status, (json.loads(data) if "json" in kind else data.decode())
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ws_url(controller: NodeProcess) -> str:
+    return controller.url.replace("http://", "ws://")
+
+
+def node_rows(controller: NodeProcess) -> list[dict[str, Any]]:
+    status, nodes = http("GET", f"{controller.url}/api/nodes")
+    assert status == 200
+    return nodes  # type: ignore[no-any-return]
+
+
+def test_nodes_register_report_metrics_and_clients_follow_the_table(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    nodes = [
+        node_factory("--workers", "1", "--controller", ws_url(controller), "--labels", "zone=a")
+        for _ in range(2)
+    ]
+    rows = wait_for(
+        lambda: len(node_rows(controller)) == 2 and node_rows(controller), what="2 nodes"
+    )
+    assert {r["url"] for r in rows} == {n.url for n in nodes}
+    assert all(
+        r["state"] == "alive" and "echo" in r["tasks"] and r["labels"] == {"zone": "a"}
+        for r in rows
+    )
+    node_id = rows[0]["node_id"]
+
+    samples = wait_for(
+        lambda: (
+            (s := http("GET", f"{controller.url}/api/nodes/{node_id}/metrics")[1])
+            and len(s) >= 2
+            and s
+        ),
+        what="metric samples",
+    )
+    metrics = samples[-1]["metrics"]
+    for name in METRIC_NAMES:
+        assert name in metrics or name == "temperature_c"  # absent where there is no sensor
+    assert metrics["memory_available_bytes"] > 0 and metrics["process_rss_bytes"] > 0
+
+    async def main() -> None:
+        async with Client([], controller=ws_url(controller)) as client:
+            await client.wait_for_nodes(2)
+            assert await client.map("echo", range(200)) == list(range(200))
+
+    run(main())
+    status, events = http("GET", f"{controller.url}/api/events")
+    assert status == 200 and [e["kind"] for e in events].count("joined") == 2
+
+
+def test_drain_and_resume_through_the_api_steer_the_clients(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    a = node_factory("--workers", "1", "--controller", ws_url(controller), "--node-id", "node-a")
+    node_factory("--workers", "1", "--controller", ws_url(controller), "--node-id", "node-b")
+    wait_for(lambda: len(node_rows(controller)) == 2, what="2 nodes")
+
+    async def main() -> None:
+        async with Client([], controller=ws_url(controller)) as client:
+            await client.wait_for_nodes(2)
+            status, row = http(
+                "POST", f"{controller.url}/api/nodes/node-a/drain", b'{"reason": "maintenance"}'
+            )
+            assert status == 200 and row["draining"] and row["drain_reason"] == "maintenance"
+            link_a = next(link for link in client.nodes if link.url == a.url)
+            await asyncio.to_thread(
+                wait_for, lambda: not link_a.placeable, 10, "drain seen by client"
+            )
+            before = client.owner.in_flight("node-a")
+            await client.map("echo_pool", range(100))
+            assert client.statistics().completed_edge >= 100 and before == 0
+            status, ready = http(
+                "GET", a.url.replace("ws://", "http://").replace("/offload", "/readyz")
+            )
+            assert status == 503 and "maintenance" in ready
+            status, row = http("POST", f"{controller.url}/api/nodes/node-a/resume")
+            assert status == 200 and not row["draining"]
+            await asyncio.to_thread(wait_for, lambda: link_a.placeable, 10, "resume seen by client")
+
+    run(main())
+    kinds = [e["kind"] for e in http("GET", f"{controller.url}/api/events?node_id=node-a")[1]]
+    assert "drained" in kinds and "resumed" in kinds
+
+
+def test_a_killed_node_is_declared_dead_and_a_restarted_one_recovers(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    node = node_factory("--workers", "1", "--controller", ws_url(controller), "--node-id", "victim")
+    wait_for(lambda: node_rows(controller), what="registration")
+    node.kill()
+    wait_for(lambda: node_rows(controller)[0]["state"] == "dead", 20, "dead")
+    port = node.url.split(":")[2].split("/")[0]
+    node_factory(
+        "--workers", "1", "--controller", ws_url(controller), "--node-id", "victim", "--port", port
+    )
+    wait_for(lambda: node_rows(controller)[0]["state"] == "alive", 20, "recovered")
+    kinds = [e["kind"] for e in http("GET", f"{controller.url}/api/events")[1]]
+    assert kinds.index("joined") < kinds.index("dead") < kinds.index("recovered")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_controller_restart_loses_nothing_and_the_data_path_keeps_working(
+    backend, node_factory, tmp_path, request
+) -> None:  # type: ignore[no-untyped-def]
+    store = (
+        f"sqlite:///{tmp_path}/c.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    if backend == "postgresql":
+        from edgeoffload.controller.store import open_store
+
+        s = open_store(store)
+        for table in ("nodes", "metrics", "events"):
+            s._execute(f"DELETE FROM {table}")
+        s._db.commit()
+        s.close()
+    controller = start_controller("--store", store)
+    port = controller.url.rsplit(":", 1)[1]
+    try:
+        node_factory("--workers", "1", "--controller", ws_url(controller), "--node-id", "keeper")
+        worker = node_factory(
+            "--workers", "1", "--controller", ws_url(controller), "--node-id", "worker"
+        )
+        wait_for(lambda: len(node_rows(controller)) == 2, what="registration")
+        status, drained = http("POST", f"{controller.url}/api/nodes/keeper/drain")
+        assert status == 200 and drained["draining"]
+        wait_for(
+            lambda: len(http("GET", f"{controller.url}/api/nodes/keeper/metrics")[1]) >= 2,
+            what="metrics",
+        )
+
+        async def main() -> None:
+            async with Client([worker.url]) as client:
+                controller.stop()  # the controller goes away; the data path does not care
+                assert controller.proc.returncode == 0
+                assert await client.map("echo_pool", range(50), where="edge") == list(range(50))
+
+        run(main())
+        restarted = start_controller("--store", store, "--port", port)
+        try:
+            rows = node_rows(restarted)
+            assert [(r["node_id"], r["draining"]) for r in rows] == [
+                ("keeper", True),
+                ("worker", False),
+            ]
+            status, samples = http("GET", f"{restarted.url}/api/nodes/keeper/metrics?since=0")
+            assert status == 200 and len(samples) >= 2
+            kinds = [e["kind"] for e in http("GET", f"{restarted.url}/api/events")[1]]
+            assert kinds[:3] == ["joined", "joined", "drained"]
+            wait_for(
+                lambda: all(r["state"] == "alive" for r in node_rows(restarted)),
+                what="re-registration",
+            )
+        finally:
+            restarted.stop()
+    finally:
+        controller.stop()
+
+
+def test_bad_requests_get_json_4xx_and_the_openapi_document_lists_the_api(
+    controller_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    base = controller.url
+    cases = [
+        ("GET", "/api/nodes/nope", None, 404, "not_found"),
+        ("GET", "/api/nodes/nope/metrics", None, 404, "not_found"),
+        ("POST", "/api/nodes/nope/drain", None, 404, "not_found"),
+        ("GET", "/api/events?limit=0", None, 422, "bad_request"),
+        ("GET", "/api/events?since_id=abc", None, 422, "bad_request"),
+        ("GET", "/api/no/such/route", None, 404, "not_found"),
+        ("POST", "/api/nodes", None, 405, "http_error"),
+    ]
+    for method, path, body, status, error in cases:
+        got, payload = http(method, base + path, body)
+        assert (got, payload["error"]) == (status, error), (path, payload)
+        assert "Traceback" not in json.dumps(payload)
+    status, doc = http("GET", f"{base}/openapi.json")
+    assert status == 200
+    for path in (
+        "/api/nodes",
+        "/api/nodes/{node_id}",
+        "/api/nodes/{node_id}/metrics",
+        "/api/nodes/{node_id}/drain",
+        "/api/nodes/{node_id}/resume",
+        "/api/events",
+    ):
+        assert path in doc["paths"], path
+    assert {"NodeView", "MetricSample", "Event", "ErrorBody"} <= set(doc["components"]["schemas"])
+    assert http("GET", f"{base}/healthz")[0] == 200 and http("GET", f"{base}/readyz")[0] == 200
+
+
+def test_prometheus_text_on_the_controller_and_the_node(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    node = node_factory("--workers", "1", "--controller", ws_url(controller))
+    wait_for(lambda: node_rows(controller), what="registration")
+    status, text = http("GET", f"{controller.url}/metrics")
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert status == 200 and "edgeoffload_controller_nodes" in families
+    node_http = node.url.replace("ws://", "http://").replace("/offload", "")
+    status, text = http("GET", f"{node_http}/metrics")
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert status == 200
+    assert {
+        "edgeoffload_node_cpu_percent",
+        "edgeoffload_node_queue_length",
+        "edgeoffload_node_process_rss_bytes",
+    } <= families
+    assert http("GET", f"{node_http}/healthz")[0] == 200

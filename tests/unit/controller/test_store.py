@@ -1,0 +1,79 @@
+"""The store, against SQLite and a real PostgreSQL server, with the same tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from edgeoffload.controller.messages import NodeState, NodeView
+from edgeoffload.controller.store import Store, open_store
+from edgeoffload.errors import ConfigError
+from tests.unit.controller.test_membership import metrics
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/c.db")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        s = open_store(url)
+        for table in ("nodes", "metrics", "events"):
+            s._execute(f"DELETE FROM {table}")
+        s._db.commit()
+    yield s
+    s.close()
+
+
+def view(node_id: str = "a", **kw: object) -> NodeView:
+    fields: dict[str, object] = {"state": NodeState.ALIVE, **kw}
+    return NodeView(node_id=node_id, url=f"ws://{node_id}", **fields)  # type: ignore[arg-type]
+
+
+def test_nodes_upsert_and_reload(store: Store) -> None:
+    store.save_node(view(labels={"gpu": "true"}, tasks=["echo"], cores=4, speed_hz=2e9))
+    store.save_node(view("b"))
+    store.save_node(
+        view(state=NodeState.DEAD, draining=True, drain_reason="x", labels={"gpu": "true"})
+    )
+    nodes = store.nodes()
+    assert [n.node_id for n in nodes] == ["a", "b"]
+    a = nodes[0]
+    assert (a.state, a.draining, a.drain_reason, a.labels) == (
+        NodeState.DEAD,
+        True,
+        "x",
+        {"gpu": "true"},
+    )
+
+
+def test_metrics_time_series_and_retention(store: Store) -> None:
+    for t in range(10):
+        store.add_metrics("a", float(t), metrics(cpu=float(t)))
+    store.add_metrics("b", 5.0, metrics())
+    rows = store.metrics("a", since=5.0)
+    assert [ts for ts, _ in rows] == [5.0, 6.0, 7.0, 8.0, 9.0]
+    assert rows[0][1].cpu_percent == 5.0 and rows[0][1].p95_task_ms == 12.0
+    assert store.prune_metrics(before=8.0) == 9
+    assert [ts for ts, _ in store.metrics("a", since=0.0)] == [8.0, 9.0]
+
+
+def test_events_are_ordered_and_paged(store: Store) -> None:
+    ids = [
+        store.add_event(float(i), "joined" if i % 2 else "dead", "a" if i < 3 else "b", f"d{i}")
+        for i in range(5)
+    ]
+    assert ids == sorted(ids)
+    assert [e.detail for e in store.events(since_id=ids[1])] == ["d2", "d3", "d4"]
+    assert [e.detail for e in store.events(limit=2)] == ["d0", "d1"]
+    assert [e.detail for e in store.events(node_id="b")] == ["d3", "d4"]
+
+
+def test_bad_store_urls_are_config_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="expected sqlite:///PATH or postgresql://"):
+        open_store("mysql://x")
+    with pytest.raises(ConfigError, match="unable to open database file"):
+        open_store(f"sqlite:///{tmp_path}/no/such/dir/c.db")
+    with pytest.raises(ConfigError, match="OperationalError"):
+        open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
