@@ -51,6 +51,8 @@ class TaskSpec:
             tasks that finish in microseconds; a slow inline task stalls the node.
         cacheable: the result depends only on the arguments (the node may cache it).
         idempotent: running it twice is harmless (allows hedged requests).
+        requires: node labels the task needs, e.g. ``{"gpu": "true"}``: it is placed
+            only on nodes that carry all of them.
     """
 
     name: str
@@ -64,6 +66,7 @@ class TaskSpec:
     cacheable: bool = False
     inline: bool = False
     idempotent: bool = False
+    requires: dict[str, str] = field(default_factory=dict)
     _check: Callable[[list[Any]], list[Any]] = field(default=lambda a: a, repr=False)
 
     def hints(self, args: list[Any] | tuple[Any, ...] = ()) -> ResourceHints:
@@ -140,6 +143,7 @@ def task(
     cacheable: bool = False,
     inline: bool = False,
     idempotent: bool = False,
+    requires: dict[str, str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -156,6 +160,7 @@ def task(
     cacheable: bool = False,
     inline: bool = False,
     idempotent: bool = False,
+    requires: dict[str, str] | None = None,
 ) -> F | Callable[[F], F]:
     """Register a function as a task (usable bare, ``@task``, or with options).
 
@@ -175,6 +180,7 @@ def task(
             cacheable=cacheable,
             inline=inline,
             idempotent=idempotent,
+            requires=dict(requires or {}),
             _check=_make_checker(f),
         )
         REGISTRY.add(spec)

@@ -126,3 +126,12 @@ def test_run_time_is_a_moving_average() -> None:
         s.finished(job, True, run_s)
     mean = s.mean_run_time_s("t")
     assert mean is not None and math.isclose(mean, 0.8)
+
+
+def test_resubmitted_tasks_run_before_first_attempts_of_the_same_priority() -> None:
+    s = Scheduler(max_pending=10, workers=1)
+    admit(s, 1)
+    admit(s, 2, attempt=1)
+    admit(s, 3, priority=1)
+    jobs, _ = s.next_chunk(0.0, 10)
+    assert [j.id for j in jobs] == [3, 2, 1]  # priority first, then the resubmitted one

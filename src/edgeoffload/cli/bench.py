@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-NAMES = ("rpc", "startup")
+NAMES = ("rpc", "startup", "failover")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -39,9 +39,10 @@ from ..protocol.codec import Codec
 from ..protocol.codes import ErrorCode
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec, spec_of
+from .latency import TaskLatency
 from .link import LinkListener, NodeLink
 from .owner import LOCAL, OwnerTable, Pending, Where
-from .placement import Candidate, Placement, least_in_flight
+from .placement import Candidate, Placement, TaskCost, make_placement
 from .table import TableFollower
 
 log = logging.getLogger("edgeoffload.client")
@@ -63,6 +64,8 @@ class ClientStats:
     resubmitted: int
     duplicates_dropped: int
     nodes_connected: int
+    hedges: int = 0
+    hedge_wins: int = 0
 
 
 class Client(LinkListener):
@@ -71,7 +74,8 @@ class Client(LinkListener):
     Args:
         urls: node WebSocket URLs (``ws://host:port/offload``); may be empty (all local).
         config: full settings; keyword overrides are applied on top.
-        placement: chooses among candidate nodes (default: least in-flight).
+        placement: chooses among candidate nodes: a policy object or the name of one in
+            :mod:`.placement` (default: the ``placement`` setting, least in-flight).
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class Client(LinkListener):
         urls: Sequence[str] | str | None = None,
         *,
         config: ClientConfig | None = None,
-        placement: Placement = least_in_flight,
+        placement: Placement | str | None = None,
         **overrides: Any,
     ) -> None:
         if isinstance(urls, str):
@@ -92,8 +96,10 @@ class Client(LinkListener):
             base = load(ClientConfig, env={}, overrides=fields)
         self.config = base
         self.client_id = base.client_id or f"client-{uuid.uuid4().hex[:8]}"
-        self.placement = placement
+        chosen = placement if placement is not None else base.placement
+        self.placement = make_placement(chosen) if isinstance(chosen, str) else chosen
         self.owner = OwnerTable(base.max_attempts)
+        self.latency = TaskLatency()
         self._links: dict[str, NodeLink] = {}
         self._parked: list[Pending] = []
         self._park_timer: asyncio.TimerHandle | None = None
@@ -195,6 +201,8 @@ class Client(LinkListener):
             resubmitted=self.owner.resubmitted,
             duplicates_dropped=self.owner.duplicates_dropped,
             nodes_connected=sum(link.connected for link in self._links.values()),
+            hedges=self.owner.hedges,
+            hedge_wins=self.owner.hedge_wins,
         )
 
     # -- async API --------------------------------------------------------------------------
@@ -335,10 +343,7 @@ class Client(LinkListener):
         p = self.owner.remove(task_id)
         if p is None:
             return False
-        if p.node is not None and p.node != LOCAL:
-            link = self._link_of(p.node)
-            if link is not None:
-                link.cancel([p.id])
+        self._cancel_remote(p)
         self._fail(p, task_error(ErrorCode.CANCELLED, p.id, "cancelled by the caller"))
         return True
 
@@ -399,21 +404,48 @@ class Client(LinkListener):
         if not self.owner.place(p, link.node_id):
             self._give_up(p)
             return
-        budget = None
-        if p.deadline_at is not None:
-            budget = max(0.0, (p.deadline_at - self._running_loop().time()) * 1000.0)
+        self._send(p, link)
+        if self.config.hedge and p.spec is not None and p.spec.idempotent:
+            p95 = self.latency.p95_s(p.task)
+            if p95 is not None:
+                p.hedge_timer = self._running_loop().call_later(p95, self._hedge, p.id)
+
+    def _send(self, p: Pending, link: NodeLink) -> None:
+        now = self._running_loop().time()
+        budget = None if p.deadline_at is None else max(0.0, (p.deadline_at - now) * 1000.0)
+        p.sent_at = now
+        link.send(Submit(p.id, p.task, p.args, p.priority, budget, p.attempts - 1))
+
+    def _hedge(self, task_id: int) -> None:
+        """The task is slower than its p95: send a second copy to another node (the
+        first answer wins; the other copy is cancelled)."""
+        p = self.owner.get(task_id)
+        if p is None or p.node in (None, LOCAL) or p.hedge is not None:
+            return
+        p.hedge_timer = None
+        first = p.node
+        p.excluded = {*(p.excluded or ()), first}
+        link = self._choose(p)
+        p.excluded.discard(first)
+        if link is None or link.node_id == first:
+            return
+        self.owner.add_hedge(p, link.node_id)
+        now = self._running_loop().time()
+        budget = None if p.deadline_at is None else max(0.0, (p.deadline_at - now) * 1000.0)
         link.send(Submit(p.id, p.task, p.args, p.priority, budget))
 
     def _choose(self, p: Pending) -> NodeLink | None:
         """The node for a task: among accepting nodes that serve it and have not refused
         it, the one the placement policy picks (no policy call when only one fits)."""
         excluded = p.excluded
+        requires = p.spec.requires if p.spec is not None else None
         eligible = [
             link
             for link in self._links.values()
             if link.placeable
             and p.task in link.tasks
             and (not excluded or link.node_id not in excluded)
+            and (not requires or link.has_labels(requires))
         ]
         if not eligible:
             if excluded:  # every node refused it once: try them all again
@@ -423,10 +455,30 @@ class Client(LinkListener):
         if len(eligible) == 1:
             return eligible[0]
         in_flight = self.owner.in_flight
-        chosen = self.placement(
-            [Candidate(link.node_id, in_flight(link.node_id), link.rtt_s) for link in eligible]
-        )
+        candidates = [
+            Candidate(
+                link.node_id,
+                in_flight(link.node_id),
+                link.rtt_s,
+                link.queued,
+                link.running,
+                max(1, link.workers),
+                link.view.speed_hz if link.view is not None else 0.0,
+            )
+            for link in eligible
+        ]
+        chosen = self.placement.choose(candidates, self._task_cost(p))
         return next((link for link in eligible if link.node_id == chosen), None)
+
+    def _task_cost(self, p: Pending) -> TaskCost:
+        """What latency-aware placement needs (evaluated only for that policy)."""
+        if self.placement.name != "latency_aware":
+            return _NO_COST
+        observed = self.latency.mean_s(p.task)
+        if p.spec is None:
+            return TaskCost(observed_run_s=observed)
+        h = p.spec.hints(p.args)
+        return TaskCost(h.cpu_cycles, h.input_bytes, h.output_bytes, observed)
 
     def _link_of(self, node_id: str) -> NodeLink | None:
         return next((link for link in self._links.values() if link.node_id == node_id), None)
@@ -522,13 +574,11 @@ class Client(LinkListener):
     # -- outcomes ---------------------------------------------------------------------------
 
     def _succeed(self, p: Pending, value: Any) -> None:
-        if p.timer is not None:
-            p.timer.cancel()
+        _cancel_timers(p)
         p.on_done(value, None)
 
     def _fail(self, p: Pending, exc: BaseException) -> None:
-        if p.timer is not None:
-            p.timer.cancel()
+        _cancel_timers(p)
         self._counts["failed"] += 1
         p.on_done(None, exc)
 
@@ -548,11 +598,16 @@ class Client(LinkListener):
         if p is None:
             return
         p.timer = None
-        if p.node is not None and p.node != LOCAL:
-            link = self._link_of(p.node)
-            if link is not None:
-                link.cancel([p.id])
+        self._cancel_remote(p)
         self._fail(p, DeadlineExceeded(p.id, "no result before the deadline"))
+
+    def _cancel_remote(self, p: Pending) -> None:
+        """Tell the nodes running ``p`` (both copies, if hedged) to drop it."""
+        for node in (p.node, p.hedge):
+            if node is not None and node != LOCAL:
+                link = self._link_of(node)
+                if link is not None:
+                    link.cancel([p.id])
 
     # -- LinkListener -------------------------------------------------------------------------
 
@@ -597,14 +652,32 @@ class Client(LinkListener):
             self._unpark()
 
     def on_result(self, link: NodeLink, result: Result) -> None:
+        hedged = self.owner.peek(result.id, link.node_id)
+        other = None
+        if hedged is not None and hedged.hedge is not None:
+            other = hedged.hedge if hedged.node == link.node_id else hedged.node
         p = self.owner.take(result.id, link.node_id)
         if p is not None:
             self._counts["edge"] += 1
+            if p.sent_at:
+                self.latency.add(p.task, self._running_loop().time() - p.sent_at)
+            if other is not None:  # the losing copy of a hedged request
+                loser = self._link_of(other)
+                if loser is not None:
+                    loser.cancel([p.id])
             self._succeed(p, result.value)
 
     def on_error(self, link: NodeLink, error: Error) -> None:
         assert error.id is not None
         code = error.code
+        hedged = self.owner.peek(error.id, link.node_id)
+        if hedged is not None and hedged.hedge is not None:
+            # One copy of a hedged request failed or was refused: the other continues.
+            if hedged.hedge == link.node_id:
+                self.owner.drop_hedge(hedged)
+            else:
+                hedged.node, hedged.hedge = hedged.hedge, None
+            return
         if code in RETRYABLE:
             p = self.owner.peek(error.id, link.node_id)
             if p is None:
@@ -660,6 +733,16 @@ class Client(LinkListener):
                 "client not started: use `async with Client(...)` or `with Client(...)`"
             )
         return self._loop
+
+
+_NO_COST = TaskCost()
+
+
+def _cancel_timers(p: Pending) -> None:
+    if p.timer is not None:
+        p.timer.cancel()
+    if p.hedge_timer is not None:
+        p.hedge_timer.cancel()
 
 
 @functools.cache

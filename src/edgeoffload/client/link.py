@@ -86,6 +86,7 @@ class NodeLink:
         self.client_id = client_id
         self.node_id = url
         self.tasks: frozenset[str] = frozenset()
+        self.labels: dict[str, str] = {}
         self.rtt_s = 0.0
         self.queued = self.running = self.workers = 0
         self.connected = False
@@ -136,6 +137,11 @@ class NodeLink:
         return self.accepting and (
             view is None or (view.state is NodeState.ALIVE and not view.draining)
         )
+
+    def has_labels(self, required: dict[str, str]) -> bool:
+        """The node carries every required label (from its hello or the controller)."""
+        labels = self.view.labels if self.view is not None else self.labels
+        return all(labels.get(k) == v for k, v in required.items())
 
     def fence(self, reason: str) -> None:
         """Treat the node as lost now (the controller declared it dead): abort the
@@ -240,6 +246,7 @@ class NodeLink:
                 self.node_id = event.node_id
                 self.tasks = frozenset(event.tasks)
                 self.workers = event.workers
+                self.labels = dict(event.labels)
             self._conn, self._ws = conn, ws
             self.connected = self.accepting = True
             self._up.set()

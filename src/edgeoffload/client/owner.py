@@ -44,8 +44,11 @@ class Pending:
     spec: TaskSpec | None  # the local registration, if any (enables local runs)
     on_done: Done
     node: str | None = None  # node id, LOCAL, or None while unplaced
+    hedge: str | None = None  # node running a second copy (hedged request), if any
     attempts: int = 0
+    sent_at: float = 0.0  # when it was last sent to a node (client loop time)
     timer: Any = None  # the I/O layer's deadline timer handle
+    hedge_timer: Any = None
     excluded: set[str] | None = None  # nodes that refused it (made on first refusal)
 
     @property
@@ -63,6 +66,8 @@ class OwnerTable:
         self._by_node: dict[str, set[int]] = {}
         self.duplicates_dropped = 0
         self.resubmitted = 0
+        self.hedges = 0
+        self.hedge_wins = 0
 
     def create(
         self,
@@ -91,33 +96,53 @@ class OwnerTable:
         if p.attempts > 1:
             self.resubmitted += 1
         p.node = node
+        self._on(node).add(p.id)
+        return True
+
+    def add_hedge(self, p: Pending, node: str) -> None:
+        """A second copy of ``p`` runs on ``node``; an answer from either counts."""
+        p.hedge = node
+        self._on(node).add(p.id)
+        self.hedges += 1
+
+    def drop_hedge(self, p: Pending) -> None:
+        if p.hedge is not None:
+            self._on(p.hedge).discard(p.id)
+            p.hedge = None
+
+    def _on(self, node: str) -> set[int]:
         ids = self._by_node.get(node)
         if ids is None:
             ids = self._by_node[node] = set()
-        ids.add(p.id)
-        return True
+        return ids
 
     def unplace(self, p: Pending) -> None:
         """The task left its node (refused there); it waits for a new placement."""
         if p.node is not None:
-            ids = self._by_node.get(p.node)
-            if ids is not None:
-                ids.discard(p.id)
+            self._on(p.node).discard(p.id)
             p.node = None
 
     def take(self, task_id: int, node: str) -> Pending | None:
         """Claim the task for delivery of an answer that came from ``node``.
 
         Returns None for an answer that must be dropped: unknown id (already delivered)
-        or a task that is no longer placed on that node (fenced).
+        or a task that is no longer placed on that node (fenced). For a hedged task an
+        answer from either copy's node counts (the first wins; cancel the other).
         """
         p = self._pending.get(task_id)
-        if p is None or p.node != node:
+        if p is None or (p.node != node and p.hedge != node):
             self.duplicates_dropped += 1
             return None
         del self._pending[task_id]
-        self._by_node[node].discard(task_id)
+        self._forget(p)
+        if node == p.hedge:
+            self.hedge_wins += 1
         return p
+
+    def _forget(self, p: Pending) -> None:
+        for where in (p.node, p.hedge):
+            if where is not None:
+                self._on(where).discard(p.id)
 
     def get(self, task_id: int) -> Pending | None:
         """The pending task with this id, wherever it is."""
@@ -126,21 +151,34 @@ class OwnerTable:
     def peek(self, task_id: int, node: str) -> Pending | None:
         """The task if it is pending on ``node`` (an answer from there counts)."""
         p = self._pending.get(task_id)
-        return p if p is not None and p.node == node else None
+        return p if p is not None and node in (p.node, p.hedge) else None
 
     def remove(self, task_id: int) -> Pending | None:
         """Claim a task wherever it is (deadline passed, caller cancelled)."""
         p = self._pending.pop(task_id, None)
-        if p is not None and p.node is not None:
-            self._by_node[p.node].discard(task_id)
+        if p is not None:
+            self._forget(p)
         return p
 
     def node_lost(self, node: str) -> list[Pending]:
-        """Every task placed on ``node``, now unplaced, oldest first, to place elsewhere."""
+        """Every task placed on ``node``, now unplaced, oldest first, to place elsewhere.
+
+        A hedged task whose other copy still runs is not returned: that copy becomes
+        the task's placement.
+        """
         ids = self._by_node.pop(node, set())
-        lost = [self._pending[i] for i in sorted(ids) if i in self._pending]
-        for p in lost:
-            p.node = None
+        lost = []
+        for i in sorted(ids):
+            p = self._pending.get(i)
+            if p is None:
+                continue
+            if p.hedge == node:
+                p.hedge = None
+            elif p.hedge is not None:
+                p.node, p.hedge = p.hedge, None
+            else:
+                p.node = None
+                lost.append(p)
         return lost
 
     def in_flight(self, node: str) -> int:

@@ -78,7 +78,8 @@ def inspect_frame(img: np.ndarray) -> dict[str, Any]:
     return {"defect_score": score, "defective": score > 0.02, "shape": list(img.shape)}
 
 
-@task(name="sleep", cpu_cycles=1e3, idempotent=True)
+# Sleeping tasks hold a worker as long as this much computing would (at 2.5 GHz).
+@task(name="sleep", cpu_cycles=lambda seconds: seconds * 2.5e9, idempotent=True)
 def sleep(seconds: float) -> float:
     """Sleep (an I/O-bound or slow task for tests of deadlines, cancellation and drain)."""
     time.sleep(seconds)
@@ -99,8 +100,16 @@ def crash(code: int) -> None:
     os._exit(code)
 
 
-@task(name="sleep_echo", cpu_cycles=1e3, idempotent=True)
+@task(name="sleep_echo", cpu_cycles=lambda x, seconds: seconds * 2.5e9, idempotent=True)
 def sleep_echo(x: Any, seconds: float) -> Any:
     """Sleep, then return ``x`` (failover tests: slow enough to be in flight when killed)."""
     time.sleep(seconds)
     return x
+
+
+@task(name="gpu_pid", inline=True, requires={"gpu": "true"}, cpu_cycles=1e3, idempotent=True)
+def gpu_pid() -> int:
+    """The serving process's id, on nodes labelled gpu=true only (placement tests)."""
+    import os
+
+    return os.getpid()

@@ -4,8 +4,10 @@ The server feeds it submits and completions and asks it for the next chunk of wo
 an idle worker; it never touches a socket, a process or a clock (time comes in as
 ``now``, in seconds of any monotonic clock). The same object runs under the simulator.
 
-Order: higher ``priority`` first, then earlier deadline (none counts as latest), then
-arrival (a sequence number, so ties are FIFO and runs are deterministic).
+Order: higher ``priority`` first, then resubmitted before first attempts (a task that
+was in flight on a node that failed has waited once already: failover should not put
+it behind the survivors' whole backlog), then earlier deadline (none counts as latest),
+then arrival (a sequence number, so ties are FIFO and runs are deterministic).
 
 Rules:
 - Admission is bounded: with ``max_pending`` tasks queued or running, a submit is
@@ -77,7 +79,7 @@ class Scheduler:
     max_pending: int
     workers: int
     draining: bool = False
-    _heap: list[tuple[int, float, int, Job]] = field(default_factory=list)
+    _heap: list[tuple[int, int, float, int, Job]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _pending: dict[tuple[Hashable, int], Job] = field(default_factory=dict)
     _run_time_s: dict[str, float] = field(default_factory=dict)
@@ -122,7 +124,8 @@ class Scheduler:
         job = Job(owner, submit.id, spec, args, submit.priority, deadline_at, now)
         self._pending[key] = job
         self._queued += 1
-        heapq.heappush(self._heap, (-submit.priority, deadline_at, next(self._seq), job))
+        retry = 0 if submit.attempt == 0 else -1
+        heapq.heappush(self._heap, (-submit.priority, retry, deadline_at, next(self._seq), job))
         self._counts["admitted"] += 1
         return None
 
@@ -172,7 +175,7 @@ class Scheduler:
         if queued == 0 or idle_workers <= 0:
             return 0
         share = math.ceil(queued / idle_workers)
-        head_time = self._run_time_s.get(self._heap[0][3].spec.name, 0.0)
+        head_time = self._run_time_s.get(self._heap[0][4].spec.name, 0.0)
         by_time = max_chunk if head_time <= 0 else max(1, int(budget_s / head_time))
         return max(1, min(share, max_chunk, by_time))
 
@@ -187,7 +190,7 @@ class Scheduler:
         expired: list[Job] = []
         heap = self._heap
         while heap and len(jobs) < max_items:
-            job = heapq.heappop(heap)[3]
+            job = heapq.heappop(heap)[4]
             if job.cancelled:
                 continue
             self._queued -= 1

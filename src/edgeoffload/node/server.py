@@ -420,6 +420,7 @@ class EdgeNode:
                 self.config.max_frame_bytes,
                 self.max_batch,
                 self.workers,
+                dict(self.config.labels),
             )
         )
         if self.drain_reason is not None:

@@ -78,13 +78,16 @@ class Welcome(_Message, tag=2, frozen=True):
     max_frame_bytes: int
     max_batch: int
     workers: int
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Submit(_Message, tag=3, frozen=True):
     """Run task ``task`` with positional ``args``.
 
     ``priority``: higher runs first. ``deadline_ms``: remaining budget when sent; the
-    node never starts a task whose budget ran out in its queue.
+    node never starts a task whose budget ran out in its queue. ``attempt``: 0 the first
+    time, more when the owner resubmits it after a failure elsewhere; among tasks of
+    the same priority, a resubmitted one runs first (it has waited once already).
     """
 
     id: TaskId
@@ -92,6 +95,7 @@ class Submit(_Message, tag=3, frozen=True):
     args: Annotated[list[Any], msgspec.Meta(max_length=MAX_ARGS)]
     priority: Priority = 0
     deadline_ms: Budget | None = None
+    attempt: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
 
 
 class SubmitBatch(_Message, tag=4, frozen=True):
