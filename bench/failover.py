@@ -228,8 +228,11 @@ def fault_controller_restart(tasks: int, store: str) -> FaultRun:
                 )
                 await asyncio.sleep(0.5)
                 t_fault = loop.time()
-                holder["proc"].kill()
-                holder["proc"].wait()
+                killed = holder["proc"]
+                killed.kill()
+                killed.wait()
+                if killed.stdout is not None:
+                    killed.stdout.close()
                 holder["proc"], _ = start_process(
                     [python(), "-m", "edgeoffload", "controller", "--port", port, "--store", store]
                 )

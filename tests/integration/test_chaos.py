@@ -5,6 +5,7 @@ benchmark's (bench/failover.py), so the tests and the figures measure the same t
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import pytest
@@ -73,3 +74,41 @@ def test_no_false_suspicion_while_both_cores_are_saturated() -> None:
     assert_exactly_once(result)
     assert result.tasks > 0
     assert result.false_suspicions == 0
+
+
+def test_controller_restart_under_load_loses_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.failover import fault_controller_restart
+
+    result = fault_controller_restart(300, f"sqlite:///{tmp_path}/c.db")
+    assert_exactly_once(result)
+    assert result.recovery_s is not None  # the client has the table again
+
+
+def test_a_node_the_controller_declares_dead_is_fenced_by_its_clients(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    ws = controller.url.replace("http://", "ws://")
+    nodes = [node_factory("--workers", "4", "--controller", ws) for _ in range(2)]
+    victim = nodes[0]
+
+    async def main() -> None:
+        from edgeoffload import Client
+
+        # This client's own detector is switched off: only the controller can tell it.
+        async with Client([], controller=ws, dead_phi=1e9, wait_for_node_s=60) as client:
+            await client.wait_for_nodes(2)
+            work = asyncio.gather(
+                *(client.submit("sleep_echo", i, 0.01, where="edge") for i in range(300))
+            )
+            await asyncio.sleep(0.1)
+            victim.signal(signal.SIGSTOP)
+            assert sorted(await asyncio.wait_for(work, 60)) == list(range(300))
+            link = next(link for link in client.nodes if link.url == victim.url)
+            assert link.declared_dead >= 1
+            assert link.last_fence == "declared dead by the controller"
+
+    try:
+        run(main(), timeout=90)
+    finally:
+        victim.signal(signal.SIGCONT)

@@ -94,6 +94,8 @@ class NodeLink:
         self.last_error = ""
         #: The controller's row for this node, when the client follows a controller.
         self.view: NodeView | None = None
+        #: Why the connection was last aborted on the controller's word, if ever.
+        self.last_fence = ""
         self._conn: Connection | None = None
         self._ws: ClientConnection | None = None
         self._outbox: list[Submit | Cancel | Heartbeat] = []
@@ -147,7 +149,7 @@ class NodeLink:
         """Treat the node as lost now (the controller declared it dead): abort the
         connection, so its tasks are placed again and nothing more is read from it."""
         if self._ws is not None:
-            self.last_error = reason
+            self.last_fence = reason
             self.declared_dead += 1
             self._ws.transport.abort()
 
