@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit bench bench-rpc bench-startup clean system-deps
+.PHONY: demo test lint unit bench bench-rpc bench-startup bench-compress models clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +46,22 @@ test: lint system-deps
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit tests/property
 
-bench: bench-startup bench-rpc
+bench: bench-startup bench-rpc bench-compress
 
 bench-startup: $(VENV)/.bench
 	$(BIN)/edgeoffload bench startup
 
 bench-rpc: $(VENV)/.bench
 	$(BIN)/edgeoffload bench rpc
+
+# Compression report (trains the digits models with torch; 1 to 3 minutes on 2 cores).
+bench-compress: $(VENV)/.test
+	$(BIN)/edgeoffload bench compress
+
+# Rebuild the models of docs/compression.md; the small CNN is the one the package ships.
+models: $(VENV)/.test
+	$(BIN)/edgeoffload compress --build-models build/models
+	cp build/models/digits_cnn.onnx src/edgeoffload/models/digits_cnn.onnx
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

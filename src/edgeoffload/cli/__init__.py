@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
     "token": ("token", "make an access token for nodes started with --auth-secret"),
+    "compress": ("compress", "INT8-quantize or prune a model; print size, latency, accuracy"),
+    "distill": ("distill", "train a small student model on a teacher's outputs (train extra)"),
 }
 
 

@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-NAMES = ("rpc", "startup", "failover")
+NAMES = ("rpc", "startup", "failover", "compress")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
