@@ -110,9 +110,15 @@ def postgres_url() -> Iterator[str]:
 
 
 def start_controller(*extra: str, timeout: float = 30.0) -> NodeProcess:
-    """Start a controller on a free port (unless --port is given) and wait for READY."""
+    """Start a controller on a free port (unless --port is given) and wait for READY.
+
+    Its CPU health rule is off (``--cpu-percent-max 100``) unless given: every node of a
+    test shares this machine, so each sees the others' work as foreign load and would
+    be drained for it (the rule is unit-tested in tests/unit/test_metrics.py).
+    """
     port = [] if "--port" in extra else ["--port", "0"]
-    args = [sys.executable, "-m", "edgeoffload", "controller", *port, *extra]
+    cpu = [] if "--cpu-percent-max" in extra else ["--cpu-percent-max", "100"]
+    args = [sys.executable, "-m", "edgeoffload", "controller", *port, *cpu, *extra]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

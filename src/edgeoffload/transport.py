@@ -23,7 +23,7 @@ def write_nowait(ws: WsConnection, frames: list[bytes]) -> bool:
         True if every frame was written; False if nothing was (send them with
         ``await ws.send``).
     """
-    if ws.protocol.state is not WsState.OPEN:
+    if ws.protocol.state is not WsState.OPEN or ws.transport.is_closing():
         return False
     if ws.transport.get_write_buffer_size() > ws.write_limit_high:
         return False
