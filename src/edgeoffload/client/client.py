@@ -578,12 +578,12 @@ class Client(LinkListener):
 
     def _succeed(self, p: Pending, value: Any) -> None:
         _cancel_timers(p)
-        p.on_done(value, None)
+        _call(p, value, None)
 
     def _fail(self, p: Pending, exc: BaseException) -> None:
         _cancel_timers(p)
         self._counts["failed"] += 1
-        p.on_done(None, exc)
+        _call(p, None, exc)
 
     def _give_up(self, p: Pending) -> None:
         self.owner.remove(p.id)
@@ -739,6 +739,15 @@ class Client(LinkListener):
 
 
 _NO_COST = TaskCost()
+
+
+def _call(p: Pending, value: Any, exc: BaseException | None) -> None:
+    """Deliver an outcome. A callback that raises is the caller's bug: it is logged,
+    and never allowed to break the connection the answer came on."""
+    try:
+        p.on_done(value, exc)
+    except Exception:
+        log.exception("the callback of task %d (%s) raised", p.id, p.task)
 
 
 def _cancel_timers(p: Pending) -> None:

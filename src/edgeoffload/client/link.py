@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -46,7 +47,7 @@ from ..protocol.messages import (
     SubmitBatch,
     Welcome,
 )
-from ..transport import write_nowait
+from ..transport import DirectClientConnection, write_nowait
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -223,6 +224,7 @@ class NodeLink:
     async def _session(self) -> None:
         cfg = self.config
         self.last_error = ""
+        loop = asyncio.get_running_loop()
         async with connect(
             self.url,
             max_size=cfg.max_frame_bytes,
@@ -230,51 +232,68 @@ class NodeLink:
             open_timeout=cfg.connect_timeout_s,
             ping_interval=None,
             close_timeout=1.0,
-        ) as ws:
+            create_connection=DirectClientConnection,
+        ) as plain_ws:
+            ws = cast(DirectClientConnection, plain_ws)
             conn = Connection(Role.CLIENT, cfg.max_frame_bytes)
+            handshake: asyncio.Future[Welcome | None] = loop.create_future()
+            ended = asyncio.Event()
+            ws.on_message = functools.partial(self._receive, conn, handshake, ended)
             conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching))
             for frame in conn.data_to_send():
                 await ws.send(frame)
-            welcome = await asyncio.wait_for(ws.recv(decode=False), cfg.connect_timeout_s)
-            conn.receive_data(welcome)
-            for event in conn.events_received():
-                if isinstance(event, RemoteProtocolError):
-                    raise event
-                if isinstance(event, Error):
-                    raise RemoteProtocolError(event.code, event.message)
-                if isinstance(event, Draining):
-                    return
-                assert isinstance(event, Welcome)
-                self.node_id = event.node_id
-                self.tasks = frozenset(event.tasks)
-                self.workers = event.workers
-                self.labels = dict(event.labels)
+            welcome = await asyncio.wait_for(handshake, cfg.connect_timeout_s)
+            if welcome is None:  # the node is shutting down
+                return
+            self.node_id = welcome.node_id
+            self.tasks = frozenset(welcome.tasks)
+            self.workers = welcome.workers
+            self.labels = dict(welcome.labels)
             self._conn, self._ws = conn, ws
             self.connected = self.accepting = True
             self._up.set()
             self.listener.link_up(self)
-            writer = asyncio.create_task(self._writer(ws))
-            beat = asyncio.create_task(self._heartbeat(ws))
+            tasks = [
+                asyncio.create_task(self._writer(ws)),
+                asyncio.create_task(self._heartbeat(ws)),
+                asyncio.create_task(ws.wait_closed()),
+                asyncio.create_task(ended.wait()),
+            ]
             try:
-                await self._reader(ws, conn)
+                await asyncio.wait(tasks[2:], return_when=asyncio.FIRST_COMPLETED)
             finally:
-                writer.cancel()
-                beat.cancel()
-                await asyncio.gather(writer, beat, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             if conn.close_code is not None:
                 await ws.close(conn.close_code, conn.close_reason)
-                self.last_error = conn.close_reason
+                self.last_error = self.last_error or conn.close_reason
+            else:
+                self.last_error = (
+                    self.last_error or f"connection closed ({ws.close_code} {ws.close_reason})"
+                )
 
-    async def _reader(self, ws: ClientConnection, conn: Connection) -> None:
-        listener = self.listener
-        async for data in ws:
-            if isinstance(data, str):
-                data = data.encode()
-            conn.receive_data(data)
-            for event in conn.events_received():
-                self._on_event(event, listener)
-            if conn.state is State.CLOSED:
-                return
+    def _receive(
+        self,
+        conn: Connection,
+        handshake: asyncio.Future[Welcome | None],
+        ended: asyncio.Event,
+        data: bytes,
+    ) -> None:
+        """Handle one message from the node (called as it is parsed, see transport.py)."""
+        conn.receive_data(data)
+        for event in conn.events_received():
+            if not handshake.done():
+                if isinstance(event, Welcome | Draining):
+                    handshake.set_result(event if isinstance(event, Welcome) else None)
+                elif isinstance(event, Error):
+                    handshake.set_exception(RemoteProtocolError(event.code, event.message))
+                elif isinstance(event, RemoteProtocolError):
+                    handshake.set_exception(event)
+                continue
+            self._on_event(event, self.listener)
+        if conn.state is State.CLOSED:
+            ended.set()
 
     def _on_event(self, event: Message | RemoteProtocolError, listener: LinkListener) -> None:
         if isinstance(event, ResultBatch):

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import deque
 from typing import Any, cast
 
 import msgspec
@@ -51,7 +52,7 @@ from ..protocol.messages import (
     Welcome,
 )
 from ..tasks import TaskSpec, load_modules
-from ..transport import write_nowait
+from ..transport import DirectServerConnection, OnMessage, write_nowait
 from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error
 
@@ -62,51 +63,76 @@ Answer = Result | Error
 
 
 class _Session:
-    """One client connection: its protocol state, its pending answers and its writer."""
+    """One client connection: its protocol state, its pending answers and its writer.
+
+    Frames arrive through :meth:`receive`, called by the connection as each message is
+    parsed (:class:`~edgeoffload.transport.DirectServerConnection`): the answers it
+    produces (inline tasks, refusals) are written before the event loop moves on.
+    Answers produced later (pool results, drain) are flushed once per loop turn.
+    """
 
     def __init__(self, node: EdgeNode, ws: ServerConnection) -> None:
         self.node = node
         self.ws = ws
         self.conn = Connection(Role.NODE, node.config.max_frame_bytes)
         self.client_id = ""
-        self._answers: list[Answer] = []
-        self._wake = asyncio.Event()
-        self._done = False
-        self._reading = False
         self.batch_results = True
+        self._answers: list[Answer] = []
+        self._backlog: deque[bytes] = deque()
+        self._wake = asyncio.Event()  # the writer has backlog to send
+        self._ended = asyncio.Event()  # the protocol closed the connection
+        self._flush_scheduled = False
+        self._reading = False
+        self._done = False
+
+    def receive(self, data: bytes) -> None:
+        """Handle one received message (called from the connection's data callback)."""
+        self._reading = True
+        try:
+            self.conn.receive_data(data)
+            for event in self.conn.events_received():
+                self.node._on_event(self, event)
+        finally:
+            self._reading = False
+        self.flush()
+        if self.conn.state is State.CLOSED:
+            self._ended.set()
 
     def push(self, answer: Answer) -> None:
-        """Queue a result or task error to send with the others of this turn."""
+        """Queue a result or task error; it leaves with the others of this turn."""
         self._answers.append(answer)
-        if not self._reading:  # the reader flushes what it produced itself
-            self._wake.set()
+        if not self._reading:  # receive() flushes what it produced itself
+            self.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Flush at the end of this loop turn (once, however many answers come)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Encode the queued answers and write every pending frame, at once when the
+        socket takes it, else through the writer task (which waits for it to drain)."""
+        self._flush_scheduled = False
+        if self._answers:
+            answers, self._answers = self._answers, []
+            self._send_answers(answers)
+        frames = self.conn.data_to_send()
+        if frames and (self._backlog or not write_nowait(self.ws, frames)):
+            self._backlog.extend(frames)
+            self._wake.set()
 
     async def run(self) -> None:
-        """Read frames until the connection ends. Answers produced while handling a
-        frame (inline tasks, refusals) are sent by this coroutine right after it, which
-        saves a task switch per frame; answers that arrive later (pool results, drain)
-        are sent by the writer task."""
+        """Serve until the connection closes or the protocol ends it, then clean up."""
         writer = asyncio.create_task(self._writer())
+        closed = asyncio.create_task(self.ws.wait_closed())
+        ended = asyncio.create_task(self._ended.wait())
         try:
-            async for data in self.ws:
-                if isinstance(data, str):
-                    data = data.encode()
-                self._reading = True
-                try:
-                    self.conn.receive_data(data)
-                    for event in self.conn.events_received():
-                        self.node._on_event(self, event)
-                finally:
-                    self._reading = False
-                await self._flush()
-                if self.conn.state is State.CLOSED:
-                    break
-        except ConnectionClosed:
-            pass
+            await asyncio.wait({closed, ended}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            closed.cancel()
+            ended.cancel()
+            self.flush()
             self._done = True
             self._wake.set()
             try:
@@ -117,26 +143,17 @@ class _Session:
                     await self.ws.close(self.conn.close_code, self.conn.close_reason)
 
     async def _writer(self) -> None:
-        """Send what accumulates outside the reader until the session ends."""
+        """Send the frames the socket could not take at once, until the session ends."""
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                await self._flush()
-                if self._done and not self._answers:
+                while self._backlog:
+                    await self.ws.send(self._backlog.popleft())
+                if self._done:
                     return
         except ConnectionClosed:
             return
-
-    async def _flush(self) -> None:
-        """Encode the queued answers and send every pending frame."""
-        if self._answers:
-            answers, self._answers = self._answers, []
-            self._send_answers(answers)
-        frames = self.conn.data_to_send()
-        if frames and not write_nowait(self.ws, frames):
-            for frame in frames:
-                await self.ws.send(frame)
 
     def _send_answers(self, answers: list[Answer]) -> None:
         """Queue answers as frames, splitting batches that exceed the frame limit and
@@ -210,10 +227,18 @@ class EdgeNode:
 
     async def start(self) -> None:
         """Listen; returns when the port is bound (``self.url`` is then valid)."""
+        node = self
+
+        class _Connection(DirectServerConnection):
+            @staticmethod
+            def message_handler(ws: DirectServerConnection) -> OnMessage:
+                return node._session_of(ws).receive
+
         self._server = await serve(
             self._handle,
             self.config.host,
             self.config.port,
+            create_connection=_Connection,
             max_size=self.config.max_frame_bytes,
             compression=None,
             ping_interval=self.config.ping_interval_s,
@@ -363,10 +388,17 @@ class EdgeNode:
 
     # -- connections ------------------------------------------------------------------------
 
+    def _session_of(self, ws: ServerConnection) -> _Session:
+        """The session of a connection, made at its first message or its handler."""
+        session: _Session | None = getattr(ws, "edgeoffload_session", None)
+        if session is None:
+            session = _Session(self, ws)
+            ws.edgeoffload_session = session  # type: ignore[attr-defined]
+            self._sessions.add(session)
+        return session
+
     async def _handle(self, ws: ServerConnection) -> None:
-        session = _Session(self, ws)
-        self._sessions.add(session)
-        await session.run()
+        await self._session_of(ws).run()
 
     def _session_closed(self, session: _Session) -> None:
         self._sessions.discard(session)
