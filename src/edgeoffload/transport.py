@@ -4,10 +4,11 @@ Two things, both measured on the round trip of a tiny task:
 
 - **Messages handed over as they are parsed.** websockets' asyncio connection queues
   each received message in an assembler that a reader task awaits (``async for``): one
-  task switch, and one event-loop turn, per message. :class:`DirectClientConnection`
-  and :class:`DirectServerConnection` instead pass every complete data message to a
-  callback from websockets' own ``process_event`` (the documented override point of the
-  ``create_connection`` escape hatch), in the same turn in which its bytes arrived.
+  task switch, and one event-loop turn, per message. The client's and the node's
+  connection classes (``client/link.py``, ``node/server.py``) instead pass every
+  complete data message to a callback, through :func:`dispatch`, from websockets' own
+  ``process_event`` (the documented override point of the ``create_connection`` escape
+  hatch), in the same turn in which its bytes arrived.
   Backpressure is natural: the callback runs before more data is read. Fragmented
   messages (which edgeoffload never sends) still go through the assembler.
 - **Writes without awaiting** (:func:`write_nowait`). ``await ws.send(frame)`` costs an
@@ -23,9 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.connection import Connection as WsConnection
-from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 from websockets.protocol import State as WsState
@@ -36,7 +35,7 @@ log = logging.getLogger("edgeoffload.transport")
 OnMessage = Callable[[bytes], None]
 
 
-def _dispatch(conn: WsConnection, handler: OnMessage | None, event: Event) -> bool:
+def dispatch(conn: WsConnection, handler: OnMessage | None, event: Event) -> bool:
     """Hand a complete data frame to ``handler``; False if it is not one (or no handler)."""
     if handler is None or not isinstance(event, Frame) or not event.fin:
         return False
@@ -51,31 +50,6 @@ def _dispatch(conn: WsConnection, handler: OnMessage | None, event: Event) -> bo
         log.exception("message handler failed; closing the connection")
         conn.transport.abort()
     return True
-
-
-class DirectClientConnection(ClientConnection):
-    """A client connection that hands each message to :attr:`on_message` once set."""
-
-    on_message: OnMessage | None = None
-
-    def process_event(self, event: Event) -> None:
-        if not _dispatch(self, self.on_message, event):
-            super().process_event(event)
-
-
-class DirectServerConnection(ServerConnection):
-    """A server connection whose :attr:`message_handler` factory, set on a subclass,
-    builds the callback for each new connection at its first message."""
-
-    message_handler: Callable[[DirectServerConnection], OnMessage] | None = None
-    on_message: OnMessage | None = None
-
-    def process_event(self, event: Event) -> None:
-        factory = self.message_handler
-        if self.on_message is None and factory is not None and isinstance(event, Frame):
-            self.on_message = type(self).message_handler(self)  # type: ignore[misc]
-        if not _dispatch(self, self.on_message, event):
-            super().process_event(event)
 
 
 def write_nowait(ws: WsConnection, frames: list[bytes]) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.protocol import Event
 
 from ..config import ClientConfig
 from ..controller.messages import NodeState, NodeView
@@ -47,12 +48,22 @@ from ..protocol.messages import (
     SubmitBatch,
     Welcome,
 )
-from ..transport import DirectClientConnection, write_nowait
+from ..transport import OnMessage, dispatch, write_nowait
 
 log = logging.getLogger("edgeoffload.client")
 
 #: Weight of the newest sample in the link's round-trip-time average.
 RTT_ALPHA = 0.25
+
+
+class _LinkConnection(ClientConnection):
+    """Hands each message to :attr:`on_message` as it is parsed (see transport.py)."""
+
+    on_message: OnMessage | None = None
+
+    def process_event(self, event: Event) -> None:
+        if not dispatch(self, self.on_message, event):
+            super().process_event(event)
 
 
 class LinkListener(Protocol):
@@ -232,9 +243,9 @@ class NodeLink:
             open_timeout=cfg.connect_timeout_s,
             ping_interval=None,
             close_timeout=1.0,
-            create_connection=DirectClientConnection,
+            create_connection=_LinkConnection,
         ) as plain_ws:
-            ws = cast(DirectClientConnection, plain_ws)
+            ws = cast(_LinkConnection, plain_ws)
             conn = Connection(Role.CLIENT, cfg.max_frame_bytes)
             handshake: asyncio.Future[Welcome | None] = loop.create_future()
             ended = asyncio.Event()

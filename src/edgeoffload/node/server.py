@@ -27,7 +27,9 @@ import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame
 from websockets.http11 import Request, Response
+from websockets.protocol import Event
 
 from ..auth import verify_token
 from ..config import NodeConfig
@@ -52,7 +54,7 @@ from ..protocol.messages import (
     Welcome,
 )
 from ..tasks import TaskSpec, load_modules
-from ..transport import DirectServerConnection, OnMessage, write_nowait
+from ..transport import dispatch, write_nowait
 from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error
 
@@ -60,6 +62,18 @@ log = logging.getLogger("edgeoffload.node")
 
 PATH = "/offload"
 Answer = Result | Error
+
+
+class _NodeConnection(ServerConnection):
+    """Hands each message to its session as it is parsed (see transport.py); a
+    subclass per node sets :attr:`node`."""
+
+    node: EdgeNode
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and dispatch(self, self.node._session_of(self).receive, event):
+            return
+        super().process_event(event)
 
 
 class _Session:
@@ -227,18 +241,12 @@ class EdgeNode:
 
     async def start(self) -> None:
         """Listen; returns when the port is bound (``self.url`` is then valid)."""
-        node = self
-
-        class _Connection(DirectServerConnection):
-            @staticmethod
-            def message_handler(ws: DirectServerConnection) -> OnMessage:
-                return node._session_of(ws).receive
-
+        connection = type("NodeConnection", (_NodeConnection,), {"node": self})
         self._server = await serve(
             self._handle,
             self.config.host,
             self.config.port,
-            create_connection=_Connection,
+            create_connection=connection,
             max_size=self.config.max_frame_bytes,
             compression=None,
             ping_interval=self.config.ping_interval_s,
@@ -390,10 +398,10 @@ class EdgeNode:
 
     def _session_of(self, ws: ServerConnection) -> _Session:
         """The session of a connection, made at its first message or its handler."""
-        session: _Session | None = getattr(ws, "edgeoffload_session", None)
+        session: _Session | None = getattr(ws, "session", None)
         if session is None:
             session = _Session(self, ws)
-            ws.edgeoffload_session = session  # type: ignore[attr-defined]
+            ws.session = session  # type: ignore[attr-defined]
             self._sessions.add(session)
         return session
 
