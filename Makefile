@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit bench bench-rpc bench-startup bench-compress models clean system-deps
+.PHONY: demo test lint unit bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,21 @@ bench-compress: $(VENV)/.test
 models: $(VENV)/.test
 	$(BIN)/edgeoffload compress --build-models build/models
 	cp build/models/digits_cnn.onnx src/edgeoffload/models/digits_cnn.onnx
+
+# The decision engine's shipped models: the default policy (100,000 simulated decisions
+# on Pensieve's training traces, labelled in hindsight) and the bandwidth predictor.
+DECISION_MODELS := src/edgeoffload/decision/models
+train: $(VENV)/.test
+	$(BIN)/edgeoffload train --model mlp --records 100000 --seed 1 --out $(DECISION_MODELS)/default
+	$(BIN)/edgeoffload train --model bandwidth --dataset pensieve_train --out $(DECISION_MODELS)/bandwidth
+
+# Decision engine figures (bench/results/decision.json, docs/decision.md).
+bench-decide: $(VENV)/.test
+	$(BIN)/edgeoffload bench decide
+
+# Simulator speed on the stress scenario against LEAF (bench/results/sim.json).
+bench-sim: $(VENV)/.bench
+	$(BIN)/edgeoffload bench sim
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

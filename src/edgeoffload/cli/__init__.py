@@ -21,8 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
     "token": ("token", "make an access token for nodes started with --auth-secret"),
+    "sim": ("sim", "simulate devices, links and nodes: sim run|compare|sweep|list|validate"),
     "compress": ("compress", "INT8-quantize or prune a model; print size, latency, accuracy"),
     "distill": ("distill", "train a small student model on a teacher's outputs (train extra)"),
+    "train": ("train", "train a decision model on simulated decisions labelled in hindsight"),
+    "evaluate": ("evaluate", "score a decision model against the hindsight oracle and baselines"),
 }
 
 

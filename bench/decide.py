@@ -1,0 +1,133 @@
+"""``edgeoffload bench decide``: the decision engine's figures, in bench/results/decision.json.
+
+Parts (``--parts``, default all), each writing its keys of decision.json and its section
+of docs/decision.md; a part not run keeps its previous figures:
+
+- ``timing``: one decision, and a batch of 1,000 per task, including feature extraction
+  (``decide_us``);
+- ``predictor``: bandwidth prediction error per dataset (``predictor``);
+- ``policies``: every policy against the hindsight oracle on held-out traces
+  (``policies``);
+- ``pca``: the MLP with and without PCA on its features (``pca``);
+- ``droo``: the DROO benchmark (``droo``; see bench/decide_droo.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from typing import Any
+
+from bench.common import RESULTS, machine, update_doc_section, write_json
+
+PARTS = ("timing", "predictor", "policies", "pca", "droo")
+
+
+def _load() -> dict[str, Any]:
+    path = RESULTS / "decision.json"
+    if path.exists():
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    return {}
+
+
+def _split(results: dict[str, Any]) -> dict[str, Any]:
+    """Keep ``policies`` (policy -> dataset -> metrics), ``predictor`` (dataset ->
+    metrics) and ``pca`` (variant -> metrics) free of anything else: how each was run
+    goes to ``<key>_setup``."""
+    for key in ("policies", "predictor", "pca"):
+        part = results.get(key)
+        if not isinstance(part, dict):
+            continue
+        setup = results.setdefault(f"{key}_setup", {})
+        for name in [
+            k for k in part if k.startswith("_") or k in ("inference_us", "model", "command")
+        ]:
+            value = part.pop(name)
+            if name == "_setup" and isinstance(value, dict):
+                setup.update(value)
+            else:
+                setup[name] = value
+    return results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edgeoffload bench decide")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    parser.add_argument(
+        "--droo-reference-frames",
+        type=int,
+        default=None,
+        help="test frames the scalar-bisection reference decides (default: all 6,000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="DROO learner seed")
+    parser.add_argument("--records", type=int, default=15_000, help="decisions per held-out set")
+    parser.add_argument("--eval-seed", type=int, default=101, help="simulation seed of the sets")
+    parser.add_argument("--gbdt-records", type=int, default=30_000, help="gbdt training size")
+    args = parser.parse_args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)} (known: {', '.join(PARTS)})")
+    command = "edgeoffload bench decide " + shlex.join(argv) if argv else "edgeoffload bench decide"
+    results = _load()
+    results["machine"] = machine("scipy", "torch", "onnxruntime", "scikit-learn")
+
+    if "timing" in parts:
+        from bench import decide_timing
+
+        timing = decide_timing.run()
+        timing["command"] = command
+        results["decide_us"] = timing
+        update_doc_section("decision.md", "timing", decide_timing.markdown(timing, command))
+        print(
+            f"decide: {timing['single']:.1f} us single, {timing['batched_per_task']:.3f} us "
+            "per task in batches of 1,000 (learned policy)",
+            flush=True,
+        )
+
+    if "predictor" in parts:
+        from bench import decide_models
+
+        pred = decide_models.predictor()
+        pred["command"] = command
+        results["predictor"] = pred
+        update_doc_section(
+            "decision.md", "predictor", decide_models.predictor_markdown(pred, command)
+        )
+
+    if "policies" in parts:
+        from bench import decide_models
+
+        pol = decide_models.policies(args.records, args.eval_seed, args.gbdt_records)
+        pol["_setup"]["command"] = command
+        results["policies"] = pol
+        update_doc_section("decision.md", "policies", decide_models.policies_markdown(pol, command))
+
+    if "pca" in parts:
+        from bench import decide_models
+
+        p = decide_models.pca(args.gbdt_records, args.records, args.eval_seed)
+        p["_setup"]["command"] = command
+        results["pca"] = p
+        update_doc_section("decision.md", "pca", decide_models.pca_markdown(p, command))
+
+    if "droo" in parts:
+        from bench import decide_droo
+        from edgeoffload.decision.droo_learner import DrooConfig
+
+        droo = decide_droo.run(args.droo_reference_frames, DrooConfig(seed=args.seed))
+        droo["command"] = command
+        results["droo"] = droo
+        update_doc_section("decision.md", "droo", decide_droo.markdown(droo, command))
+        print(
+            f"droo: rate {droo['normalized_rate_mean']:.6f} (p5 {droo['normalized_rate_p5']:.6f}, "
+            f"exact {droo['exact_share']:.2%}), {droo['decision_ms']:.3f} ms per decision vs "
+            f"reference {droo['reference_decision_ms']:.3f} ms ({droo['speedup']}x)",
+            flush=True,
+        )
+
+    path = write_json("decision.json", _split(results))
+    print(f"wrote {path}")
+    return 0

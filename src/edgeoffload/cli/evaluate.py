@@ -1,0 +1,122 @@
+"""``edgeoffload evaluate --model DIR``: a learned policy against the hindsight oracle,
+side by side with the cost model and the trivial policies, on held-out bandwidth traces.
+
+For each ``--dataset`` (a bandwidth dataset name) or ``--trace`` (a two-column trace
+file), the scenario's links replay it and the simulator records ``--records`` decisions
+with every option's realised cost (seeds not used for training). Every policy is then
+scored on the same decisions (the world as it ran under ``--behaviour``; the online
+policy learns as it goes through them in time order): agreement with the oracle, regret,
+deadline misses, mean device energy (see ``edgeoffload.decision.evaluation``). Prints a
+table and writes JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .train import DEFAULT_SCENARIO, make_records
+
+#: Policies scored beside the learned model, in table order.
+BASELINES = ("cost_model", "online", "always_local", "always_edge", "random")
+HELD_OUT = ("pensieve_test", "ghent_4g", "nyu_lte")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="DIR", help="a policy model folder")
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario file or name")
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        help=f"held-out bandwidth dataset (repeatable; default {', '.join(HELD_OUT)})",
+    )
+    parser.add_argument("--trace", action="append", default=None, metavar="FILE", help="trace file")
+    parser.add_argument("--records", type=int, default=15_000, help="decisions per trace set")
+    parser.add_argument(
+        "--seed", type=int, default=101, help="simulation seed (not a training one)"
+    )
+    parser.add_argument("--behaviour", default="cost_model", help="policy run while recording")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+
+
+def evaluate_sets(
+    model: str | Path,
+    scenario: str,
+    sets: list[tuple[str, str | None, str | None]],
+    records: int,
+    seed: int,
+    behaviour: str = "cost_model",
+    extra: dict[str, Any] | None = None,
+    extra_models: dict[str, str | Path] | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{policy: {set name: metrics}}`` for sets of (name, dataset, trace file);
+    ``extra`` adds policies (name -> object with ``decide_context``), ``extra_models``
+    more model folders (name -> folder, any kind)."""
+    from ..decision.evaluation import evaluate_online, evaluate_policy
+    from ..decision.history import KIND as LSTM_KIND
+    from ..decision.learned import CostWeights, LearnedPolicy, Scorer, ThresholdPolicy
+    from ..decision.modelfile import ModelFiles
+    from ..decision.online import OnlineCostModel
+    from ..decision.policies import POLICIES
+    from .train import score_model
+
+    files = ModelFiles.load(model)
+    weights = CostWeights(**files.meta.get("cost", {}))
+    model_name = f"learned_{files.meta.get('model', files.kind)}"
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, dataset, trace in sets:
+        labelled = make_records(
+            scenario, records, dataset=dataset, trace_file=trace, seed=seed, behaviour=behaviour
+        )
+        out.setdefault(model_name, {})[name] = score_model(model, labelled)
+        for extra_name, folder in (extra_models or {}).items():
+            out.setdefault(extra_name, {})[name] = score_model(folder, labelled)
+        policies: dict[str, Any] = {}
+        if files.kind != LSTM_KIND:
+            policies["threshold"] = ThresholdPolicy(LearnedPolicy(Scorer(model)))
+        policies.update(extra or {})
+        policies.update({p: POLICIES[p]() for p in BASELINES if p != "online"})
+        for policy_name, policy in policies.items():
+            result = evaluate_policy(labelled, policy.decide_context, weights)
+            out.setdefault(policy_name, {})[name] = result
+        out.setdefault("online", {})[name] = evaluate_online(labelled, OnlineCostModel(), weights)
+    return out
+
+
+def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A markdown table: one row per policy and set."""
+    lines = [
+        "| policy | traces | agreement | regret | deadline miss | energy J/task | offloaded |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for policy, per_set in results.items():
+        for name, m in per_set.items():
+            lines.append(
+                f"| {policy} | {name} | {m['agreement']:.2%} | {m['regret']:.1%} | "
+                f"{m['deadline_miss']:.2%} | {m['energy_j']:.3f} | {m['offload_share']:.1%} |"
+            )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.records < 1:
+        raise ConfigError(f"--records must be >= 1, got {args.records}")
+    sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in args.dataset or ()]
+    sets += [(Path(f).name, None, f) for f in args.trace or ()]
+    for _, _, trace in sets:
+        if trace is not None and not Path(trace).is_file():
+            raise ConfigError(f"--trace {trace}: no such file")
+    if not sets:
+        sets = [(d, d, None) for d in HELD_OUT]
+    results = evaluate_sets(
+        args.model, args.scenario, sets, args.records, args.seed, args.behaviour
+    )
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,272 @@
+"""``edgeoffload sim run|compare|sweep|list``: the simulator from the command line.
+
+``run`` simulates one scenario (a file, or a bundled name) under one policy and writes
+records, summary.json and a report; ``compare`` runs several policies on the identical
+world and workload and reports them side by side; ``sweep`` runs a parameter grid in
+parallel (local processes, or a Ray or Dask cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("scenario", help="scenario file (.yaml/.toml) or bundled name")
+        p.add_argument("--seed", type=int, default=None, help="default: the scenario's seed")
+        p.add_argument(
+            "--out", type=Path, default=None, help="output folder (default: simout/NAME)"
+        )
+        p.add_argument("--duration", type=float, default=None, help="simulated seconds")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help="override a scenario field, e.g. --set devices[0].count=50 (repeatable)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("run", help="simulate one scenario under one policy")
+    common(p)
+    p.add_argument("--policy", default=None, help="policy name (default: the scenario's)")
+    p.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="records file format"
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the plots and HTML report")
+
+    p = sub.add_parser("compare", help="run several policies on identical traces and workloads")
+    common(p)
+    p.add_argument("--policies", required=True, help="comma-separated policy names")
+    p.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="records file format"
+    )
+
+    p = sub.add_parser("sweep", help="run a parameter grid in parallel")
+    common(p)
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2",
+        help="a swept field and its values, e.g. --grid devices[0].count=10,100 (repeatable)",
+    )
+    p.add_argument("--policies", default=None, help="comma-separated (default: the scenario's)")
+    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scenario's)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p.add_argument("--backend", choices=("local", "ray", "dask"), default="local")
+    p.add_argument("--address", default=None, help="Ray/Dask scheduler address to join")
+
+    sub.add_parser("list", help="bundled scenarios and known policies")
+
+    p = sub.add_parser("validate", help="check the simulator against M/M/1, M/M/c, Kumar-Lu")
+    p.add_argument("--jobs", type=int, default=300_000, help="jobs per queue check")
+    p.add_argument("--seed", type=int, default=2)
+
+
+def _literal(raw: str) -> Any:
+    """A TOML literal when it parses as one (numbers, booleans, lists), else the string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    from ..errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {item!r}: expected PATH=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _scenario(args: argparse.Namespace) -> Any:
+    from ..sim.scenario import load_scenario, with_overrides
+
+    scenario = load_scenario(args.scenario)
+    overrides = {k: _literal(v) for k, v in _pairs(args.set, "--set").items()}
+    if args.duration is not None:
+        overrides["duration_s"] = args.duration
+    return with_overrides(scenario, overrides) if overrides else scenario
+
+
+def _progress(quiet: bool, total: float, label: str) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        disable=quiet,
+        transient=True,
+        console=Console(stderr=True),
+    )
+    task = progress.add_task(label, total=total)
+    return progress, task
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sim_command == "list":
+        return _list()
+    if args.sim_command == "validate":
+        return _validate(args.jobs, args.seed)
+    scenario = _scenario(args)
+    out = args.out or Path("simout") / scenario.name
+    out.mkdir(parents=True, exist_ok=True)
+    if args.sim_command == "sweep":
+        return _sweep(args, scenario, out)
+    from ..sim.output import write_json, write_records
+    from ..sim.policy_names import resolve
+    from ..sim.report import write_report
+    from ..sim.results import SimResult
+    from ..sim.simulation import Simulation
+    from ..sim.summary import summarize
+
+    names = [args.policy or scenario.policy] if args.sim_command == "run" else _split(args.policies)
+    policies = [resolve(name) for name in names]  # unknown names fail before any run
+    results = []
+    for policy in policies:
+        sim = Simulation(scenario, policy, seed=args.seed)
+        progress, task = _progress(
+            args.quiet, scenario.duration_s, f"{scenario.name} / {policy.name}"
+        )
+        with progress:
+
+            def advance(now: float, progress: Any = progress, task: Any = task) -> None:
+                progress.update(task, completed=now)
+
+            sim.run(progress=advance)
+        result = SimResult.of(sim)
+        results.append(result)
+        folder = out if len(policies) == 1 else out / policy.name
+        folder.mkdir(parents=True, exist_ok=True)
+        write_records(result, folder / "records", args.format)
+        write_json(summarize(result), folder / "summary.json")
+    summaries = [summarize(r) for r in results]
+    if len(results) > 1:
+        write_json(summaries, out / "summary.json")
+    if not getattr(args, "no_report", False):
+        write_report(results, out)
+    _print(summaries)
+    print(f"written to {out}")
+    return 0
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _print(summaries: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("policy", "tasks", "p50 ms", "p95 ms", "miss", "energy J", "offload", "util")
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.1f}%"
+
+    def ms(v: float | None) -> str:
+        return "–" if v is None else f"{1000 * v:.1f}"
+
+    for s in summaries:
+        lat = s["latency_s"]
+        table.add_row(
+            s["policy"],
+            f"{s['tasks']:,}",
+            ms(lat["p50"]),
+            ms(lat["p95"]),
+            pct(s["deadline_miss_rate"]),
+            f"{s['device_energy_j']:,.1f}",
+            pct(s["offload_share"]),
+            pct(s["node_utilisation"]),
+        )
+    Console().print(table)
+
+
+def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
+    from ..sim.output import write_json
+    from ..sim.policy_names import resolve
+    from ..sim.sweep import points, sweep
+
+    grid = {
+        k: [_literal(v) for v in _split(values)]
+        for k, values in _pairs(args.grid, "--grid").items()
+    }
+    policies = _split(args.policies) if args.policies else [scenario.policy]
+    for name in policies:
+        resolve(name)
+    seeds = [int(s) for s in _split(args.seeds)] if args.seeds else [args.seed or scenario.seed]
+    total = len(points(grid, policies, seeds))
+    progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")
+    with progress:
+        results = sweep(
+            scenario,
+            grid,
+            policies,
+            seeds,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            on_result=lambda _: progress.advance(task),
+        )
+    write_json(results, out / "sweep.json")
+    _print(
+        [r["summary"] | {"policy": f"{r['policy']} {r['overrides']} s{r['seed']}"} for r in results]
+    )
+    print(f"written to {out / 'sweep.json'}")
+    return 0
+
+
+def _list() -> int:
+    from ..sim.policy_names import known
+    from ..sim.scenario import bundled_names, load_scenario
+
+    print("bundled scenarios:")
+    for name in bundled_names():
+        s = load_scenario(name)
+        print(f"  {name:14s} {s.description.split(': ')[0].split('. ')[0]}")
+    print("policies: " + ", ".join(sorted(known())) + " (or module:Name)")
+    sys.stdout.flush()
+    return 0
+
+
+def _validate(jobs: int, seed: int) -> int:
+    """Print the validation tables (markdown) of docs/simulator.md."""
+    from ..sim.validation import kumar_lu_check, mmc_check
+
+    print("| queue | lambda | mu | jobs | simulated Wq (s) | theory Wq (s) | error |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for arrival, cores in ((0.3, 1), (0.5, 1), (2.4, 4)):
+        c = mmc_check(arrival, 1.0, cores, jobs, seed)
+        name = "M/M/1" if cores == 1 else f"M/M/{cores}"
+        print(
+            f"| {name} | {arrival} | 1 | {c.jobs:,} | {c.measured_wait_s:.4f} | "
+            f"{c.theory_wait_s:.4f} | {100 * c.relative_error:+.2f} % |"
+        )
+    print()
+    print("| cycles | input | local J (sim / theory) | offload J (sim / theory) | offload saves? |")
+    print("|---:|---:|---:|---:|---|")
+    for cycles, size in ((1e9, 1e5), (1e9, 1e6), (1e8, 1e6), (4e9, 2e6), (3e8, 5e4)):
+        k = kumar_lu_check(cycles, size)
+        agree = "yes" if k.offload_saves else "no"
+        same = (
+            "as predicted" if k.offload_saves == k.theory_says_offload_saves else "NOT as predicted"
+        )
+        print(
+            f"| {cycles:.0e} | {size / 1e3:,.0f} kB | {k.local_j:.4f} / {k.local_theory_j:.4f} | "
+            f"{k.offload_j:.4f} / {k.offload_theory_j:.4f} | {agree}, {same} |"
+        )
+    return 0

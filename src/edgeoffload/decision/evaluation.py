@@ -1,0 +1,236 @@
+"""Labelled decisions and how a policy scores on them against the hindsight oracle.
+
+A :class:`Labelled` set holds what each decision saw (a :class:`Context` row) and what
+every option really cost (latency, device energy; from the simulator's hindsight
+records, ``edgeoffload.sim.oracle``). The oracle's choice is the option of lowest
+realised cost under the same cost as the policies (:func:`~.policies.weighted_cost`).
+
+Metrics of a policy's choices (:func:`score`):
+
+- ``agreement``: share of decisions the oracle would have made: an option whose realised
+  cost is the lowest (within 1e-9 relative: identical nodes with empty queues tie, and
+  either is the oracle's choice);
+- ``regret``: total excess realised cost over the oracle's, relative to the oracle's
+  total cost;
+- ``deadline_miss``: share of tasks whose realised latency exceeds their deadline;
+- ``energy_j``: mean realised device energy per task.
+
+An option that would have failed (its node down, the hindsight cost ``inf``) costs, if
+chosen, a fallback: its local cost counted twice (the wait for the failure, then the
+local run), and it misses its deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .features import DEVICE_FEATURES, F64, I64, LOCAL, Context, Decisions
+from .learned import CostWeights
+from .policies import weighted_cost
+
+
+class Records(Protocol):
+    """What a source of labelled decisions provides (``edgeoffload.sim.oracle``'s
+    ``OracleRecords`` does; shapes in :class:`Labelled`)."""
+
+    @property
+    def tasks(self) -> F64: ...
+    @property
+    def device(self) -> F64: ...
+    @property
+    def nodes(self) -> F64: ...
+    @property
+    def latency_s(self) -> F64: ...
+    @property
+    def energy_j(self) -> F64: ...
+    @property
+    def node_index(self) -> I64: ...
+    @property
+    def device_id(self) -> I64: ...
+    @property
+    def created_s(self) -> F64: ...
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Decisions with the realised cost of every option (see the module docstring)."""
+
+    ctx: Context
+    latency_s: F64  # (n, 1 + k), NaN: no such option, inf: it would have failed
+    energy_j: F64
+    node_index: I64  # (n, k) node number of each column, -1: none
+    device_id: I64
+    created_s: F64
+
+    def __len__(self) -> int:
+        return len(self.ctx)
+
+    @classmethod
+    def of(cls, records: Records) -> Labelled:
+        """From records; device columns they lack (the backlogs, at the end of
+        :data:`~.features.DEVICE_FEATURES`) are 0: unknown."""
+        device = np.asarray(records.device, dtype=np.float64)
+        missing = len(DEVICE_FEATURES) - device.shape[1]
+        if missing > 0:
+            device = np.hstack([device, np.zeros((device.shape[0], missing))])
+        return cls(
+            Context(
+                np.asarray(records.tasks, dtype=np.float64),
+                device,
+                np.asarray(records.nodes, dtype=np.float64),
+            ),
+            np.asarray(records.latency_s, dtype=np.float64),
+            np.asarray(records.energy_j, dtype=np.float64),
+            np.asarray(records.node_index, dtype=np.int64),
+            np.asarray(records.device_id, dtype=np.int64),
+            np.asarray(records.created_s, dtype=np.float64),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[Labelled]) -> Labelled:
+        """One set from several (node columns padded to the widest)."""
+        k = max(p.ctx.k for p in parts)
+
+        def pad(a: NDArray[Any], width: int, value: float, axis: int = 1) -> NDArray[Any]:
+            missing = width - a.shape[axis]
+            if missing <= 0:
+                return a
+            shape = list(a.shape)
+            shape[axis] = missing
+            return np.concatenate([a, np.full(shape, value, dtype=a.dtype)], axis=axis)
+
+        return cls(
+            Context(
+                np.concatenate([p.ctx.tasks for p in parts]),
+                np.concatenate([p.ctx.device for p in parts]),
+                np.concatenate([pad(p.ctx.nodes, k, np.nan) for p in parts]),
+            ),
+            np.concatenate([pad(p.latency_s, 1 + k, np.nan) for p in parts]),
+            np.concatenate([pad(p.energy_j, 1 + k, np.nan) for p in parts]),
+            np.concatenate([pad(p.node_index, k, -1) for p in parts]),
+            np.concatenate([p.device_id for p in parts]),
+            np.concatenate([p.created_s for p in parts]),
+        )
+
+    def rows(self, index: I64 | slice) -> Labelled:
+        return Labelled(
+            self.ctx.rows(index),
+            self.latency_s[index],
+            self.energy_j[index],
+            self.node_index[index],
+            self.device_id[index],
+            self.created_s[index],
+        )
+
+    def realised(self, weights: CostWeights) -> tuple[F64, F64, F64]:
+        """(cost, latency, energy) of every option as it really was, failures replaced
+        by the fallback of the module docstring (absent options: inf cost)."""
+        local_t, local_e = self.latency_s[:, :1], self.energy_j[:, :1]
+        failed = np.isinf(self.latency_s)
+        latency = np.where(failed, 2.0 * local_t, self.latency_s)
+        energy = np.where(failed, 2.0 * local_e, self.energy_j)
+        cost = weighted_cost(
+            latency, energy, self.ctx, weights.latency_weight, weights.deadline_penalty
+        )
+        cost = np.where(np.isnan(self.latency_s), np.inf, cost)
+        return cost, latency, energy
+
+    def oracle(self, weights: CostWeights) -> I64:
+        """The hindsight-best column per row (0: local, 1 + i: node column i; the first
+        of tied ones)."""
+        cost, _, _ = self.realised(weights)
+        return np.asarray(np.argmin(cost, axis=1), dtype=np.int64)
+
+    def optimal(self, weights: CostWeights) -> F64:
+        """(n, 1 + k) bool: the options the oracle could choose (lowest realised cost,
+        within 1e-9 relative)."""
+        cost, _, _ = self.realised(weights)
+        best = np.min(cost, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(cost <= best * (1.0 + 1e-9) + 1e-12)
+
+
+def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, float]:
+    """Metrics (module docstring) of choices given as columns (0: local, 1 + i: node i)."""
+    cost, latency, energy = labelled.realised(weights)
+    rows = np.arange(len(labelled))
+    best = labelled.oracle(weights)
+    c_best = cost[rows, best]
+    c_choice = cost[rows, choice]
+    failed = np.isinf(labelled.latency_s[rows, choice])
+    late = (latency[rows, choice] > labelled.ctx.tasks[:, 5]) | failed
+    finite = np.isfinite(c_best)
+    total_best = float(c_best[finite].sum())
+    excess = (
+        float(np.where(np.isfinite(c_choice[finite]), c_choice[finite], 0.0).sum()) - total_best
+    )
+    agree = labelled.optimal(weights)[rows, choice]
+    return {
+        "agreement": float(agree.mean()),
+        "regret": excess / total_best if total_best > 0 else float("nan"),
+        "deadline_miss": float(late.mean()),
+        "energy_j": float(energy[rows, choice].mean()),
+        "offload_share": float((choice > 0).mean()),
+        "n": len(labelled),
+    }
+
+
+def columns_of(decisions: Decisions) -> I64:
+    """Decisions' targets as columns (0: local, 1 + i: node i)."""
+    return np.asarray(np.where(decisions.target == LOCAL, 0, decisions.target + 1), dtype=np.int64)
+
+
+def evaluate_policy(
+    labelled: Labelled,
+    decide: Callable[[Context], Decisions],
+    weights: CostWeights,
+    chunk: int = 20000,
+) -> dict[str, float]:
+    """Score an offline policy (its ``decide_context``) on every row."""
+    choices = [
+        columns_of(decide(labelled.ctx.rows(slice(s, s + chunk))))
+        for s in range(0, len(labelled), chunk)
+    ]
+    return score(labelled, np.concatenate(choices), weights)
+
+
+def evaluate_online(
+    labelled: Labelled, policy: Any, weights: CostWeights, step_s: float = 1.0
+) -> dict[str, float]:
+    """Score an online policy (``decide_keys`` / ``observe_keys``, e.g.
+    :class:`~.online.OnlineCostModel`) replaying the rows in time order: it decides the
+    rows of each ``step_s`` window, then observes their realised outcomes (the outcome of
+    a task is known only once it finished; a window's outcomes arrive together)."""
+    order = np.argsort(labelled.created_s, kind="stable")
+    data = labelled.rows(order)
+    # Each device learns its own CPU's correction; nodes are shared (all devices see
+    # the same node slow down), as one policy object serves every simulated device.
+    names = [
+        [f"local:{dev}", *(str(int(j)) for j in row if j >= 0)]
+        for dev, row in zip(data.device_id.tolist(), data.node_index.tolist(), strict=True)
+    ]
+    keys = policy.key_matrix(names)
+    _, real_t, real_e = data.realised(weights)
+    choice = np.zeros(len(data), dtype=np.int64)
+    window = np.floor((data.created_s - data.created_s[0]) / step_s).astype(np.int64)
+    bounds = np.flatnonzero(np.diff(window)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(data)], strict=True):
+        part = data.rows(slice(int(lo), int(hi)))
+        k_part = keys[lo:hi, : 1 + part.ctx.k]
+        decisions = policy.decide_keys(part.ctx, k_part)
+        cols = columns_of(decisions)
+        choice[lo:hi] = cols
+        rows = np.arange(hi - lo)
+        policy.observe_keys(
+            k_part[rows, cols],
+            decisions.expected_latency_s,
+            decisions.expected_energy_j,
+            real_t[lo:hi][rows, cols],
+            real_e[lo:hi][rows, cols],
+        )
+    return score(data, choice, weights)

@@ -1,0 +1,171 @@
+"""Task graphs in the simulator: partial offloading, one decision per stage.
+
+A DAG task's stages are tasks of their own in the table (same ``job``, ``stage`` = the
+stage index). Stage 0 is created and decided like any task. When a stage finishes, its
+output stays where it ran; each later stage is created as soon as all the stages it
+reads have finished, and the device's policy decides where it runs, through the same
+``decide`` call, with the features of the path its input would take: NodeStates where
+the node already holding the input has no transfer (infinite rate) and the other nodes
+are reached over the backhaul (see :mod:`.view`). Then its inputs move:
+
+- to the device: over the device's downlink, from each node holding an input;
+- to a node: over the device's uplink from the device, over the backhaul from another
+  node, not at all from the same node.
+
+The outputs of the sinks (stages nothing reads) go back to the device; the job is done
+when every sink's output has arrived.
+
+Simplifications (documented in ``docs/simulator.md``): a stage resubmitted after a
+crash takes its input from the device, as the owner keeps a copy; the device CPU serves
+later stages in the order they were committed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..decision.features import LOCAL
+from .table import Outcome
+
+if TYPE_CHECKING:
+    from .simulation import Simulation
+
+
+class Job:
+    __slots__ = ("deadline_at", "done_at", "location", "tids")
+
+    def __init__(self, stages: int, deadline_at: float) -> None:
+        self.deadline_at = deadline_at
+        self.tids = [-1] * stages
+        self.location = [LOCAL] * stages
+        self.done_at: list[float | None] = [None] * stages
+
+
+class Dags:
+    """The DAG jobs of one simulation, by job id (the first stage's task id)."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self.jobs: dict[int, Job] = {}
+
+    def open_job(self, tid: int) -> None:
+        """A DAG task was created: ``tid`` is its first stage."""
+        t = self.sim.tasks
+        app = self.sim.apps[t.app[tid]]
+        job = Job(len(app.stages), t.created_s[tid] + t.deadline_s[tid])
+        job.tids[0] = tid
+        self.jobs[tid] = job
+
+    def local_done(self, tid: int, end: float) -> None:
+        """A stage ran on the device; it completes at ``end``."""
+        self.sim.engine.schedule(end, self._done_event, (tid, LOCAL))
+
+    def node_done(self, tid: int, node: int, now: float) -> None:
+        """A stage finished on ``node`` (now)."""
+        self._done(tid, node, now)
+
+    def _done_event(self, arg: tuple[int, int]) -> None:
+        tid, location = arg
+        self._done(tid, location, self.sim.engine.now)
+
+    def _done(self, tid: int, location: int, now: float) -> None:
+        sim = self.sim
+        t = sim.tasks
+        job = self.jobs[t.job[tid]]
+        k = t.stage[tid]
+        app = sim.apps[t.app[tid]]
+        stage = app.stages[k]
+        job.location[k] = location
+        job.done_at[k] = now
+        if stage.sink and location != LOCAL:
+            sim.download(tid, location, now)
+        else:
+            sim._close(tid, now, int(Outcome.DONE))
+        for s in stage.successors:
+            if job.tids[s] < 0 and all(job.done_at[dep] is not None for dep in app.stages[s].after):
+                self._launch(tid, job, s, now)
+
+    def _launch(self, parent: int, job: Job, s: int, now: float) -> None:
+        """Create stage ``s`` of the job, decide where it runs, move its inputs."""
+        sim = self.sim
+        t = sim.tasks
+        app = sim.apps[t.app[parent]]
+        d = t.device[parent]
+        deps = app.stages[s].after
+        inputs = [(job.location[dep], t.output_bytes[job.tids[dep]]) for dep in deps]
+        cycles, output = app.draw_stage(s, sim.rng)
+        tid = t.add(
+            device=[d],
+            app=[app.index],
+            job=[t.job[parent]],
+            stage=[s],
+            created_s=[now],
+            cpu_cycles=[cycles],
+            mem_mb=[0.0],
+            io_ops=[0.0],
+            input_bytes=[sum(b for _, b in inputs)],
+            output_bytes=[output],
+            deadline_s=[job.deadline_at - now],
+            priority=[app.priority],
+            key=[-1],
+        )
+        job.tids[s] = tid
+        places = {loc for loc, _ in inputs}
+        data_at = next(iter(places)) if len(places) == 1 else LOCAL
+        target, _ = sim.decide_one(tid, data_at=data_at)
+        t.attempts[tid] = 1
+        t.target[tid] = target
+        if target == LOCAL:
+            sim.run_local(tid, d, self._to_device(tid, d, inputs, now))
+        else:
+            sim._set_compute_by(tid, d, target)
+            self._to_node(tid, d, target, inputs, now)
+
+    def _to_device(self, tid: int, d: int, inputs: list[tuple[int, float]], now: float) -> float:
+        """Download each input held by a node; returns when the last is in."""
+        sim = self.sim
+        dev = sim.dev
+        t = sim.tasks
+        ready = now
+        for location, size in inputs:
+            if location == LOCAL:
+                continue
+            bits = size * 8.0 + sim._header_bits
+            start, end = dev.down[d].transfer(now + dev.rtt_s[d] / 2.0, bits)
+            energy = dev.power[d].receive_w * (end - start)
+            t.energy_j[tid] += energy
+            t.energy_max_freq_j[tid] += energy
+            dev.battery_j[d] -= energy
+            t.down_bytes[tid] += bits / 8.0
+            ready = max(ready, end)
+        return ready
+
+    def _to_node(
+        self, tid: int, d: int, node: int, inputs: list[tuple[int, float]], now: float
+    ) -> None:
+        """Move the inputs to ``node`` and schedule the stage's arrival there."""
+        sim = self.sim
+        dev = sim.dev
+        t = sim.tasks
+        arrive = now
+        for location, size in inputs:
+            bits = size * 8.0 + sim._header_bits
+            if location == LOCAL:
+                start, end = dev.up[d].transfer(now, bits)
+                energy = dev.power[d].transmit_w * (end - start)
+                t.energy_j[tid] += energy
+                t.energy_max_freq_j[tid] += energy
+                dev.battery_j[d] -= energy
+                t.up_bytes[tid] += bits / 8.0
+                at = end + dev.rtt_s[d] / 2.0
+            elif location == node:
+                at = now
+            else:
+                at = now + bits / sim._backhaul_bps + sim._backhaul_rtt / 2.0
+            target = sim.nodes[node]
+            if target.tier == "cloud" and location != node:
+                at += target.wan_rtt_s / 2.0 + bits / target.wan_bps
+            arrive = max(arrive, at)
+        t.upload_end_s[tid] = now
+        t.batch[tid] = 1
+        sim.engine.schedule(arrive, sim._arrive, (node, [tid]))

@@ -1,0 +1,90 @@
+"""The discrete-event core: a heap of timed callbacks, nothing about the model.
+
+SimPy's shape (``simpy/core.py``): a heap of ``(time, priority, sequence, ...)``; the
+sequence number breaks ties first-in first-out, so a run is deterministic. Events are
+plain callbacks with one argument rather than generator processes: on this machine a
+heapq loop ran an M/M/1 queue at 1.27 M jobs/s against SimPy's 0.16-0.24 M (issue 6),
+and the model needs no process that waits on more than one thing.
+
+Randomness is not the engine's business: the model draws from a seeded
+``numpy.random.Generator`` it was given, in event order, so the same seed gives the same
+numbers byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+#: Priorities: at equal times, lower runs first. Failures and recoveries go first so
+#: that an arrival at the instant of a crash sees the node down.
+URGENT = 0
+NORMAL = 1
+
+Callback = Callable[[Any], None]
+
+
+class Engine:
+    """Simulated clock and event heap.
+
+    Call :meth:`schedule` to add events, then :meth:`run` to process them in time
+    order; a callback may schedule more (never in the past) or :meth:`stop` the run.
+    """
+
+    __slots__ = ("_heap", "_seq", "_stopped", "events", "now")
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        #: Events processed so far.
+        self.events = 0
+        self._heap: list[tuple[float, int, int, Callback, Any]] = []
+        self._seq = itertools.count()
+        self._stopped = False
+
+    def schedule(
+        self, at: float, callback: Callback, arg: Any = None, priority: int = NORMAL
+    ) -> None:
+        """Run ``callback(arg)`` at simulated time ``at`` (>= now).
+
+        Raises:
+            ValueError: ``at`` is in the past (a model bug: it would break causality).
+        """
+        if at < self.now:
+            raise ValueError(f"event at {at} s scheduled in the past (now {self.now} s)")
+        heapq.heappush(self._heap, (at, priority, next(self._seq), callback, arg))
+
+    def peek(self) -> float:
+        """Time of the next event (inf when none is left)."""
+        return self._heap[0][0] if self._heap else float("inf")
+
+    def stop(self) -> None:
+        """Make the current :meth:`run` return after the event being processed."""
+        self._stopped = True
+
+    def run(self, until: float = float("inf")) -> bool:
+        """Process events with time <= ``until``, in order.
+
+        Returns:
+            True if the run was stopped by :meth:`stop` (call :meth:`run` again to go
+            on); False when it reached ``until`` or ran out of events. The clock is then
+            at ``until`` (or at the last event when ``until`` is infinite).
+        """
+        self._stopped = False
+        heap = self._heap
+        pop = heapq.heappop
+        count = 0
+        try:
+            while heap and heap[0][0] <= until:
+                at, _, _, callback, arg = pop(heap)
+                self.now = at
+                callback(arg)
+                count += 1
+                if self._stopped:
+                    return True
+        finally:
+            self.events += count
+        if until != float("inf"):
+            self.now = max(self.now, until)
+        return False

@@ -1,0 +1,178 @@
+"""A report of one or more runs of a scenario: PNG plots and one HTML page.
+
+Plots (matplotlib, object API, no global state): latency CDF per policy; device and
+node energy per policy; offload share over time; node utilisation over time; and the
+bandwidth trace under it all (the first device's uplink and downlink capacity; every
+policy ran on the same one).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .results import SimResult
+from .summary import summarize
+
+PLOTS = ("latency_cdf", "energy", "offload_share", "node_utilisation", "bandwidth")
+
+
+def _figure(width: float = 7.0, height: float = 3.6) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig: Any, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    fig.savefig(path, metadata={"Software": None})
+    return path
+
+
+def latency_cdf(results: Sequence[SimResult], out: Path) -> Path:
+    fig = _figure()
+    ax = fig.subplots()
+    for r in results:
+        lat = np.sort(r.records["latency_s"][np.isfinite(r.records["latency_s"])])
+        if lat.size:
+            ax.plot(lat * 1000.0, np.arange(1, lat.size + 1) / lat.size, label=r.policy)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency of done tasks (ms)")
+    ax.set_ylabel("share of tasks")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out, "latency_cdf")
+
+
+def energy(results: Sequence[SimResult], out: Path) -> Path:
+    fig = _figure()
+    left, right = fig.subplots(1, 2)
+    names = [r.policy for r in results]
+    device = [float(r.records["energy_j"].sum()) for r in results]
+    node = [sum(n["dynamic_energy_j"] for n in r.nodes) for r in results]
+    left.bar(names, device, color="tab:blue")
+    left.set_title("device energy (J)")
+    right.bar(names, node, color="tab:orange")
+    right.set_title("node dynamic energy (J)")
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=20)
+    return _save(fig, out, "energy")
+
+
+def offload_share(results: Sequence[SimResult], out: Path) -> Path:
+    fig = _figure()
+    ax = fig.subplots()
+    for r in results:
+        duration = r.scenario.duration_s
+        width = max(r.scenario.view_interval_s, duration / 100.0)
+        edges = np.arange(0.0, duration + width, width)
+        decided = r.records["target"] >= -1
+        created = r.records["created_s"][decided]
+        remote = (r.records["target"][decided] >= 0).astype(np.float64)
+        total, _ = np.histogram(created, edges)
+        off, _ = np.histogram(created, edges, weights=remote)
+        share = np.divide(off, total, out=np.full(total.size, np.nan), where=total > 0)
+        ax.step(edges[:-1], share, where="post", label=r.policy)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("offload share")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out, "offload_share")
+
+
+def node_utilisation(results: Sequence[SimResult], out: Path) -> Path:
+    fig = _figure()
+    ax = fig.subplots()
+    for r in results:
+        if r.node_load.size:
+            line = ax.plot(r.timeline_s, r.node_load.mean(axis=1), label=f"{r.policy} (mean)")
+            ax.plot(r.timeline_s, r.node_load.max(axis=1), ls=":", color=line[0].get_color())
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("busy share of cores (dotted: busiest node)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out, "node_utilisation")
+
+
+def bandwidth(results: Sequence[SimResult], out: Path) -> Path:
+    fig = _figure(7.0, 2.8)
+    ax = fig.subplots()
+    r = results[0]
+    ax.step(r.link_times_s, r.link_down_mbps, where="post", label="downlink")
+    ax.step(r.link_times_s, r.link_up_mbps, where="post", label="uplink")
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("capacity (Mbit/s)")
+    ax.set_title(f"device 0 link: {r.link_name}", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, out, "bandwidth")
+
+
+_ROWS = [
+    ("tasks", "tasks", "{:,}"),
+    ("done", "done", "{:,}"),
+    ("mean latency (ms)", "latency_s.mean", "ms"),
+    ("p95 latency (ms)", "latency_s.p95", "ms"),
+    ("p99 latency (ms)", "latency_s.p99", "ms"),
+    ("deadline miss rate", "deadline_miss_rate", "%"),
+    ("device energy (J)", "device_energy_j", "{:,.1f}"),
+    ("node utilisation", "node_utilisation", "%"),
+    ("offload share", "offload_share", "%"),
+    ("input cache hit rate", "input_cache_hit_rate", "%"),
+    ("result cache hit rate", "result_cache_hit_rate", "%"),
+    ("uplink bytes saved", "uplink_saved_share", "%"),
+    ("tasks per transfer", "tasks_per_transfer", "{:.2f}"),
+    ("device DVFS saving", "device_dvfs_saving", "%"),
+    ("node DVFS saving", "node_dvfs_saving", "%"),
+    ("uplink MB", "uplink_bytes", "MB"),
+]
+
+
+def _cell(summary: dict[str, Any], path: str, fmt: str) -> str:
+    value: Any = summary
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "–"
+    if fmt == "%":
+        return f"{100 * value:.1f} %"
+    if fmt == "ms":
+        return f"{1000 * value:.1f}"
+    if fmt == "MB":
+        return f"{value / 1e6:,.2f}"
+    return fmt.format(value)
+
+
+def write_report(results: Sequence[SimResult], out: Path) -> Path:
+    """Write every plot and ``report.html`` into ``out``; returns the page."""
+    out.mkdir(parents=True, exist_ok=True)
+    for plot in (latency_cdf, energy, offload_share, node_utilisation, bandwidth):
+        plot(results, out)
+    summaries = [summarize(r) for r in results]
+    scenario = results[0].scenario
+    head = "".join(f"<th>{html.escape(s['policy'])}</th>" for s in summaries)
+    rows = "".join(
+        f"<tr><td>{label}</td>" + "".join(f"<td>{_cell(s, p, f)}</td>" for s in summaries) + "</tr>"
+        for label, p, f in _ROWS
+    )
+    images = "".join(f'<p><img src="{name}.png" alt="{name}"></p>' for name in PLOTS)
+    sources = "".join(f"<li>{html.escape(s)}</li>" for s in scenario.sources)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(scenario.name)}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+td,th{{padding:2px 10px;text-align:right}}td:first-child{{text-align:left}}</style></head>
+<body><h1>{html.escape(scenario.name)}</h1><p>{html.escape(scenario.description)}</p>
+<p>{scenario.duration_s:g} s simulated, seed {results[0].seed}.</p>
+<table><tr><th></th>{head}</tr>{rows}</table>{images}
+{"<h2>Sources</h2><ul>" + sources + "</ul>" if sources else ""}
+</body></html>
+"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,150 @@
+"""One run's figures: latency, deadlines, energy, utilisation, offloading, caching,
+batching, DVFS and bytes moved, computed from the per-task records.
+
+Definitions (also in ``docs/simulator.md``):
+
+- latency: result at the device minus creation, over tasks that were done;
+- deadline miss rate: among tasks with a deadline, those not done in time (late,
+  dropped or failed);
+- offload share: tasks whose final placement was a node;
+- cache hit rates: input-cache hits over lookups, result-cache hits over lookups;
+  ``uplink_saved_share``: input bytes not sent over all input bytes offloaded;
+- batching: transfers used for offloaded tasks, and the header bytes saved against one
+  transfer per task;
+- DVFS savings: 1 - energy / energy at always-maximum frequency (device: local compute;
+  nodes: dynamic energy), same schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .results import REASON_NAMES, SimResult
+from .table import Outcome
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p95": None, "p99": None}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {"mean": float(values.mean()), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+def summarize(result: SimResult) -> dict[str, Any]:
+    """The summary of one run (JSON-ready)."""
+    r = result.records
+    outcome = r["outcome"]
+    done = outcome == int(Outcome.DONE)
+    latency = r["latency_s"][done]
+    has_deadline = np.isfinite(r["deadline_s"])
+    missed = has_deadline & (r["deadline_met"] == 0)
+    offloaded = r["target"] >= 0
+    local = r["target"] == -1
+    header = result.scenario.batching.header_bytes
+    batch = r["batch"][offloaded & (r["batch"] > 0)]
+    transfers = float(np.sum(1.0 / batch)) if batch.size else 0.0
+    nodes = result.nodes
+    hits = sum(n["input_cache_hits"] for n in nodes)
+    lookups = hits + sum(n["input_cache_misses"] for n in nodes)
+    rhits = sum(n["result_cache_hits"] for n in nodes)
+    rlookups = rhits + sum(n["result_cache_misses"] for n in nodes)
+    input_offloaded = float(r["input_bytes"][offloaded].sum())
+    dyn = sum(n["dynamic_energy_j"] for n in nodes)
+    dyn_max = sum(n["dynamic_energy_max_freq_j"] for n in nodes)
+    local_e = float(r["energy_j"][local].sum())
+    local_e_max = float(r["energy_max_freq_j"][local].sum())
+    reasons = np.bincount(r["reason"][~done], minlength=len(REASON_NAMES))
+    summary: dict[str, Any] = {
+        "scenario": result.scenario.name,
+        "policy": result.policy,
+        "seed": result.seed,
+        "duration_s": result.scenario.duration_s,
+        "tasks": result.n_tasks,
+        "done": int(done.sum()),
+        "dropped": int((outcome == int(Outcome.DROPPED)).sum()),
+        "failed": int((outcome == int(Outcome.FAILED)).sum()),
+        "not_done_by_reason": {
+            REASON_NAMES[i]: int(c) for i, c in enumerate(reasons.tolist()) if c and i
+        },
+        "latency_s": _stats(latency),
+        "deadline_miss_rate": _share(float(missed.sum()), float(has_deadline.sum())),
+        "device_energy_j": float(r["energy_j"].sum()),
+        "device_energy_per_task_j": float(r["energy_j"].mean()) if result.n_tasks else None,
+        "node_utilisation": float(np.mean([n["utilisation"] for n in nodes])) if nodes else None,
+        "node_utilisation_max": float(np.max([n["utilisation"] for n in nodes])) if nodes else None,
+        "offload_share": _share(float(offloaded.sum()), float((offloaded | local).sum())),
+        "input_cache_hit_rate": _share(hits, lookups),
+        "result_cache_hit_rate": _share(rhits, rlookups),
+        "uplink_saved_bytes": result.uplink_saved_bytes,
+        "uplink_saved_share": _share(result.uplink_saved_bytes, input_offloaded),
+        "uplink_bytes": float(r["up_bytes"].sum()),
+        "downlink_bytes": float(r["down_bytes"].sum()),
+        "transfers": round(transfers),
+        "tasks_per_transfer": _share(float(batch.size), transfers),
+        "header_bytes_saved": (float(batch.size) - transfers) * header,
+        "device_dvfs_saving": _share(local_e_max - local_e, local_e_max),
+        "node_dvfs_saving": _share(dyn_max - dyn, dyn_max),
+        "node_dynamic_energy_j": dyn,
+        "node_static_energy_j": sum(n["static_energy_j"] for n in nodes),
+        "by_app": _by_app(result),
+        "jobs": _jobs(result),
+        "run": {
+            "events": result.events,
+            "wall_s": result.wall_s,
+            "tasks_per_s": _share(result.n_tasks, result.wall_s),
+            "events_per_s": _share(result.events, result.wall_s),
+            "simulated_s": result.sim_end_s,
+        },
+    }
+    return summary
+
+
+def _by_app(result: SimResult) -> dict[str, Any]:
+    r = result.records
+    out = {}
+    for i, name in enumerate(result.apps):
+        mine = r["app"] == i
+        if not mine.any():
+            continue
+        done = mine & (r["outcome"] == int(Outcome.DONE))
+        deadline = mine & np.isfinite(r["deadline_s"])
+        out[name] = {
+            "tasks": int(mine.sum()),
+            "latency_s": _stats(r["latency_s"][done]),
+            "deadline_miss_rate": _share(
+                float((deadline & (r["deadline_met"] == 0)).sum()), float(deadline.sum())
+            ),
+            "offload_share": _share(float((mine & (r["target"] >= 0)).sum()), float(mine.sum())),
+            "device_energy_j": float(r["energy_j"][mine].sum()),
+        }
+    return out
+
+
+def _jobs(result: SimResult) -> dict[str, Any] | None:
+    """DAG jobs: done when every stage is; latency = last stage end - job creation."""
+    r = result.records
+    staged = r["stage"] >= 0
+    if not staged.any():
+        return None
+    job = r["job"][staged]
+    ids, inverse = np.unique(job, return_inverse=True)
+    created = np.full(ids.size, np.inf)
+    np.minimum.at(created, inverse, r["created_s"][staged])
+    end = np.full(ids.size, -np.inf)
+    np.maximum.at(end, inverse, r["end_s"][staged])
+    not_done = np.zeros(ids.size, dtype=bool)
+    np.logical_or.at(not_done, inverse, r["outcome"][staged] != int(Outcome.DONE))
+    stages = np.bincount(inverse)
+    return {
+        "jobs": int(ids.size),
+        "done": int((~not_done).sum()),
+        "stages_per_job": float(stages.mean()),
+        "latency_s": _stats((end - created)[~not_done]),
+        "stages_offloaded_share": float((r["target"][staged] >= 0).mean()),
+    }

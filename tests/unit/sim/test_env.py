@@ -1,0 +1,57 @@
+"""The Gymnasium environment passes Gymnasium's checker and behaves like the simulator."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils.env_checker import check_env
+
+from edgeoffload.sim.env import ENV_ID, OffloadEnv
+
+
+def play(env: OffloadEnv, action: int, seed: int) -> tuple[float, int, list[np.ndarray]]:
+    obs, _ = env.reset(seed=seed)
+    total, steps, seen, done = 0.0, 0, [obs], False
+    while not done:
+        obs, reward, done, truncated, _ = env.step(np.int64(action))
+        assert not truncated
+        total += reward
+        steps += 1
+        seen.append(obs)
+    return total, steps, seen
+
+
+def test_passes_the_gymnasium_checker() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_an_episode_is_one_run_and_every_task_is_one_step() -> None:
+    env = OffloadEnv()
+    total, steps, seen = play(env, 1, seed=3)
+    assert env.sim is not None
+    assert steps == env.sim.tasks.size
+    assert total < 0
+    space = env.observation_space
+    assert all(space.contains(o) for o in seen)
+
+
+def test_same_seed_same_episode_and_actions_matter() -> None:
+    env = OffloadEnv()
+    a = play(env, 0, seed=5)
+    b = play(env, 0, seed=5)
+    assert a[0] == b[0] and a[1] == b[1]
+    local, edge = play(env, 0, seed=5)[0], play(env, 1, seed=5)[0]
+    # Devices of 1-2.5 GHz cannot run these frames within 0.5 s; the home node can.
+    assert edge > local
+
+
+def test_action_to_a_node_is_carried_out() -> None:
+    env = OffloadEnv()
+    play(env, 2, seed=1)
+    assert env.sim is not None
+    targets = np.asarray(env.sim.tasks.target)
+    candidates = env.sim.dev.candidates
+    devices = np.asarray(env.sim.tasks.device)
+    second = np.array([candidates[d][1] for d in devices])
+    # Every task ran on its device's second candidate (unless that node was down).
+    assert (targets == second).mean() > 0.99

@@ -1,0 +1,84 @@
+"""Hindsight-labelled records for the decision engine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeoffload.decision.features import TASK_FEATURES
+from edgeoffload.sim.oracle import DEVICE_FEATURES, NODE_FEATURES, oracle_records
+from edgeoffload.sim.scenario import with_overrides
+
+from .conftest import small
+
+
+def plain():  # type: ignore[no-untyped-def]
+    """No batching, caching or loss: hindsight must equal what really happened."""
+    return with_overrides(small(), {"batching.enabled": False, "devices[0].count": 4})
+
+
+def test_shapes_and_features_as_the_policy_saw_them() -> None:
+    rec = oracle_records(plain(), "cost_model")
+    n = len(rec)
+    assert n == 4 * 5 * 20
+    k = rec.nodes.shape[1]
+    assert rec.tasks.shape == (n, len(TASK_FEATURES))
+    assert rec.device.shape == (n, len(DEVICE_FEATURES))
+    assert rec.nodes.shape == (n, k, len(NODE_FEATURES))
+    assert rec.latency_s.shape == rec.energy_j.shape == (n, 1 + k)
+    assert np.isfinite(rec.tasks).all() and np.isfinite(rec.device).all()
+    # Bandwidth estimates are the device's (an EWMA), not the trace itself.
+    assert (rec.nodes[:, :, NODE_FEATURES.index("up_bps")] > 0).all()
+    assert set(np.unique(rec.chosen)) <= {-1, *range(k)}
+
+
+def test_hindsight_of_the_chosen_option_is_what_happened() -> None:
+    rec = oracle_records(plain(), "cost_model")
+    rows = np.arange(len(rec))
+    column = rec.chosen + 1
+    realised = rec.outcome_latency_s
+    hindsight = rec.latency_s[rows, column]
+    done = np.isfinite(realised)
+    assert done.mean() > 0.9
+    local = rec.chosen == -1
+    np.testing.assert_allclose(hindsight[local & done], realised[local & done], rtol=1e-9)
+    np.testing.assert_allclose(
+        rec.energy_j[rows, column][local], rec.outcome_energy_j[local], rtol=1e-9
+    )
+    remote = ~local & done
+    assert remote.sum() > 50
+    # Downloads are costed on an idle downlink; they rarely queue at this load.
+    close = np.isclose(hindsight[remote], realised[remote], rtol=1e-6, atol=1e-9)
+    assert close.mean() > 0.95
+    assert (hindsight[remote] <= realised[remote] + 1e-9).all()
+
+
+def test_the_oracle_is_never_worse_than_the_policy() -> None:
+    rec = oracle_records(plain(), "always_edge")
+    cost = np.where(np.isnan(rec.latency_s), np.inf, rec.cost(0.5))
+    rows = np.arange(len(rec))
+    best = rec.oracle_target(0.5)
+    assert (cost[rows, best + 1] <= cost[rows, rec.chosen + 1]).all()
+    assert rec.policy == "always_edge"
+    # With nodes ten times slower than the devices, hindsight says: stay local.
+    slow = oracle_records(with_overrides(plain(), {"nodes[0].speed_hz": 1.5e8}), "always_edge")
+    assert (slow.chosen >= 0).all()
+    assert (slow.oracle_target(0.5) == -1).mean() > 0.9
+
+
+def test_a_down_node_is_not_an_option() -> None:
+    scenario = with_overrides(plain(), {"nodes[0].failures.at_s": [[5.0, 10.0]]})
+    rec = oracle_records(scenario, "cost_model")
+    first = rec.node_index == 0
+    arrivals_while_down = first & (rec.created_s[:, None] > 5.2) & (rec.created_s[:, None] < 9.5)
+    column = np.zeros_like(rec.latency_s, dtype=bool)
+    column[:, 1:] = arrivals_while_down
+    # Either the view already excluded the node, or its hindsight cost is infinite.
+    assert np.isinf(rec.latency_s[column]).all()
+
+
+def test_bad_policy_name_is_refused() -> None:
+    from edgeoffload.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown policy 'psychic'"):
+        oracle_records(plain(), "psychic")
