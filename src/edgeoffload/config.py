@@ -131,6 +131,9 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
         "least_in_flight"
     )
+    #: Decides local or edge for where="auto": "auto" (the shipped learned model) or a
+    #: policy name of edgeoffload.decision.policies (cost_model, always_edge, ...).
+    policy: str = "auto"
     #: Hedged requests for idempotent tasks: a second copy goes to another node when
     #: the first is slower than that task's p95; the first result wins.
     hedge: bool = False

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=3, help="local nodes to start (default 3)")
     parser.add_argument("--no-kill", action="store_true", help="do not kill a node half-way")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--policy", default="auto", help="decision policy for where=auto tasks (default: auto)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,7 +124,11 @@ async def _workload(
     console.print(f"[bold]edgeoffload demo[/]: {len(nodes)} nodes, {len(items)} tasks")
     for _, url in nodes:
         console.print(f"  node {url}")
-    async with Client([url for _, url in nodes], wait_for_node_s=30) as client:
+    # The device computes in a worker process of its own (local_workers=1), like a
+    # camera board next to its network stack, not on the event loop's thread.
+    async with Client(
+        [url for _, url in nodes], wait_for_node_s=30, local_workers=1, policy=args.policy
+    ) as client:
         await client.wait_for_nodes(len(nodes))
         loop = asyncio.get_running_loop()
         finished = loop.create_future()

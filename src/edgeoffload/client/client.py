@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from ..config import ClientConfig, load
 from ..controller.messages import EventKind, NodeState, NodeView
+from ..decision.features import LOCAL as LOCAL_TARGET
 from ..errors import (
     DeadlineExceeded,
     FrameTooLarge,
@@ -39,10 +40,11 @@ from ..protocol.codec import Codec
 from ..protocol.codes import ErrorCode
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec, spec_of
+from .auto import AutoDecider, check_policy_name, make_policy
 from .latency import TaskLatency
 from .link import LinkListener, NodeLink
 from .owner import LOCAL, OwnerTable, Pending, Where
-from .placement import Candidate, Placement, TaskCost, make_placement
+from .placement import DEFAULT_SPEED_HZ, Candidate, Placement, TaskCost, make_placement
 from .table import TableFollower
 
 log = logging.getLogger("edgeoffload.client")
@@ -76,6 +78,9 @@ class Client(LinkListener):
         config: full settings; keyword overrides are applied on top.
         placement: chooses among candidate nodes: a policy object or the name of one in
             :mod:`.placement` (default: the ``placement`` setting, least in-flight).
+        policy: decides local or edge for ``where="auto"``: a policy object (anything
+            with ``decide(tasks, device, nodes)``) or a registered name (default: the
+            ``policy`` setting, ``"auto"``: the shipped learned model).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class Client(LinkListener):
         *,
         config: ClientConfig | None = None,
         placement: Placement | str | None = None,
+        policy: Any = None,
         **overrides: Any,
     ) -> None:
         if isinstance(urls, str):
@@ -101,6 +107,12 @@ class Client(LinkListener):
         # Per-task latencies feed hedging and latency-aware placement; measured here
         # (py-spy) at 4 % of the client's CPU per task, so kept only for them.
         self._track_latency = base.hedge or self.placement.name == "latency_aware"
+        self._policy: Any = policy if policy is not None else base.policy
+        if isinstance(self._policy, str):
+            check_policy_name(self._policy)
+        self._auto: AutoDecider | None = None
+        self._undecided: list[Pending] = []
+        self._local_run_s = 0.0  # running mean of local run times (for the backlog)
         self.owner = OwnerTable(base.max_attempts)
         self.latency = TaskLatency()
         self._links: dict[str, NodeLink] = {}
@@ -381,29 +393,44 @@ class Client(LinkListener):
     # -- placement --------------------------------------------------------------------------
 
     def _place(self, p: Pending) -> None:
-        """Send the task somewhere, or park it until a node can take it."""
+        """Send the task somewhere, or park it until a node can take it.
+
+        ``where="auto"``, first placement, task runnable here and there: the decision
+        engine decides, with the other such tasks of this loop turn (:meth:`_decide`).
+        """
         if p.where == "local":
             self._run_local(p)
             return
-        link = self._choose(p)
-        if link is None:
-            if p.can_run_locally:
-                self._run_local(p)
-            elif any(link.accepting for link in self._links.values()):
-                self.owner.remove(p.id)
-                served = sorted({t for link in self._links.values() for t in link.tasks})
-                self._fail(
-                    p,
-                    task_error(
-                        ErrorCode.UNKNOWN_TASK,
-                        p.id,
-                        f"no connected node serves task {p.task!r} "
-                        f"(they serve: {', '.join(served)})",
-                    ),
-                )
-            else:
-                self._park(p)
+        eligible = self._eligible(p)
+        if not eligible:
+            self._no_node(p)
             return
+        if p.where == "auto" and p.spec is not None and p.attempts == 0:
+            self._undecided.append(p)
+            if len(self._undecided) == 1:
+                self._running_loop().call_soon(self._decide)
+            return
+        self._send_to(p, self._pick(p, eligible))
+
+    def _no_node(self, p: Pending) -> None:
+        """No node can take the task now: run it here, fail it, or wait for a node."""
+        if p.can_run_locally:
+            self._run_local(p)
+        elif any(link.accepting for link in self._links.values()):
+            self.owner.remove(p.id)
+            served = sorted({t for link in self._links.values() for t in link.tasks})
+            self._fail(
+                p,
+                task_error(
+                    ErrorCode.UNKNOWN_TASK,
+                    p.id,
+                    f"no connected node serves task {p.task!r} (they serve: {', '.join(served)})",
+                ),
+            )
+        else:
+            self._park(p)
+
+    def _send_to(self, p: Pending, link: NodeLink) -> None:
         if not self.owner.place(p, link.node_id):
             self._give_up(p)
             return
@@ -413,11 +440,54 @@ class Client(LinkListener):
             if p95 is not None:
                 p.hedge_timer = self._running_loop().call_later(p95, self._hedge, p.id)
 
+    def _decide(self) -> None:
+        """Decide, in one policy call per task name, the auto tasks of this turn."""
+        undecided, self._undecided = self._undecided, []
+        groups: dict[str, list[Pending]] = {}
+        for p in undecided:
+            if self.owner.get(p.id) is p and p.node is None:  # not cancelled meanwhile
+                groups.setdefault(p.task, []).append(p)
+        if not groups:
+            return
+        auto = self._auto_decider()
+        now = self._running_loop().time()
+        local_backlog = (
+            self.owner.in_flight(LOCAL) * self._local_run_s / max(1, self.config.local_workers)
+        )
+        for group in groups.values():
+            eligible = self._eligible(group[0])
+            if not eligible:
+                for p in group:
+                    self._no_node(p)
+                continue
+            in_flight = [self.owner.in_flight(link.node_id) for link in eligible]
+            spec = group[0].spec
+            assert spec is not None
+            mean_run = spec.hints(group[0].args).cpu_cycles / DEFAULT_SPEED_HZ
+            choices = auto.decide(group, eligible, in_flight, local_backlog, mean_run, now)
+            for p, choice in zip(group, choices, strict=True):
+                p.choice = choice
+                if choice.target == LOCAL_TARGET:
+                    self._run_local(p)
+                else:
+                    self._send_to(p, eligible[choice.target])
+
+    def _auto_decider(self) -> AutoDecider:
+        if self._auto is None:
+            policy = self._policy
+            self._auto = AutoDecider(make_policy(policy) if isinstance(policy, str) else policy)
+        return self._auto
+
     def _send(self, p: Pending, link: NodeLink) -> None:
         now = self._running_loop().time()
-        budget = None if p.deadline_at is None else max(0.0, (p.deadline_at - now) * 1000.0)
         p.sent_at = now
-        link.send(Submit(p.id, p.task, p.args, p.priority, budget, p.attempts - 1))
+        link.send(self._submit_for(p, now))
+
+    @staticmethod
+    def _submit_for(p: Pending, now: float) -> Submit:
+        """The frame for ``p``: its remaining deadline as a budget, its attempt number."""
+        budget = None if p.deadline_at is None else max(0.0, (p.deadline_at - now) * 1000.0)
+        return Submit(p.id, p.task, p.args, p.priority, budget, max(0, p.attempts - 1))
 
     def _hedge(self, task_id: int) -> None:
         """The task is slower than its p95: send a second copy to another node (the
@@ -426,20 +496,16 @@ class Client(LinkListener):
         if p is None or p.node in (None, LOCAL) or p.hedge is not None:
             return
         p.hedge_timer = None
-        first = p.node
-        p.excluded = {*(p.excluded or ()), first}
-        link = self._choose(p)
-        p.excluded.discard(first)
-        if link is None or link.node_id == first:
+        others = [link for link in self._eligible(p) if link.node_id != p.node]
+        if not others:
             return
+        link = self._pick(p, others)
         self.owner.add_hedge(p, link.node_id)
-        now = self._running_loop().time()
-        budget = None if p.deadline_at is None else max(0.0, (p.deadline_at - now) * 1000.0)
-        link.send(Submit(p.id, p.task, p.args, p.priority, budget))
+        link.send(self._submit_for(p, self._running_loop().time()))
 
-    def _choose(self, p: Pending) -> NodeLink | None:
-        """The node for a task: among accepting nodes that serve it and have not refused
-        it, the one the placement policy picks (no policy call when only one fits)."""
+    def _eligible(self, p: Pending) -> list[NodeLink]:
+        """Nodes that may take the task now: accepting, serving it, carrying its
+        required labels, and not among those that refused it (unless all did)."""
         excluded = p.excluded
         requires = p.spec.requires if p.spec is not None else None
         eligible = [
@@ -450,11 +516,13 @@ class Client(LinkListener):
             and (not excluded or link.node_id not in excluded)
             and (not requires or link.has_labels(requires))
         ]
-        if not eligible:
-            if excluded:  # every node refused it once: try them all again
-                excluded.clear()
-                return self._choose(p)
-            return None
+        if not eligible and excluded:  # every node refused it once: try them all again
+            excluded.clear()
+            return self._eligible(p)
+        return eligible
+
+    def _pick(self, p: Pending, eligible: list[NodeLink]) -> NodeLink:
+        """The placement policy's choice among ``eligible`` (non-empty)."""
         if len(eligible) == 1:
             return eligible[0]
         in_flight = self.owner.in_flight
@@ -471,7 +539,7 @@ class Client(LinkListener):
             for link in eligible
         ]
         chosen = self.placement.choose(candidates, self._task_cost(p))
-        return next((link for link in eligible if link.node_id == chosen), None)
+        return next((link for link in eligible if link.node_id == chosen), eligible[0])
 
     def _task_cost(self, p: Pending) -> TaskCost:
         """What latency-aware placement needs (evaluated only for that policy)."""
@@ -538,6 +606,9 @@ class Client(LinkListener):
         p = self.owner.take(task_id, LOCAL)
         if p is None:
             return
+        self._local_run_s += 0.2 * (run_s - self._local_run_s)
+        if p.choice is not None and self._auto is not None and ok:
+            self._auto.observe(p.choice, run_s)
         if ok:
             self._counts["local"] += 1
             self._succeed(p, value)
@@ -662,6 +733,8 @@ class Client(LinkListener):
         p = self.owner.take(result.id, link.node_id)
         if p is not None:
             self._counts["edge"] += 1
+            if p.choice is not None and self._auto is not None:
+                self._learn(p, link, result.run_ms / 1000.0)
             if self._track_latency and p.sent_at:
                 self.latency.add(p.task, self._running_loop().time() - p.sent_at)
             if other is not None:  # the losing copy of a hedged request
@@ -707,6 +780,17 @@ class Client(LinkListener):
                     retry_after_s=error.retry_after_s,
                 ),
             )
+
+    def _learn(self, p: Pending, link: NodeLink, run_s: float) -> None:
+        """A decided task came back from a node: a bandwidth sample for its link (the
+        round trip less the node's run time and the link's RTT), and the outcome for an
+        online policy."""
+        assert self._auto is not None
+        latency = self._running_loop().time() - p.sent_at
+        tasks = p.choice.tasks
+        payload = float(tasks.input_bytes[0] + tasks.output_bytes[0])
+        self._auto.observe_transfer(link, payload, latency - run_s - link.rtt_s)
+        self._auto.observe(p.choice, latency)
 
     def _replace(self, task_id: int) -> None:
         p = self.owner.get(task_id)

@@ -28,6 +28,7 @@ from websockets.protocol import Event
 
 from ..config import ClientConfig
 from ..controller.messages import NodeState, NodeView
+from ..decision.estimators import RttEstimator
 from ..errors import FrameTooLarge, RemoteProtocolError
 from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
@@ -51,9 +52,6 @@ from ..protocol.messages import (
 from ..transport import OnMessage, dispatch, write_nowait
 
 log = logging.getLogger("edgeoffload.client")
-
-#: Weight of the newest sample in the link's round-trip-time average.
-RTT_ALPHA = 0.25
 
 
 class _LinkConnection(ClientConnection):
@@ -100,6 +98,7 @@ class NodeLink:
         self.tasks: frozenset[str] = frozenset()
         self.labels: dict[str, str] = {}
         self.rtt_s = 0.0
+        self._rtt = RttEstimator()
         self.queued = self.running = self.workers = 0
         self.connected = False
         self.accepting = False
@@ -324,10 +323,8 @@ class NodeLink:
             now = asyncio.get_running_loop().time()
             if self.liveness is not None:
                 self.liveness.heartbeat(now)
-            sample = now - event.sent_at
-            self.rtt_s = (
-                sample if self.rtt_s == 0 else self.rtt_s + RTT_ALPHA * (sample - self.rtt_s)
-            )
+            self._rtt.observe(now - event.sent_at)
+            self.rtt_s = self._rtt.predict()
             self.queued, self.running, self.workers = event.queued, event.running, event.workers
         elif isinstance(event, Draining):
             self.accepting = False

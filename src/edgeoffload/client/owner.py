@@ -49,6 +49,7 @@ class Pending:
     sent_at: float = 0.0  # when it was last sent to a node (client loop time)
     timer: Any = None  # the I/O layer's deadline timer handle
     hedge_timer: Any = None
+    choice: Any = None  # the decision engine's choice, when where="auto" decided it
     excluded: set[str] | None = None  # nodes that refused it (made on first refusal)
 
     @property

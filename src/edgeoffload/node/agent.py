@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,34 +18,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..controller.messages import Command, NodeBeat, NodeHello
+from ..hostinfo import cpu_speed_hz
 
 if TYPE_CHECKING:
     from .server import EdgeNode
 
 log = logging.getLogger("edgeoffload.node")
-
-#: Reference for the speed estimate: this loop's rate on a 2.5 GHz Xeon core (the
-#: project's CI machine), measured once; a node reports its own rate scaled by it.
-_REFERENCE_LOOP_PER_S = 3.2e7
-_REFERENCE_HZ = 2.5e9
-
-
-def estimate_speed_hz() -> float:
-    """Cycles per second of one core: the CPU's maximum frequency when the OS reports
-    it, else a 20 ms calibration loop scaled to the reference core."""
-    import psutil
-
-    freq = psutil.cpu_freq()
-    if freq is not None and freq.max:
-        return float(freq.max) * 1e6
-    n = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 0.02:
-        for _ in range(10_000):
-            n += 1
-    rate = n / (time.perf_counter() - t0)
-    return _REFERENCE_HZ * rate / _REFERENCE_LOOP_PER_S
-
 
 class ControllerAgent:
     """Keeps one node registered with one controller (module docstring)."""
@@ -74,7 +51,7 @@ class ControllerAgent:
     async def _session(self) -> None:
         node = self.node
         if self._speed_hz is None:
-            self._speed_hz = await asyncio.to_thread(estimate_speed_hz)
+            self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
         async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
             hello = NodeHello(
                 node_id=node.node_id,

@@ -1,0 +1,204 @@
+"""``where="auto"``: the decision engine, fed from what the client knows.
+
+Tasks submitted with ``where="auto"`` that could run here (registered in this process)
+and there (a node serves them) are decided together, once per event-loop turn, with
+one vectorised ``policy.decide`` call per task name. The features come from:
+
+- the task: its resource hints evaluated on its arguments, its remaining deadline, its
+  priority;
+- the device: CPU speed (OS or calibration), load and battery (psutil), and its own
+  backlog: local tasks running times their mean run time, over the local workers;
+- each candidate node: speed and cores (controller table, else the 2.5 GHz reference
+  and the worker count from its hello), queue wait (its reported queued and running
+  tasks, or our own in-flight count if larger, times the task's mean run there, over
+  its workers), the heartbeat round-trip time, and the link bandwidth estimated from
+  this client's own transfers (harmonic mean of recent samples; a default until the
+  first large transfer).
+
+The policy is ``ClientConfig.policy``: ``"auto"`` is the shipped learned model (the
+``learned`` policy of :mod:`edgeoffload.decision.policies`); any other registered name,
+or a policy object given to the client, works the same. An online policy also gets
+``observe`` calls with the realised latency of each decided task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..decision.estimators import HarmonicMean
+from ..decision.features import (
+    LOCAL,
+    TASK_FEATURES,
+    Decisions,
+    DeviceState,
+    NodeStates,
+    TaskBatch,
+)
+from ..hostinfo import battery_level, cpu_load, cpu_speed_hz
+from .link import NodeLink
+from .owner import Pending
+from .placement import DEFAULT_SPEED_HZ
+
+#: Link bandwidth assumed before the first measurement (a good Wi-Fi or 5G uplink).
+DEFAULT_BPS = 50e6
+#: Transfers smaller than this say more about latency than bandwidth: not sampled.
+MIN_SAMPLE_BYTES = 32 * 1024
+#: Device load and battery are read at most this often.
+DEVICE_REFRESH_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A decision for one task: LOCAL or an index into the links given."""
+
+    target: int
+    decisions: Decisions  # the one-row decision, for online policies' observe()
+    tasks: TaskBatch
+    device: DeviceState
+    nodes: NodeStates
+
+
+class AutoDecider:
+    """Builds decision features from client state and asks the policy (module doc)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self._device: DeviceState | None = None
+        self._device_at = 0.0
+        self._bandwidth: dict[str, HarmonicMean] = {}
+        self.decided_local = 0
+        self.decided_edge = 0
+
+    # -- features -------------------------------------------------------------------------
+
+    def device_state(self, local_backlog_s: float) -> DeviceState:
+        now = time.monotonic()
+        if self._device is None or now - self._device_at > DEVICE_REFRESH_S:
+            self._device = DeviceState(
+                cpu_hz=cpu_speed_hz(), load=cpu_load(), battery=battery_level()
+            )
+            self._device_at = now
+        d = self._device
+        return DeviceState(d.cpu_hz, d.load, d.battery, d.power, local_queue_s=local_backlog_s)
+
+    def bandwidth_bps(self, link: NodeLink) -> float:
+        estimate = self._bandwidth.get(link.node_id)
+        value = estimate.predict() if estimate is not None else float("nan")
+        return value if value > 0 else DEFAULT_BPS  # NaN (no sample yet) fails the test
+
+    def observe_transfer(self, link: NodeLink, payload_bytes: float, seconds: float) -> None:
+        """A task's data took ``seconds`` on the wire: a bandwidth sample (large ones only)."""
+        if payload_bytes < MIN_SAMPLE_BYTES or seconds <= 0:
+            return
+        self._bandwidth.setdefault(link.node_id, HarmonicMean(k=5)).observe(
+            payload_bytes * 8.0 / seconds
+        )
+
+    def node_states(
+        self, links: Sequence[NodeLink], in_flight: Sequence[int], mean_run_s: float
+    ) -> NodeStates:
+        n = len(links)
+        speed = np.empty(n)
+        cores = np.empty(n)
+        queue = np.empty(n)
+        load = np.empty(n)
+        bps = np.empty(n)
+        rtt = np.empty(n)
+        for i, (link, mine) in enumerate(zip(links, in_flight, strict=True)):
+            view = link.view
+            workers = max(1, link.workers)
+            speed[i] = view.speed_hz if view is not None and view.speed_hz > 0 else DEFAULT_SPEED_HZ
+            cores[i] = workers
+            ahead = max(link.queued + link.running, mine)
+            queue[i] = ahead * mean_run_s / workers
+            load[i] = (view.cpu_percent / 100.0) if view is not None else 0.0
+            bps[i] = self.bandwidth_bps(link)
+            rtt[i] = link.rtt_s
+        return NodeStates(
+            tuple(link.node_id for link in links), speed, cores, queue, load, bps, bps, rtt
+        )
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def decide(
+        self,
+        group: Sequence[Pending],
+        links: Sequence[NodeLink],
+        in_flight: Sequence[int],
+        local_backlog_s: float,
+        mean_run_s: float,
+        now: float,
+    ) -> list[Choice]:
+        """One decision per task of ``group`` (tasks of the same name, all runnable here
+        and on each of ``links``)."""
+        columns: dict[str, list[float]] = {name: [] for name in TASK_FEATURES}
+        for p in group:
+            assert p.spec is not None
+            h = p.spec.hints(p.args)
+            columns["cpu_cycles"].append(h.cpu_cycles)
+            columns["mem_mb"].append(h.mem_mb)
+            columns["io_ops"].append(h.io_ops)
+            columns["input_bytes"].append(h.input_bytes)
+            columns["output_bytes"].append(h.output_bytes)
+            columns["deadline_s"].append(
+                np.inf if p.deadline_at is None else max(0.0, p.deadline_at - now)
+            )
+            columns["priority"].append(float(p.priority))
+        tasks = TaskBatch(**{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
+        device = self.device_state(local_backlog_s)
+        nodes = self.node_states(links, in_flight, mean_run_s)
+        decisions = self.policy.decide(tasks, device, nodes)
+        choices = []
+        for i in range(len(group)):
+            target = int(decisions.target[i])
+            if target == LOCAL:
+                self.decided_local += 1
+            else:
+                self.decided_edge += 1
+            row = Decisions(
+                decisions.target[i : i + 1],
+                decisions.confidence[i : i + 1],
+                decisions.expected_latency_s[i : i + 1],
+                decisions.expected_energy_j[i : i + 1],
+            )
+            one = TaskBatch(*(getattr(tasks, name)[i : i + 1] for name in TASK_FEATURES))
+            choices.append(Choice(target, row, one, device, nodes))
+        return choices
+
+    def observe(self, choice: Choice, latency_s: float) -> None:
+        """Tell an online policy what the decision cost (energy as expected: the client
+        cannot measure the device's)."""
+        observe = getattr(self.policy, "observe", None)
+        if observe is None:
+            return
+        observe(
+            choice.tasks,
+            choice.device,
+            choice.nodes,
+            choice.decisions,
+            np.array([latency_s]),
+            choice.decisions.expected_energy_j,
+        )
+
+
+def check_policy_name(name: str) -> None:
+    """Raises ConfigError unless ``name`` is ``"auto"`` or a registered policy."""
+    from ..decision.policies import POLICIES
+    from ..errors import ConfigError
+
+    if name != "auto" and name not in POLICIES:
+        raise ConfigError(f"policy: unknown {name!r}; choose from auto, {', '.join(POLICIES)}")
+
+
+def make_policy(name: str) -> Any:
+    """The policy called ``name``; ``"auto"`` is the shipped learned model (loaded on
+    the first decision, not at start-up)."""
+    from ..decision.policies import POLICIES
+
+    check_policy_name(name)
+    return POLICIES["learned" if name == "auto" else name]()
