@@ -26,6 +26,16 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
     return asyncio.run(bounded())
 
 
+def edgeoffload(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the ``edgeoffload`` command as a user would; capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "edgeoffload", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class NodeProcess:
     """A real ``edgeoffload node`` process."""

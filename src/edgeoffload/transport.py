@@ -21,10 +21,13 @@ Two things, both measured on the round trip of a tiny task:
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.connection import Connection as WsConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 from websockets.protocol import State as WsState
@@ -67,3 +70,45 @@ def write_nowait(ws: WsConnection, frames: list[bytes]) -> bool:
         ws.protocol.send_binary(frame)
     ws.send_data()
     return True
+
+
+#: What a failed or lost connection attempt raises (and the reconnect loop absorbs).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    InvalidHandshake,
+    InvalidURI,
+    TimeoutError,
+    ConnectionClosed,
+)
+
+
+async def reconnect_forever(
+    session: Callable[[], Awaitable[None]],
+    *,
+    on_error: Callable[[BaseException], None],
+    on_down: Callable[[], None],
+    min_delay_s: float = 0.1,
+    max_delay_s: float = 5.0,
+    errors: tuple[type[BaseException], ...] = CONNECTION_ERRORS,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Run ``session`` again whenever it ends, until ``stop()`` (or cancellation).
+
+    Between attempts it waits with exponential backoff and "equal jitter" (AWS
+    architecture blog, 2015), so that a restarted server is not hit by every client at
+    the same instant; a session that got going resets the delay. ``on_error`` sees each
+    expected failure (``errors``); ``on_down`` runs after every session, however it ended.
+    """
+    delay = min_delay_s
+    while True:
+        try:
+            await session()
+            delay = min_delay_s
+        except errors as exc:
+            on_error(exc)
+        finally:
+            on_down()
+        if stop():
+            return
+        await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
+        delay = min(delay * 2, max_delay_s)

@@ -10,16 +10,7 @@ import time
 import pytest
 
 from edgeoffload.cli import COMMANDS
-from tests.conftest import NodeProcess
-
-
-def edgeoffload(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgeoffload", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.conftest import NodeProcess, edgeoffload
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -18,12 +18,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 from collections import deque
 from typing import Any, Protocol, cast
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.protocol import Event
 
 from ..config import ClientConfig
@@ -49,7 +47,7 @@ from ..protocol.messages import (
     SubmitBatch,
     Welcome,
 )
-from ..transport import OnMessage, dispatch, write_nowait
+from ..transport import CONNECTION_ERRORS, OnMessage, dispatch, reconnect_forever, write_nowait
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -201,25 +199,20 @@ class NodeLink:
     # -- supervision --------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        delay = self.config.reconnect_min_s
-        while True:
-            try:
-                await self._session()
-                delay = self.config.reconnect_min_s
-            except asyncio.CancelledError:
-                raise
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-            except RemoteProtocolError as exc:
-                self.last_error = str(exc)
-            finally:
-                self._went_down(self.last_error or "connection closed")
-            if self._closing:
-                return
-            # Exponential backoff with "equal jitter" (AWS architecture blog, 2015), so a
-            # restarted node is not hit by every client at the same instant.
-            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
-            delay = min(delay * 2, self.config.reconnect_max_s)
+        def failed(exc: BaseException) -> None:
+            self.last_error = (
+                str(exc) if isinstance(exc, RemoteProtocolError) else f"{type(exc).__name__}: {exc}"
+            )
+
+        await reconnect_forever(
+            self._session,
+            on_error=failed,
+            on_down=lambda: self._went_down(self.last_error or "connection closed"),
+            min_delay_s=self.config.reconnect_min_s,
+            max_delay_s=self.config.reconnect_max_s,
+            errors=(*CONNECTION_ERRORS, RemoteProtocolError),
+            stop=lambda: self._closing,
+        )
 
     def _went_down(self, reason: str) -> None:
         was_up = self.connected

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from typing import Protocol
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed
 
 from ..controller.messages import (
     ClientReport,
@@ -26,6 +25,7 @@ from ..controller.messages import (
     NodeView,
     TableSnapshot,
 )
+from ..transport import reconnect_forever
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -48,19 +48,16 @@ class TableFollower:
         self._reports: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._session()
-                delay = 0.1
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                log.info("controller %s unreachable: %s", self.url, exc)
-            finally:
-                self.connected = False
-                self._ws = None
-                self._up.clear()
-            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
-            delay = min(delay * 2, 5.0)
+        await reconnect_forever(
+            self._session,
+            on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
+            on_down=self._down,
+        )
+
+    def _down(self) -> None:
+        self.connected = False
+        self._ws = None
+        self._up.clear()
 
     async def wait_synced(self) -> None:
         """Wait for the first snapshot."""

@@ -10,20 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from typing import TYPE_CHECKING
 
 import msgspec
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed
 
 from ..controller.messages import Command, NodeBeat, NodeHello
 from ..hostinfo import cpu_speed_hz
+from ..transport import reconnect_forever
 
 if TYPE_CHECKING:
     from .server import EdgeNode
 
 log = logging.getLogger("edgeoffload.node")
+
 
 class ControllerAgent:
     """Keeps one node registered with one controller (module docstring)."""
@@ -36,17 +37,11 @@ class ControllerAgent:
         self._speed_hz: float | None = node.config.speed_hz
 
     async def run(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._session()
-                delay = 0.1
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, ConnectionClosed) as exc:
-                log.info("controller %s unreachable: %s", self.url, exc)
-            finally:
-                self.connected = False
-            await asyncio.sleep(random.uniform(0.5, 1.0) * delay)
-            delay = min(delay * 2, 5.0)
+        await reconnect_forever(
+            self._session,
+            on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
+            on_down=lambda: setattr(self, "connected", False),
+        )
 
     async def _session(self) -> None:
         node = self.node

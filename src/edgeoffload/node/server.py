@@ -300,10 +300,7 @@ class EdgeNode:
             return
         self.drain_reason = reason
         self.scheduler.draining = True
-        for session in list(self._sessions):
-            if session.conn.state is State.OPEN:
-                session.conn.send(Draining(reason))
-                session.wake()
+        self._tell(State.OPEN, Draining(reason))
 
     def resume(self, reason: str = "resumed") -> None:
         """Take new work again after :meth:`drain` (not after a shutdown)."""
@@ -311,9 +308,13 @@ class EdgeNode:
             return
         self.drain_reason = None
         self.scheduler.draining = False
+        self._tell(State.DRAINING, Resume(reason))
+
+    def _tell(self, state: State, message: Draining | Resume) -> None:
+        """Send ``message`` to every client whose connection is in ``state``."""
         for session in list(self._sessions):
-            if session.conn.state is State.DRAINING:
-                session.conn.send(Resume(reason))
+            if session.conn.state is state:
+                session.conn.send(message)
                 session.wake()
 
     @property
@@ -332,10 +333,7 @@ class EdgeNode:
         self.scheduler.draining = True
         assert self._server is not None
         self._server.close(close_connections=False)
-        for session in list(self._sessions):
-            if session.conn.state is State.OPEN:
-                session.conn.send(Draining(reason, self.config.drain_timeout_s))
-                session.wake()
+        self._tell(State.OPEN, Draining(reason, self.config.drain_timeout_s))
         if not self.scheduler.idle:
             self._idle.clear()
             try:

@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def edgeoffload(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgeoffload", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.conftest import edgeoffload as _edgeoffload
 
 
 @pytest.mark.parametrize(
@@ -121,3 +113,7 @@ def test_validate_prints_the_theory_tables() -> None:
     assert done.stdout.count("| M/M/") == 3
     assert done.stdout.count("as predicted") == 5
     assert "NOT as predicted" not in done.stdout
+
+
+def edgeoffload(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return _edgeoffload(*args, timeout=timeout)
