@@ -6,12 +6,14 @@ one vectorised ``policy.decide`` call per task name. The features come from:
 
 - the task: its resource hints evaluated on its arguments, its remaining deadline, its
   priority;
-- the device: CPU speed (OS or calibration), load and battery (psutil), and its own
-  backlog: local tasks running times their mean run time, over the local workers;
+- the device: CPU speed (OS or calibration), load (psutil, at most ``MAX_LOAD``) and
+  battery (psutil), and its own backlog: local tasks running times their mean run
+  time, over the local workers;
 - each candidate node: speed and cores (controller table, else the 2.5 GHz reference
-  and the worker count from its hello), queue wait (its reported queued and running
-  tasks, or our own in-flight count if larger, times the task's mean run there, over
-  its workers), the heartbeat round-trip time, and the link bandwidth estimated from
+  and the worker count from its hello), queue wait (what the simulator's nodes report:
+  the wait of a new task until a worker frees, 0 while one is idle; from its reported
+  queued and running tasks, or our own in-flight count if larger, and the task's mean
+  run there), the heartbeat round-trip time, and the link bandwidth estimated from
   this client's own transfers (harmonic mean of recent samples; a default until the
   first large transfer).
 
@@ -50,6 +52,11 @@ DEFAULT_BPS = 50e6
 MIN_SAMPLE_BYTES = 32 * 1024
 #: Device load and battery are read at most this often.
 DEVICE_REFRESH_S = 0.5
+#: The highest device load a decision sees. psutil reads the whole machine, 1.0 as soon
+#: as every core is busy, which the cost model turns into a local run 1,000 times slower
+#: (its floor) where the OS would share the cores; the simulator the policies are
+#: trained in caps a device's background load and its own recent work at 0.95 each.
+MAX_LOAD = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +87,7 @@ class AutoDecider:
         now = time.monotonic()
         if self._device is None or now - self._device_at > DEVICE_REFRESH_S:
             self._device = DeviceState(
-                cpu_hz=cpu_speed_hz(), load=cpu_load(), battery=battery_level()
+                cpu_hz=cpu_speed_hz(), load=min(cpu_load(), MAX_LOAD), battery=battery_level()
             )
             self._device_at = now
         d = self._device
@@ -115,7 +122,10 @@ class AutoDecider:
             speed[i] = view.speed_hz if view is not None and view.speed_hz > 0 else DEFAULT_SPEED_HZ
             cores[i] = workers
             ahead = max(link.queued + link.running, mine)
-            queue[i] = ahead * mean_run_s / workers
+            # A new task starts once ``ahead + 1 - workers`` of those ahead are done,
+            # ``workers`` at a time: 0 while a worker is idle, as the simulator's
+            # nodes report it (the wait of a new arrival, not the work on the node).
+            queue[i] = max(0, ahead + 1 - workers) * mean_run_s / workers
             load[i] = (view.cpu_percent / 100.0) if view is not None else 0.0
             bps[i] = self.bandwidth_bps(link)
             rtt[i] = link.rtt_s

@@ -3,10 +3,11 @@ hindsight oracle would have picked.
 
 The scorer sees, per option, features derived from what the policy is given
 (:data:`OPTION_FEATURES`: the cost model's own estimates for that option, its margin
-over the best option, deadline slack, the share of time spent on the network, battery,
-loads...). They are scale-free on purpose: a model trained on 3G traces meets 4G and
-5G links with the same inputs. One network scores every option (any number of nodes),
-a softmax over the options gives the confidence.
+over the best option, deadline slack, the shares of its time spent on the network, in
+the node's queue and behind the device's own backlog (its CPU for the local option,
+its uplink for a node), battery, loads...). They are scale-free on purpose: a model
+trained on 3G traces meets 4G and 5G links with the same inputs. One network scores
+every option (any number of nodes), a softmax over the options gives the confidence.
 
 Kinds of model folder (see :mod:`.modelfile`): ``policy_mlp`` (numpy forward pass) and
 ``policy_gbdt`` (gradient-boosted trees, run by onnxruntime, imported on first use).
@@ -48,6 +49,7 @@ OPTION_FEATURES = (
     "log_deadline_over_latency",
     "transfer_share",
     "queue_share",
+    "backlog_share",
     "rtt_share",
     "log10_cycles",
     "log10_input_bytes",
@@ -64,6 +66,9 @@ KINDS = ("policy_mlp", "policy_gbdt")
 #: for one task; for 1,000 tasks numpy's multithreaded BLAS varied from 0.4 to 11 ms on
 #: two busy cores while onnxruntime stayed at 0.7 to 1.1 ms.
 ONNX_FROM_ROWS = 256
+#: Percentiles of the training rows that bound each option feature at run time (saved
+#: with the model as ``inputs.low`` / ``inputs.high``; see :meth:`Scorer.clip`).
+CLIP_PERCENTILES = (0.1, 99.9)
 #: Where the shipped default model lives (made by ``make train``).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
 
@@ -96,7 +101,9 @@ def option_features(ctx: Context, weights: CostWeights) -> tuple[F64, F64, F64, 
         ln_c = np.log(np.maximum(cost, 1e-12))  # inf where absent
         over_best = np.minimum(ln_c - ln_c.min(axis=1, keepdims=True), 10.0)
         deadline = ctx.tasks[:, 5]
-        ln_d = np.log(np.where(np.isfinite(deadline), deadline, 1e9))[:, None]
+        # A deadline already passed (a late resubmission) counts as the tightest one.
+        horizon = np.maximum(np.where(np.isfinite(deadline), deadline, 1e9), 1e-9)
+        ln_d = np.log(horizon)[:, None]
         slack = np.clip(ln_d - np.log(10.0) * log_t, -5.0, 5.0)
         inv_t = 1.0 / safe_t
     zeros = np.zeros((n, 1))
@@ -107,6 +114,11 @@ def option_features(ctx: Context, weights: CostWeights) -> tuple[F64, F64, F64, 
         node_load = np.concatenate([zeros, node[:, :, 2]], axis=1)
     else:
         queue = rtt = node_load = zeros
+    # The device's own backlog ahead of the task on each option: its CPU's for the
+    # local option, its uplink's for every node (DEVICE_FEATURES columns 7 and 8).
+    backlog = np.concatenate(
+        [ctx.device[:, 7, None], np.broadcast_to(ctx.device[:, 8, None], (n, m - 1))], axis=1
+    )
     w_e = (1.0 - weights.latency_weight) / np.maximum(0.05, ctx.device[:, 2])
     per_task = [
         np.log10(np.maximum(ctx.tasks[:, 0], 1.0)),
@@ -127,6 +139,7 @@ def option_features(ctx: Context, weights: CostWeights) -> tuple[F64, F64, F64, 
         slack,
         transfer * inv_t,
         queue * inv_t,
+        backlog * inv_t,
         rtt * inv_t,
         *(np.broadcast_to(v[:, None], shape) for v in per_task),
         node_load,
@@ -162,9 +175,10 @@ def option_features_one(
         math.log10(max(w_e, 1e-12)),
         device.load,
     ]
-    horizon = deadline if deadline != math.inf else 1e9
+    horizon = max(deadline if deadline != math.inf else 1e9, 1e-9)  # as option_features
     priority = float(tasks.priority[0])
     queues = [0.0, *nodes.queue_s.tolist()]
+    backlogs = [device.local_queue_s, *([device.uplink_queue_s] * len(nodes))]
     rtts = [0.0, *nodes.rtt_s.tolist()]
     loads = [0.0, *nodes.load.tolist()]
     rows = []
@@ -181,6 +195,7 @@ def option_features_one(
                 min(5.0, max(-5.0, math.log(horizon / t))),
                 transfer[i] / t,
                 queues[i] / t,
+                backlogs[i] / t,
                 rtts[i] / t,
                 *shared,
                 loads[i],
@@ -188,6 +203,13 @@ def option_features_one(
             ]
         )
     return rows, cost, latency, energy
+
+
+def input_bounds(rows: F64) -> dict[str, F64]:
+    """The arrays a model saves to bound its inputs: each feature's
+    :data:`CLIP_PERCENTILES` over the training rows (available options only)."""
+    low, high = np.percentile(rows, CLIP_PERCENTILES, axis=0)
+    return {"inputs.low": np.asarray(low), "inputs.high": np.asarray(high)}
 
 
 def masked_softmax(scores: F64, available: F64) -> F64:
@@ -235,6 +257,13 @@ class Scorer:
             )
             self._folded = folded.as_float32()
             self._folded64 = folded  # one task: float64 in, no conversion
+        # Inputs beyond the training rows' range are clipped to it (models folded before
+        # the bounds existed have none): a network extrapolates arbitrarily, and a
+        # feature that barely varied in training (a node queue in a simulated world
+        # whose nodes rarely queue) would otherwise reach tens of standard deviations
+        # on a real client and decide alone. Measured in the demo (docs/decision.md).
+        low, high = files.arrays.get("inputs.low"), files.arrays.get("inputs.high")
+        self.bounds = (low, high) if low is not None and high is not None else None
         self._mean32 = self.scaler.mean.astype(np.float32)
         self._inv32 = (1.0 / self.scaler.scale).astype(np.float32)
         self._session: Any = None
@@ -250,9 +279,17 @@ class Scorer:
         n, m, f = x.shape
         if f != len(OPTION_FEATURES):
             raise ConfigError(f"expected {len(OPTION_FEATURES)} features per option, got {f}")
+        x = self.clip(x)
         if self._folded is not None and (n * m < ONNX_FROM_ROWS or not self._has_onnx()):
             return np.asarray(self._folded(x.reshape(n * m, f)), dtype=np.float64).reshape(n, m)
         return self.onnx_scores(x)
+
+    def clip(self, x: F64) -> F64:
+        """Option features bounded to the training rows' range (unchanged without
+        bounds); the scores of :meth:`scores` are of the clipped features."""
+        if self.bounds is None:
+            return x
+        return np.clip(x, self.bounds[0], self.bounds[1])
 
     def _has_onnx(self) -> bool:
         if self._session is None and not self._onnx_missing:
@@ -314,7 +351,7 @@ class LearnedPolicy(ContextPolicy):
         scorer = self.scorer
         rows, cost, latency, energy = option_features_one(tasks, device, nodes, scorer.weights)
         if scorer._folded64 is not None:
-            scores = scorer._folded64(np.array(rows))[:, 0].tolist()
+            scores = scorer._folded64(scorer.clip(np.array(rows)))[:, 0].tolist()
         else:
             scores = scorer.scores(np.array([rows])).tolist()[0]
         top = max(s for s, c in zip(scores, cost, strict=True) if c != math.inf)

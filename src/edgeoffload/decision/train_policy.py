@@ -9,8 +9,9 @@ extra, imported inside the functions).
   the same option rows, label "this option is the oracle's"; the decision is the option
   of highest probability; saved as ONNX (skl2onnx) for onnxruntime.
 
-Both keep the scaler fitted on the training rows, the feature names and order, the cost
-weights of the labels and the validation metrics in ``meta.json``.
+Both keep the scaler fitted on the training rows, the bounds the runtime clips inputs
+to (:func:`~.learned.input_bounds`), the feature names and order, the cost weights of the
+labels and the validation metrics in ``meta.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from .evaluation import Labelled
 from .features import F64
-from .learned import OPTION_FEATURES, CostWeights, option_features
+from .learned import OPTION_FEATURES, CostWeights, input_bounds, option_features
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
 from .train_predictor import export_onnx
@@ -153,7 +154,8 @@ def fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig | None =
     if explained is not None:
         extra["pca_explained_variance"] = round(explained, 4)
     meta = _meta("mlp", weights, config, n, extra)
-    files = ModelFiles("policy_mlp", meta, {**mlp.arrays(), **scaler.arrays()})
+    bounds = input_bounds(x[available > 0])
+    files = ModelFiles("policy_mlp", meta, {**mlp.arrays(), **scaler.arrays(), **bounds})
     return Fitted(files, onnx)
 
 
@@ -190,7 +192,7 @@ def fit_gbdt(labelled: Labelled, weights: CostWeights, config: FitConfig | None 
     for node in onx.graph.node:
         node.input[:] = ["x" if name == "X" else name for name in node.input]
     meta = _meta("gbdt", weights, config, n, {})
-    files = ModelFiles("policy_gbdt", meta, scaler.arrays())
+    files = ModelFiles("policy_gbdt", meta, {**scaler.arrays(), **input_bounds(x[keep])})
     return Fitted(files, onx.SerializeToString())
 
 

@@ -70,7 +70,7 @@ class LinkDirection:
     time 0.
     """
 
-    __slots__ = ("_base", "_scale", "free_bits", "offset_s", "table")
+    __slots__ = ("_base", "_scale", "free_bits", "free_s", "offset_s", "table")
 
     def __init__(self, table: TraceTable, offset_s: float, scale: float) -> None:
         self.table = table
@@ -79,6 +79,9 @@ class LinkDirection:
         self._base = table.bits_at(offset_s)
         #: Where the last transfer ended, in this link's bits since time 0.
         self.free_bits = 0.0
+        #: When the last transfer ends (``time_at(free_bits)``, kept so that the
+        #: device's uplink backlog costs no search: :meth:`backlog_s`).
+        self.free_s = 0.0
 
     def bits_at(self, t: float) -> float:
         """Bits this link could carry from 0 to ``t``."""
@@ -112,14 +115,24 @@ class LinkDirection:
         end_bits = start_bits + bits
         self.free_bits = end_bits
         if bits <= 0:
+            self.free_s = max(self.free_s, start)
             return start, start
         loops, r = divmod(end_bits / scale + self._base, period_bits)
         if r <= 0.0:
-            return start, max(start, self.time_at(end_bits))
-        i = bisect_left(cum, r) - 1
-        end = loops * period_s + times[i] + (r - cum[i]) / rates[i] - self.offset_s
-        # max(): the inverse of a float integral can land a hair before its start.
-        return start, end if end > start else start
+            end = max(start, self.time_at(end_bits))
+        else:
+            i = bisect_left(cum, r) - 1
+            end = loops * period_s + times[i] + (r - cum[i]) / rates[i] - self.offset_s
+            # max(): the inverse of a float integral can land a hair before its start.
+            end = end if end > start else start
+        self.free_s = end
+        return start, end
+
+    def backlog_s(self, t: float) -> float:
+        """How long transfers already queued keep the link busy after ``t``: the wait
+        of a transfer offered at ``t`` before its first bit goes out (0: idle)."""
+        wait = self.free_s - t
+        return wait if wait > 0.0 else 0.0
 
     def alone(self, t: float, bits: float) -> float:
         """When ``bits`` offered at ``t`` would be through on an idle link."""
@@ -127,11 +140,11 @@ class LinkDirection:
 
     def probe(self, t: float, bits: float) -> tuple[float, float]:
         """What :meth:`transfer` would return, without queueing it (for hindsight)."""
-        saved = self.free_bits
+        saved = self.free_bits, self.free_s
         try:
             return self.transfer(t, bits)
         finally:
-            self.free_bits = saved
+            self.free_bits, self.free_s = saved
 
     def mean_bps(self) -> float:
         return self.table.period_bits / self.table.period_s * self._scale

@@ -26,6 +26,7 @@ receive power while the result comes in, ``kappa f^2`` per local cycle.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import time as wallclock
@@ -38,6 +39,8 @@ import numpy as np
 
 from ..decision.features import (
     DEVICE_FEATURES,
+    F64,
+    I64,
     LOCAL,
     Context,
     Decisions,
@@ -60,6 +63,9 @@ _first = operator.itemgetter(0)
 DONE, DROPPED, FAILED = int(Outcome.DONE), int(Outcome.DROPPED), int(Outcome.FAILED)
 #: The PowerModel's fields, as DEVICE_FEATURES columns.
 _POWER_COLUMNS = ("kappa", "transmit_w", "receive_w", "idle_w")
+#: The device's own backlogs, as DEVICE_FEATURES columns (filled per task).
+_LOCAL_QUEUE = DEVICE_FEATURES.index("local_queue_s")
+_UPLINK_QUEUE = DEVICE_FEATURES.index("uplink_queue_s")
 PENDING = int(Outcome.PENDING)
 
 
@@ -266,7 +272,7 @@ class Simulation:
             return
         device = np.concatenate([p[0] for p in parts])
         created = np.concatenate([p[1] for p in parts])
-        order = np.lexsort((created, device))
+        order, rank = self._decision_order(device, created)
         n = device.size
 
         def col(get: Callable[[Any], Any]) -> np.ndarray:
@@ -303,84 +309,201 @@ class Simulation:
         if np.any(stage >= 0):
             for tid in ids[stage >= 0].tolist():
                 self.dags.open_job(tid)
-        bounds = np.flatnonzero(np.diff(device)) + 1
-        starts = [0, *bounds.tolist()]
-        ends = [*bounds.tolist(), n]
+        # Devices whose battery is empty drop their new tasks.
         battery = self.dev.battery_j
-        segments = []
-        for d, lo, hi in zip(device[starts].tolist(), starts, ends, strict=True):
-            if battery[d] <= 0.0:
-                for tid in range(first + lo, first + hi):
-                    self._close(tid, self.tasks.created_s[tid], DROPPED, Reason.BATTERY_EMPTY)
-            else:
-                segments.append((d, lo, hi))
-        if not segments:
-            return
+        empty = [d for d in np.unique(device).tolist() if battery[d] <= 0.0]
+        keep: np.ndarray | None = None
+        if empty:
+            drop = np.isin(device, empty)
+            for tid in (np.flatnonzero(drop) + first).tolist():
+                self._close(tid, self.tasks.created_s[tid], DROPPED, Reason.BATTERY_EMPTY)
+            keep = np.flatnonzero(~drop)
+            if keep.size == 0:
+                return
         columns = (cycles, mem, io, inb, outb, deadline, prio)
         if self._batch_policy is not None and not self.external and self.capture is None:
-            self._decide_phase(first, segments, columns)
+            self._decide_phase(first, device, rank, created, columns, keep)
             return
-        for d, lo, hi in segments:
+        # One policy call per device-instant (per device and round), in id order.
+        rows = np.arange(n) if keep is None else keep
+        cut = np.flatnonzero((np.diff(device[rows]) != 0) | (np.diff(rank[rows]) != 0)) + 1
+        bounds = [0, *cut.tolist(), rows.size]
+        now = self.engine.now
+        features: dict[int, tuple[tuple[float, float, float], list[int], NodeStates]] = {}
+        for lo_k, hi_k in itertools.pairwise(bounds):
+            lo, hi = int(rows[lo_k]), int(rows[hi_k - 1]) + 1  # contiguous ids
+            d = int(device[lo])
+            known = features.get(d)
+            if known is None:
+                own = self._device_features(d)  # first: folds in new bandwidth samples
+                index, nodes = self._node_states(self.view_of(d), d)
+                known = features[d] = (own, index, nodes)
+            (cpu_hz, load, charge), index, nodes = known
             tasks = TaskBatch(*(c[lo:hi] for c in columns))
-            state = self._device_state(d)
-            index, nodes = self._node_states(self.view_of(d), d)
-            request = Request(d, first + lo, hi - lo, tasks, state, nodes, index)
             if self.external:
-                self.pending.append(request)
-            else:
-                self.commit(request, self.policy.decide(tasks, state, nodes))
+                # The environment decides later, task by task: the backlog as of now.
+                state = self._state_at(d, cpu_hz, load, charge, now)
+                self.pending.append(Request(d, first + lo, hi - lo, tasks, state, nodes, index))
+                continue
+            state = self._state_at(d, cpu_hz, load, charge, float(created[lo]))
+            request = Request(d, first + lo, hi - lo, tasks, state, nodes, index)
+            self.commit(request, self.policy.decide(tasks, state, nodes))
+
+    def _decision_order(self, device: np.ndarray, created: np.ndarray) -> tuple[I64, I64]:
+        """(order, round) of an interval's new tasks. A device decides the tasks it
+        creates at one instant together (the client's tasks of one event-loop turn),
+        each seeing the backlog the earlier instants' decisions left on its CPU and
+        uplink; so the instants go in rounds: round ``r`` is every device's ``r``-th
+        instant. Task ids follow the rounds (then device, then creation), so each round
+        is a contiguous run of ids, and each device-instant too.
+
+        With a batching window the interval is one round (a transfer may join tasks of
+        several instants): each task then sees the backlog committed before it.
+        """
+        order = np.lexsort((created, device))
+        n = device.size
+        if n < 2 or (self._batching and self._window > 0.0):
+            return order, np.zeros(n, dtype=np.int64)
+        dev_sorted, at = device[order], created[order]
+        new_device = np.ones(n, dtype=bool)
+        new_device[1:] = dev_sorted[1:] != dev_sorted[:-1]
+        new_instant = new_device.copy()
+        new_instant[1:] |= at[1:] != at[:-1]
+        instant = np.cumsum(new_instant) - 1
+        rank = instant - np.maximum.accumulate(np.where(new_device, instant, 0))
+        if not rank.any():
+            return order, rank
+        again = np.lexsort((dev_sorted, rank))  # stable: creation order within a device
+        return order[again], rank[again]
 
     def _decide_phase(
-        self, first: int, segments: list[tuple[int, int, int]], columns: tuple[np.ndarray, ...]
+        self,
+        first: int,
+        device: I64,
+        rank: I64,
+        created: F64,
+        columns: tuple[np.ndarray, ...],
+        keep: I64 | None,
     ) -> None:
-        """One policy call for every device of a refresh phase: the decision engine's
-        array form (``decide_context``; what ``decide`` computes on), one row per task,
-        each row with its own device and node states (NaN for absent candidates)."""
-        devs = [seg[0] for seg in segments]
+        """The decisions of a refresh phase in the decision engine's array form
+        (``decide_context``; what ``decide`` computes on): one policy call per round
+        (:meth:`_decision_order`), one row per task, each row with its own device and
+        node states (NaN for absent candidates) and the device's backlogs when the task
+        was created; each round is carried out before the next is decided.
+
+        Rows are this phase's tasks in id order (``keep``: those still to decide)."""
+        dev = self.dev
+        tasks = np.column_stack(columns)
+        if keep is not None:
+            tasks, device, rank, created = tasks[keep], device[keep], rank[keep], created[keep]
+            tids = (keep + first).tolist()
+        else:
+            tids = list(range(first, first + device.size))
+        devs_arr = np.unique(device)
+        devs = devs_arr.tolist()
         view = self.view_of(devs[0])
-        rows = self._device_rows(devs)
+        base = self._device_rows(devs)
         est = self.estimator
         up = np.array([est.up_bps(d) for d in devs])
         down = np.array([est.down_bps(d) for d in devs])
-        rtt = np.array([self.dev.rtt_s[d] for d in devs])
-        cand = self._candidates[devs]
+        rtt = np.array([dev.rtt_s[d] for d in devs])
+        cand = self._candidates[devs_arr]
         nodes = view.context_nodes(cand, up, down, rtt)
-        counts = np.array([hi - lo for _, lo, hi in segments])
-        rep = np.repeat(np.arange(len(devs)), counts)
-        tasks = np.column_stack(columns)
-        if int(counts.sum()) != tasks.shape[0]:  # some devices' batteries are empty
-            keep = np.zeros(tasks.shape[0], dtype=bool)
-            for _, lo, hi in segments:
-                keep[lo:hi] = True
-            tasks = tasks[keep]
+        cand_lists = cand.tolist()
+        who = np.searchsorted(devs_arr, device)
+        who_list = who.tolist()
+        dev_list = device.tolist()
+        n = device.size
+        round_cut = (np.flatnonzero(np.diff(rank)) + 1).tolist()
+        exp_l = np.empty(n)
+        exp_e = np.empty(n)
+        conf = np.empty(n)
+        cpu_free = dev.cpu_free
+        uplinks = dev.up
+        windowed = self._batching and self._window > 0.0
         assert self._batch_policy is not None
-        decisions = self._batch_policy(Context(tasks, rows[rep], nodes[rep]))
-        n = int(counts.sum())
-        if len(decisions) != n:
-            raise InvalidState(
-                f"policy {self.policy.name!r} returned {len(decisions)} decisions for {n} tasks"
-            )
-        targets = decisions.target.tolist()
-        exp_l = decisions.expected_latency_s.tolist()
-        exp_e = decisions.expected_energy_j.tolist()
-        conf = decisions.confidence.tolist()
-        row = 0
         # The phase's node arrivals go through one cursor event rather than one heap
         # entry each: the heap holds one cursor per phase instead of every arrival due
         # in the next interval (tens of thousands in the stress scenario).
         arrivals: list[tuple[float, int, list[int]]] = []
         self._arrivals = arrivals
         try:
-            for (d, lo, hi), index in zip(segments, cand.tolist(), strict=True):
-                end = row + hi - lo
-                targets_d, lat_d, energy_d = targets[row:end], exp_l[row:end], exp_e[row:end]
-                self._commit_rows(d, first + lo, targets_d, lat_d, energy_d, conf[row:end], index)
-                row = end
+            for lo, hi in zip([0, *round_cut], [*round_cut, n], strict=True):
+                part = who[lo:hi]
+                row_devs = dev_list[lo:hi]
+                at = created[lo:hi]
+                device_rows = base[part]
+                device_rows[:, _LOCAL_QUEUE] = np.maximum(
+                    0.0, np.array([cpu_free[d] for d in row_devs]) - at
+                )
+                device_rows[:, _UPLINK_QUEUE] = np.maximum(
+                    0.0, np.array([uplinks[d].free_s for d in row_devs]) - at
+                )
+                decisions = self._batch_policy(Context(tasks[lo:hi], device_rows, nodes[part]))
+                if len(decisions) != hi - lo:
+                    raise InvalidState(
+                        f"policy {self.policy.name!r} returned {len(decisions)} decisions "
+                        f"for {hi - lo} tasks"
+                    )
+                exp_l[lo:hi] = decisions.expected_latency_s
+                exp_e[lo:hi] = decisions.expected_energy_j
+                conf[lo:hi] = decisions.confidence
+                targets = decisions.target.tolist()
+                same = np.flatnonzero(part[1:] == part[:-1])
+                if same.size == 0:
+                    # NOTE: one task per device in this round (the usual case): each
+                    # run or sent directly, without _carry_out's per-call set-up.
+                    self._carry_out_single(
+                        row_devs, tids[lo:hi], targets, who_list[lo:hi], cand_lists
+                    )
+                    continue
+                # Several tasks of a device in this round (adjacent: sorted by device).
+                cut = (np.flatnonzero(part[1:] != part[:-1]) + 1).tolist()
+                for a, b in zip([0, *cut], [*cut, hi - lo], strict=True):
+                    i = who_list[lo + a]
+                    if windowed:
+                        self._commit_windowed(
+                            row_devs[a],
+                            tids[lo + a],
+                            targets[a:b],
+                            exp_l[lo + a : lo + b].tolist(),
+                            exp_e[lo + a : lo + b].tolist(),
+                            conf[lo + a : lo + b].tolist(),
+                            cand_lists[i],
+                        )
+                    else:
+                        self._carry_out(row_devs[a], tids[lo + a], targets[a:b], cand_lists[i])
         finally:
             self._arrivals = None
+        if not windowed:
+            self._note_decisions(tids, exp_l, exp_e, conf, keep is None)
         if arrivals:
             arrivals.sort(key=_first)  # stable: commit order on ties
             self.engine.schedule(arrivals[0][0], self._cursor, (arrivals, 0))
+
+    def _note_decisions(
+        self, tids: list[int], exp_l: F64, exp_e: F64, conf: F64, contiguous: bool
+    ) -> None:
+        """Record the decisions of tasks ``tids`` (decided now, first attempt)."""
+        t = self.tasks
+        now = self.engine.now
+        n = len(tids)
+        if contiguous:
+            a, b = tids[0], tids[0] + n
+            t.decided_s[a:b] = [now] * n
+            t.attempts[a:b] = [1] * n
+            t.expected_latency_s[a:b] = exp_l.tolist()
+            t.expected_energy_j[a:b] = exp_e.tolist()
+            t.confidence[a:b] = conf.tolist()
+            return
+        for tid, lat, joules, c in zip(
+            tids, exp_l.tolist(), exp_e.tolist(), conf.tolist(), strict=True
+        ):
+            t.decided_s[tid] = now
+            t.attempts[tid] = 1
+            t.expected_latency_s[tid] = lat
+            t.expected_energy_j[tid] = joules
+            t.confidence[tid] = c
 
     def _cursor(self, arg: tuple[list[tuple[float, int, list[int]]], int]) -> None:
         """Deliver a phase's node arrivals in time order, one event at a time."""
@@ -396,7 +519,9 @@ class Simulation:
 
     def _device_rows(self, devs: list[int]) -> np.ndarray:
         """The DeviceStates of ``devs`` as Context rows (DEVICE_FEATURES order): the
-        same values as :meth:`_device_state`, for many devices at once."""
+        same values as :meth:`_device_features`, for many devices at once; the backlog
+        columns are left 0 for the caller to fill per task (they depend on when it was
+        created)."""
         dev = self.dev
         now = self.engine.now
         for d in devs:
@@ -410,18 +535,15 @@ class Simulation:
         capacity = self._capacity[index]
         mains = np.isinf(capacity)
         battery = np.array([dev.battery_j[d] for d in devs])
-        free = [dev.up[d].free_bits for d in devs]
-        uplink = [
-            dev.up[d].time_at(f) - now if f > 0 else 0.0 for d, f in zip(devs, free, strict=True)
-        ]
+        zero = np.zeros(len(devs))
         columns = {
             "cpu_hz": self._cpu_hz[index],
             "load": 1.0 - (1.0 - self._bg_load[index]) * (1.0 - share),
             "battery": np.where(
                 mains, 1.0, np.maximum(0.0, battery / np.where(mains, 1.0, capacity))
             ),
-            "local_queue_s": np.maximum(0.0, np.array([dev.cpu_free[d] for d in devs]) - now),
-            "uplink_queue_s": np.maximum(0.0, np.array(uplink)),
+            "local_queue_s": zero,
+            "uplink_queue_s": zero,
         }
         power = self._power[index]
         for i, name in enumerate(_POWER_COLUMNS):
@@ -429,19 +551,25 @@ class Simulation:
         return np.column_stack([columns[name] for name in DEVICE_FEATURES])
 
     def _device_state(self, d: int) -> DeviceState:
-        """The device's own features as the decision engine's DeviceState, including
-        the work already queued on its CPU and its radio."""
+        """The device's own features now as the decision engine's DeviceState,
+        including the work already queued on its CPU and its radio."""
         cpu_hz, load, battery = self._device_features(d)
-        now = self.engine.now
-        up = self.dev.up[d]
-        uplink_free = up.time_at(up.free_bits) if up.free_bits > 0 else 0.0
+        return self._state_at(d, cpu_hz, load, battery, self.engine.now)
+
+    def _state_at(
+        self, d: int, cpu_hz: float, load: float, battery: float, at: float
+    ) -> DeviceState:
+        """A DeviceState for a task created at ``at``: the backlog of the device's CPU
+        (local work committed before it: what a new local task waits) and of its uplink
+        (how long the transfers already queued keep the radio busy)."""
+        free = self.dev.cpu_free[d] - at
         return DeviceState(
             cpu_hz,
             load,
             battery,
             self.dev.power[d],
-            local_queue_s=max(0.0, self.dev.cpu_free[d] - now),
-            uplink_queue_s=max(0.0, uplink_free - now),
+            local_queue_s=free if free > 0.0 else 0.0,
+            uplink_queue_s=self.dev.up[d].backlog_s(at),
         )
 
     def _device_features(self, d: int) -> tuple[float, float, float]:
@@ -545,15 +673,11 @@ class Simulation:
     ) -> None:
         """Carry out the decisions for tasks ``first, first+1, ...`` of device ``d``;
         ``index`` maps a target column to a node (-1: no node there)."""
-        t = self.tasks
-        created = t.created_s
-        now = self.engine.now
-        batching = self._batching
-        if batching and self._window > 0.0:
+        if self._batching and self._window > 0.0:
             self._commit_windowed(d, first, targets, exp_l, exp_e, conf, index)
             return
-        capture = self.capture
-        max_items = self._max_items
+        t = self.tasks
+        now = self.engine.now
         n = len(targets)
         last = first + n
         t.decided_s[first:last] = [now] * n
@@ -561,6 +685,17 @@ class Simulation:
         t.expected_latency_s[first:last] = exp_l
         t.expected_energy_j[first:last] = exp_e
         t.confidence[first:last] = conf
+        self._carry_out(d, first, targets, index)
+
+    def _carry_out(self, d: int, first: int, targets: list[int], index: list[int]) -> None:
+        """Run locally or send tasks ``first, first+1, ...`` of device ``d`` as decided
+        (no batching window; :meth:`_commit_rows` without the bookkeeping)."""
+        t = self.tasks
+        created = t.created_s
+        batching = self._batching
+        capture = self.capture
+        max_items = self._max_items
+        n = len(targets)
         # Tasks created at the same instant share a transfer per node (the client's
         # same-turn batching); ``group`` holds them until the instant is over.
         group: dict[int, list[int]] | None = None
@@ -603,6 +738,33 @@ class Simulation:
         if group is not None:
             for node, tids in group.items():
                 self.send(d, node, group_at, tids)
+
+    def _carry_out_single(
+        self,
+        devs: list[int],
+        tids: list[int],
+        targets: list[int],
+        who: list[int],
+        index: list[list[int]],
+    ) -> None:
+        """:meth:`_carry_out` of one task per device: task ``tids[j]`` of device
+        ``devs[j]`` whose candidate list is ``index[who[j]]`` (nothing to batch)."""
+        t = self.tasks
+        created = t.created_s
+        for d, tid, target, i in zip(devs, tids, targets, who, strict=True):
+            if target == LOCAL:
+                t.target[tid] = LOCAL
+                self.run_local(tid, d, created[tid])
+                continue
+            cands = index[i]
+            node = cands[target] if 0 <= target < len(cands) else -1
+            if node < 0:
+                raise InvalidState(
+                    f"policy {self.policy.name!r} chose column {target}, where there is no node"
+                )
+            t.target[tid] = node
+            self._set_compute_by(tid, d, node)
+            self.send(d, node, created[tid], [tid])
 
     def _commit_windowed(
         self,
