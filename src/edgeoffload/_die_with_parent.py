@@ -13,20 +13,35 @@ import sys
 
 #: From <linux/prctl.h>.
 PR_SET_PDEATHSIG = 1
+#: The process that imported this module: in the forkserver (a preload), the parent of
+#: every worker it forks, who inherit this value.
+IMPORTED_BY = os.getpid()
 
 
-def die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the parent exits; exit now if it already has."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel for SIGKILL when the parent exits; exit now if it already has.
+
+    Args:
+        parent: the pid the parent must have (default: the parent now). Give it when
+            known beforehand: a parent that died before this call is otherwise missed,
+            the orphan's new parent (init) taken for it.
+    """
     if sys.platform != "linux":
         return
     import ctypes
     import signal
 
-    parent = os.getppid()
+    expected = os.getppid() if parent is None else parent
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    if os.getppid() != expected:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def die_with_forkserver() -> None:
+    """In a worker forked by a forkserver that preloaded this module: die with it, even
+    when it died between the fork and this call."""
+    die_with_parent(IMPORTED_BY if os.getpid() != IMPORTED_BY else None)
 
 
 die_with_parent()

@@ -61,9 +61,9 @@ def _init_worker(modules: Sequence[str]) -> None:
     """Worker start: load the task table. Workers ignore SIGINT and SIGTERM: the node
     decides when they stop (after draining), by shutting the pool down."""
     global _TABLE, _CODEC
-    from ._die_with_parent import die_with_parent
+    from ._die_with_parent import die_with_forkserver
 
-    die_with_parent()
+    die_with_forkserver()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _TABLE = load_modules(modules)

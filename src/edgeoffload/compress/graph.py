@@ -64,8 +64,46 @@ def data_input(model: onnx.ModelProto) -> TensorSpec:
     raise ConfigError("the model has no data input")
 
 
+def compact(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with short tensor names (``t0``, ``t1``...), no shape annotations
+    (``value_info``) and no doc strings, in place.
+
+    The graph computes the same and keeps the names of its inputs, outputs and nodes
+    (which profiles and pruning reports show; a node without a unique name gets
+    ``n<index>``). The long tensor names exporters and quantizers write weigh in small
+    models: 11 % of the digits CNN's static INT8 file (docs/compression.md).
+    """
+    g = model.graph
+    del g.value_info[:]
+    model.doc_string = ""
+    nested = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if g.sparse_initializer or any(a.type in nested for n in g.node for a in n.attribute):
+        return model  # subgraphs may name outer tensors: names left as they are
+    keep = {v.name for v in g.input} | {v.name for v in g.output}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for tensor in g.initializer:
+        tensor.name = short(tensor.name)
+    seen: set[str] = set()
+    for i, node in enumerate(g.node):
+        if not node.name or node.name in seen:
+            node.name = f"n{i}"
+        seen.add(node.name)
+        node.doc_string = ""
+        node.input[:] = [short(x) for x in node.input]
+        node.output[:] = [short(x) for x in node.output]
+    return model
+
+
 def save_model(model: onnx.ModelProto, path: str | Path) -> Path:
-    """Write ``model`` as one self-contained file after checking it."""
+    """Write ``model`` as one self-contained file after checking it, its internal names
+    compacted (:func:`compact`)."""
+    compact(model)
     onnx.checker.check_model(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

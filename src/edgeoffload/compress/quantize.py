@@ -9,7 +9,8 @@
   pair with its operator into ``QLinearConv``/``QGemm`` kernels. Needs data; the
   format ONNX Runtime recommends for CNNs.
 
-Both first run ONNX Runtime's pre-processing (ONNX shape inference and graph
+The output's internal names are compacted (:func:`.graph.compact`). Both first run
+ONNX Runtime's pre-processing (ONNX shape inference and graph
 optimisation). Its symbolic shape inference is skipped: it imports sympy and took 3 s
 per model here, and serves models with symbolic dimensions inside the graph
 (transformers), not these.
@@ -37,7 +38,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..errors import ConfigError
 from .data import conform, subsample
-from .graph import data_input, load_model
+from .graph import data_input, load_model, save_model
 
 
 class Int8Mode(enum.StrEnum):
@@ -130,7 +131,7 @@ def quantize(
                 _quantize_static(
                     pre, dst, spec.name, calibration, batch, method, per_channel, types
                 )
-    return dst
+    return save_model(load_model(dst), dst)  # names compacted
 
 
 def _quantize_static(

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .graph import load_model, save_model
 
 #: Input and output names of exported models (what data files and tasks feed).
 INPUT_NAME = "x"
@@ -106,7 +107,7 @@ def export_onnx(module: nn.Module, example: np.ndarray, path: str | Path) -> Pat
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             dynamo=False,
         )
-    return path
+    return save_model(load_model(path), path)  # names compacted
 
 
 def load_torch_model(path: str | Path) -> nn.Module:

@@ -19,12 +19,12 @@ def accuracy(path: Path, data: Dataset) -> float:
 
 
 @pytest.mark.parametrize("mode", list(Int8Mode))
-def test_int8_model_is_a_third_of_the_size_and_within_one_point(
+def test_int8_model_is_at_most_30_percent_of_the_size_and_within_one_point(
     mode: Int8Mode, cnn: Path, digits8: tuple[Dataset, Dataset], tmp_path: Path
 ) -> None:
     train, test = digits8
     out = quantize(cnn, tmp_path / "q.onnx", mode, train.x)
-    assert out.stat().st_size < 0.34 * cnn.stat().st_size
+    assert out.stat().st_size <= 0.30 * cnn.stat().st_size  # the size target
     assert accuracy(out, test) >= accuracy(cnn, test) - 0.01
     ops = {node.op_type for node in onnx.load(str(out)).graph.node}
     assert ("ConvInteger" in ops) if mode is Int8Mode.DYNAMIC else ("QuantizeLinear" in ops)
