@@ -209,12 +209,14 @@ def pca(
 
 
 def pca_markdown(r: dict[str, Any], command: str) -> str:
-    s = r["_setup"]
+    from edgeoffload.decision.learned import OPTION_FEATURES
+
+    s, n = r["_setup"], len(OPTION_FEATURES)
     lines = [
         "## PCA or not",
         "",
         f"`{command}`. The MLP trained on {s['train_records']:,} decisions (pensieve_train, "
-        f"15 epochs) with and without a projection of its 16 standardised features on their "
+        f"15 epochs) with and without a projection of its {n} standardised features on their "
         f"first principal components; scored on {s['test_records']:,} decisions over "
         f"{s['test']}.",
         "",
@@ -224,7 +226,7 @@ def pca_markdown(r: dict[str, Any], command: str) -> str:
     for name, m in r.items():
         if name.startswith("_"):
             continue
-        label = "all 16 (no PCA)" if name == "none" else f"first {name.split('_')[1]} components"
+        label = f"all {n} (no PCA)" if name == "none" else f"first {name.split('_')[1]} components"
         kept, agree, regret = m["explained_variance"], m["agreement"], m["regret"]
         lines.append(f"| {label} | {kept:.1%} | {agree:.2%} | {regret:.1%} |")
     return "\n".join(lines)
