@@ -3,9 +3,10 @@
 ``single``: one task, 3 candidate nodes, from the client's objects (TaskBatch,
 DeviceState, NodeStates) to Decisions: feature extraction, scaling, the model, the
 choice. ``batched_per_task``: the same for a batch of 1,000 tasks, divided by 1,000.
-Each figure is the best of 7 rounds of many calls (timeit's advice: the minimum is the
-least disturbed by other load). Also: building the TaskBatch, and the scorer's forward
-pass in numpy against onnxruntime.
+Each figure is the best of :data:`ROUNDS` rounds of many calls (timeit's advice: the
+minimum is the least disturbed by other load), the rounds of all figures interleaved.
+Also: building the TaskBatch, the scorer's forward pass in numpy against onnxruntime,
+and how one learned decision's time splits.
 """
 
 from __future__ import annotations
@@ -16,16 +17,34 @@ from typing import Any
 import numpy as np
 
 from edgeoffload.decision.features import DeviceState, NodeStates, PowerModel, TaskBatch
-from edgeoffload.decision.learned import LearnedPolicy, load_scorer, option_features
+from edgeoffload.decision.learned import (
+    ONNX_FROM_ROWS,
+    LearnedPolicy,
+    load_scorer,
+    option_features,
+    option_features_one,
+)
 from edgeoffload.decision.online import OnlineCostModel
 from edgeoffload.decision.policies import CostModel
 
 TARGET_SINGLE_US = 10.0
 TARGET_BATCHED_US = 1.0
+#: Rounds of timing; each figure is its best round.
+ROUNDS = 25
 
 
-def _best_us(fn: Any, calls: int, rounds: int = 7) -> float:
-    return min(timeit.repeat(fn, number=calls, repeat=rounds)) / calls * 1e6
+def _best_interleaved(
+    timed: dict[str, tuple[Any, int, int]], rounds: int = ROUNDS
+) -> dict[str, float]:
+    """Per name, the best µs per task over ``rounds`` rounds, each timing every function
+    once in turn (a burst of other load then spoils one round of each, not all rounds
+    of one)."""
+    best = dict.fromkeys(timed, float("inf"))
+    for _ in range(rounds):
+        for name, (fn, calls, tasks) in timed.items():
+            us = timeit.timeit(fn, number=calls) / calls / tasks * 1e6
+            best[name] = min(best[name], us)
+    return best
 
 
 def _inputs(n: int) -> tuple[TaskBatch, DeviceState, NodeStates]:
@@ -60,29 +79,50 @@ def run(model: str | None = None) -> dict[str, Any]:
         "cost_model": CostModel(),
         "online": OnlineCostModel(epsilon=0.0),
     }
-    per_policy: dict[str, dict[str, float]] = {}
+    # name -> (function, calls per round, tasks per call)
+    timed: dict[str, tuple[Any, int, int]] = {}
     for name, policy in policies.items():
-        single = _best_us(lambda p=policy: p.decide(one, device, nodes), 2000)
-        batched = _best_us(lambda p=policy: p.decide(batch, device, nodes), 30) / 1000
-        per_policy[name] = {"single_us": round(single, 2), "batched_per_task_us": round(batched, 4)}
-    build_us = _best_us(
+        timed[f"{name}.single"] = (lambda p=policy: p.decide(one, device, nodes), 400, 1)
+        timed[f"{name}.batched"] = (lambda p=policy: p.decide(batch, device, nodes), 6, 1000)
+    timed["build"] = (
         lambda: TaskBatch.of(cpu_cycles=1e9, input_bytes=1e5, output_bytes=1e3, deadline_s=1.0),
-        2000,
+        400,
+        1,
     )
     # The scorer alone: numpy forward pass against onnxruntime on the same features.
     from edgeoffload.decision.features import Context
 
     x1, _, _, _ = option_features(Context.of(one, device, nodes), scorer.weights)
     x1000, _, _, _ = option_features(Context.of(batch, device, nodes), scorer.weights)
-    forward: dict[str, float] = {
-        "numpy_1_us": _best_us(lambda: scorer.numpy_scores(x1), 2000),
-        "numpy_1000_us": _best_us(lambda: scorer.numpy_scores(x1000), 30),
-    }
     np.testing.assert_allclose(
         scorer.onnx_scores(x1000), scorer.numpy_scores(x1000), rtol=1e-3, atol=1e-3
     )
-    forward["onnx_1_us"] = _best_us(lambda: scorer.onnx_scores(x1), 2000)
-    forward["onnx_1000_us"] = _best_us(lambda: scorer.onnx_scores(x1000), 30)
+    timed["numpy_1_us"] = (lambda: scorer.numpy_scores(x1), 400, 1)
+    timed["numpy_1000_us"] = (lambda: scorer.numpy_scores(x1000), 6, 1)
+    timed["onnx_1_us"] = (lambda: scorer.onnx_scores(x1), 400, 1)
+    timed["onnx_1000_us"] = (lambda: scorer.onnx_scores(x1000), 6, 1)
+    # Where one learned decision's time goes: its features in plain floats, its network.
+    weights = scorer.weights
+    timed["features_us"] = (
+        lambda: option_features_one(one, device, nodes, weights, bias=True),
+        400,
+        1,
+    )
+    if scorer.one_task is not None:
+        rows, cost, _, _ = option_features_one(one, device, nodes, weights, bias=True)
+        net = scorer.one_task
+        timed["network_us"] = (lambda: net(rows, len(cost)), 400, 1)
+    best = _best_interleaved(timed)
+    per_policy = {
+        name: {
+            "single_us": round(best[f"{name}.single"], 2),
+            "batched_per_task_us": round(best[f"{name}.batched"], 4),
+        }
+        for name in policies
+    }
+    build_us = best["build"]
+    forward = {k: best[k] for k in ("numpy_1_us", "numpy_1000_us", "onnx_1_us", "onnx_1000_us")}
+    parts = {k: best[k] for k in ("features_us", "network_us") if k in best}
     learned = per_policy["learned"]
     return {
         "single": learned["single_us"],
@@ -92,17 +132,26 @@ def run(model: str | None = None) -> dict[str, Any]:
         "per_policy": per_policy,
         "taskbatch_build_us": round(build_us, 2),
         "scorer_forward": {k: round(v, 2) for k, v in forward.items()},
+        "single_parts": {k: round(v, 2) for k, v in parts.items()},
         "nodes": len(nodes),
     }
 
 
 def markdown(r: dict[str, Any], command: str) -> str:
+    parts = r.get("single_parts", {})
+    split = (
+        f" Timed alone, one task's features take {parts['features_us']:.1f} µs and its "
+        f"network {parts['network_us']:.1f} µs; in a decision they take more (each alone "
+        "runs with warm caches), and picking and building the Decisions adds a few µs."
+        if "network_us" in parts
+        else ""
+    )
     lines = [
         "## Decision time",
         "",
         f"`{command}`: one call of `policy.decide(tasks, device, nodes)` with {r['nodes']} "
         "candidate nodes, from the client's objects to Decisions (feature extraction, "
-        "scaling, model, choice), best of 7 rounds.",
+        f"scaling, model, choice), best of {ROUNDS} interleaved rounds.",
         "",
         "| policy | one task (µs) | batch of 1,000 (µs per task) |",
         "|---|---:|---:|",
@@ -117,6 +166,13 @@ def markdown(r: dict[str, Any], command: str) -> str:
         f"<= {r['targets']['batched_per_task']:.0f} µs per task in batches of 1,000 "
         f"(the learned policy: {r['single']:.1f} µs and {r['batched_per_task']:.3f} µs). "
         f"Building a one-task TaskBatch adds {r['taskbatch_build_us']:.1f} µs.",
+        "",
+        "How the learned policy decides: one task in plain Python floats (costs and "
+        "features) and a float64 forward pass of the folded network in a handful of numpy "
+        "calls (the scaler and the biases folded into the weights); a batch writes its "
+        "features once, in float32, feature by feature, and runs the network in numpy "
+        f"below {ONNX_FROM_ROWS} option rows, in onnxruntime from there. Both decide the "
+        f"same (tests/unit/decision/test_learned.py).{split}",
         "",
         "The learned scorer's forward pass alone, numpy against onnxruntime (1 thread):",
         "",

@@ -210,3 +210,60 @@ class Context:
     def rows(self, index: I64 | slice) -> Context:
         """A subset of the rows."""
         return Context(self.tasks[index], self.device[index], self.nodes[index])
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A decision batch as columns that broadcast to (n, 1 + k): what the cost model and
+    the learned features compute on (:func:`~.policies.costs_of`).
+
+    Built from a :class:`Context` (a row per task: device columns (n, 1), node columns
+    (n, k)) or straight from a ``decide`` call's objects (the device as Python floats,
+    node columns (k,) shared by every task: no (n, k, 7) copy, fewer operands).
+
+    Attributes:
+        tasks: 7 arrays (n, 1) in :data:`TASK_FEATURES` order.
+        device: 9 floats or arrays (n, 1) in :data:`DEVICE_FEATURES` order.
+        nodes: 7 arrays (k,) or (n, k) in :data:`NODE_FEATURES` order.
+        n: tasks; k: candidate nodes.
+    """
+
+    tasks: tuple[F64, ...]
+    device: tuple[F64 | float, ...]
+    nodes: tuple[F64, ...]
+    n: int
+    k: int
+
+    @classmethod
+    def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Columns:
+        """The columns of a ``decide(tasks, device, nodes)`` call."""
+        p = device.power
+        return cls(
+            tuple(getattr(tasks, name)[:, None] for name in TASK_FEATURES),
+            (
+                device.cpu_hz,
+                device.load,
+                device.battery,
+                p.kappa,
+                p.transmit_w,
+                p.receive_w,
+                p.idle_w,
+                device.local_queue_s,
+                device.uplink_queue_s,
+            ),
+            tuple(getattr(nodes, name) for name in NODE_FEATURES),
+            len(tasks),
+            len(nodes),
+        )
+
+    @classmethod
+    def from_context(cls, ctx: Context) -> Columns:
+        """The columns of a Context (views, no copies)."""
+        t, d, nd = ctx.tasks, ctx.device, ctx.nodes
+        return cls(
+            tuple(t[:, j, None] for j in range(t.shape[1])),
+            tuple(d[:, j, None] for j in range(d.shape[1])),
+            tuple(nd[:, :, j] for j in range(nd.shape[2])),
+            len(ctx),
+            ctx.k,
+        )

@@ -28,16 +28,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from .features import F64, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import F64, Columns, Context, Decisions, DeviceState, NodeStates, TaskBatch
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
 from .policies import (
     ContextPolicy,
     _decisions,
+    cost_of,
     cost_one,
-    option_costs,
+    costs_of,
     option_costs_one,
-    weighted_cost,
 )
 
 #: Per-option features of the learned scorers, in order.
@@ -62,13 +62,16 @@ OPTION_FEATURES = (
 )
 KINDS = ("policy_mlp", "policy_gbdt")
 #: From this many option rows an MLP runs in onnxruntime (one thread) when it is
-#: installed, below it in numpy. Measured (docs/decision.md, "Decision time"): numpy wins
-#: for one task; for 1,000 tasks numpy's multithreaded BLAS varied from 0.4 to 11 ms on
-#: two busy cores while onnxruntime stayed at 0.7 to 1.1 ms.
+#: installed, below it in numpy. Measured on two busy cores, the forward pass alone:
+#: about the same in both up to 64 rows (~40 µs), onnxruntime 1.2x faster at 128 rows,
+#: 1.3x at 256 and 1.7x at 1,024, but it needs its inputs scaled and laid out by rows
+#: first (three more numpy calls), which evens out below about 256. (numpy's
+#: multithreaded BLAS also varied from 0.4 to 11 ms for 1,000 tasks there.)
 ONNX_FROM_ROWS = 256
 #: Percentiles of the training rows that bound each option feature at run time (saved
 #: with the model as ``inputs.low`` / ``inputs.high``; see :meth:`Scorer.clip`).
 CLIP_PERCENTILES = (0.1, 99.9)
+LN10 = math.log(10.0)
 #: Where the shipped default model lives (made by ``make train``).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
 
@@ -86,121 +89,166 @@ def option_features(ctx: Context, weights: CostWeights) -> tuple[F64, F64, F64, 
 
     Absent options get zeros and ``available = 0``.
     """
-    latency, energy, transfer = option_costs(ctx)
-    cost = weighted_cost(latency, energy, ctx, weights.latency_weight, weights.deadline_penalty)
+    cols = Columns.from_context(ctx)
+    latency, energy, transfer = costs_of(cols)
+    cost = cost_of(
+        latency,
+        energy,
+        cols.device[2],
+        cols.tasks[5],
+        weights.latency_weight,
+        weights.deadline_penalty,
+    )
+    planes = np.empty((len(OPTION_FEATURES), cols.n, 1 + cols.k))
+    available = fill_features(planes, cols, latency, energy, transfer, cost, weights)
+    x = np.ascontiguousarray(np.moveaxis(planes, 0, -1))
+    return x, available.astype(np.float64), latency, energy
+
+
+def fill_features(
+    planes: NDArray[np.floating[Any]],
+    cols: Columns,
+    latency: F64,
+    energy: F64,
+    transfer: F64,
+    cost: F64,
+    weights: CostWeights,
+) -> NDArray[np.bool_]:
+    """Write the option features of a batch feature by feature into ``planes`` (F, n,
+    1 + k) and return which options are available (absent ones: zeros).
+
+    Each feature is computed in float64 and cast once as it is written (float32 for the
+    model: the same values as casting the float64 array).
+    """
     available = np.isfinite(cost)
-    n, m = latency.shape
-    # NOTE: written for few passes over (n, m) arrays (measured ~3x faster than one
-    # strided write per feature): logs are shared (ln(d / t) = ln d - ln 10 log10 t,
-    # ln(c / best) = ln c - min ln c), planes are stacked once, absent options zeroed
-    # by one multiplication.
+    every = bool(available.all())
+    t, d, nd = cols.tasks, cols.device, cols.nodes
+    # NOTE: few passes over (n, 1 + k) arrays: logs are shared (ln(d / t) = ln d - ln 10
+    # log10 t, ln(c / best) = ln c - min ln c), per-task features stay (n, 1) columns
+    # until written, absent options are masked only when there are some. Feature-major
+    # planes make every write contiguous, and let the scorer clip and scale all features
+    # in one pass each.
     with np.errstate(invalid="ignore", divide="ignore"):
-        safe_t = np.where(available, latency, 1.0)
+        safe_t = latency if every else np.where(available, latency, 1.0)
         log_t = np.log10(np.maximum(safe_t, 1e-9))
-        log_e = np.log10(np.maximum(np.where(available, energy, 1.0), 1e-12))
+        planes[1] = log_t
+        safe_e = energy if every else np.where(available, energy, 1.0)
+        planes[2] = np.log10(np.maximum(safe_e, 1e-12))
         ln_c = np.log(np.maximum(cost, 1e-12))  # inf where absent
-        over_best = np.minimum(ln_c - ln_c.min(axis=1, keepdims=True), 10.0)
-        deadline = ctx.tasks[:, 5]
+        planes[3] = np.minimum(ln_c - row_reduce(np.minimum, ln_c), 10.0)
+        deadline = t[5]
         # A deadline already passed (a late resubmission) counts as the tightest one.
         horizon = np.maximum(np.where(np.isfinite(deadline), deadline, 1e9), 1e-9)
-        ln_d = np.log(horizon)[:, None]
-        slack = np.clip(ln_d - np.log(10.0) * log_t, -5.0, 5.0)
+        planes[4] = np.clip(np.log(horizon) - np.log(10.0) * log_t, -5.0, 5.0)
         inv_t = 1.0 / safe_t
-    zeros = np.zeros((n, 1))
-    if ctx.k:
-        node = np.nan_to_num(ctx.nodes[:, :, (2, 6, 3)])  # queue, rtt, load
-        queue = np.concatenate([zeros, node[:, :, 0]], axis=1)
-        rtt = np.concatenate([zeros, node[:, :, 1]], axis=1)
-        node_load = np.concatenate([zeros, node[:, :, 2]], axis=1)
-    else:
-        queue = rtt = node_load = zeros
-    # The device's own backlog ahead of the task on each option: its CPU's for the
-    # local option, its uplink's for every node (DEVICE_FEATURES columns 7 and 8).
-    backlog = np.concatenate(
-        [ctx.device[:, 7, None], np.broadcast_to(ctx.device[:, 8, None], (n, m - 1))], axis=1
-    )
-    w_e = (1.0 - weights.latency_weight) / np.maximum(0.05, ctx.device[:, 2])
-    per_task = [
-        np.log10(np.maximum(ctx.tasks[:, 0], 1.0)),
-        np.log10(np.maximum(ctx.tasks[:, 3], 1.0)),
-        np.log10(np.maximum(ctx.tasks[:, 4], 1.0)),
-        ctx.device[:, 2],
-        np.log10(np.maximum(w_e, 1e-12)),
-        ctx.device[:, 1],
-    ]
-    is_local = np.zeros((1, m))
-    is_local[0, 0] = 1.0
-    shape = (n, m)
-    planes = [
-        np.broadcast_to(is_local, shape),
-        log_t,
-        log_e,
-        over_best,
-        slack,
-        transfer * inv_t,
-        queue * inv_t,
-        backlog * inv_t,
-        rtt * inv_t,
-        *(np.broadcast_to(v[:, None], shape) for v in per_task),
-        node_load,
-        np.broadcast_to(ctx.tasks[:, 6, None], shape),
-    ]
-    x = np.stack(planes, axis=-1)
-    mask = available.astype(np.float64)
-    x = np.where(available[:, :, None], x, 0.0) if not available.all() else x
-    return x, mask, latency, energy
+        np.multiply(transfer, inv_t, out=planes[5])
+        # Per option: node queue, the device's own backlog ahead of the task (its CPU's
+        # for the local option, its uplink's for every node: DEVICE_FEATURES 7 and 8),
+        # rtt.
+        per_option = np.empty_like(latency)
+        for f, local, node in ((6, 0.0, 2), (7, d[7], None), (8, 0.0, 6)):
+            per_option[:, :1] = local
+            per_option[:, 1:] = d[8] if node is None else _finite(nd[node])
+            np.multiply(per_option, inv_t, out=planes[f])
+    w_e = (1.0 - weights.latency_weight) / np.maximum(0.05, d[2])
+    planes[9] = np.log10(np.maximum(t[0], 1.0))
+    planes[10] = np.log10(np.maximum(t[3], 1.0))
+    planes[11] = np.log10(np.maximum(t[4], 1.0))
+    planes[12] = d[2]
+    planes[13] = np.log10(np.maximum(w_e, 1e-12))
+    planes[14] = d[1]
+    planes[16] = t[6]
+    for f, local, node_values in ((0, 1.0, 0.0), (15, 0.0, _finite(nd[3]))):
+        planes[f, :, :1] = local
+        planes[f, :, 1:] = node_values
+    if not every:
+        planes[:, ~available] = 0.0
+    return available
+
+
+def row_reduce(ufunc: np.ufunc, a: F64) -> F64:
+    """``ufunc.reduce(a, axis=1, keepdims=True)`` column by column: the same figures, and
+    several times faster than numpy's reduction over a short last axis."""
+    out = a[:, :1].copy()
+    for j in range(1, a.shape[1]):
+        ufunc(out, a[:, j : j + 1], out=out)
+    return out
+
+
+def _finite(v: F64) -> F64:
+    """``np.nan_to_num(v)``, skipped (about 10 µs) when ``v`` is all finite."""
+    return v if np.isfinite(v).all() else np.nan_to_num(v)
 
 
 def option_features_one(
-    tasks: TaskBatch, device: DeviceState, nodes: NodeStates, weights: CostWeights
-) -> tuple[list[list[float]], list[float], list[float], list[float]]:
-    """:func:`option_features` of a single task in plain Python floats: (rows, cost,
-    latency, energy); absent options have a zero row and an infinite cost.
+    tasks: TaskBatch,
+    device: DeviceState,
+    nodes: NodeStates,
+    weights: CostWeights,
+    bias: bool = False,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """:func:`option_features` of a single task in plain Python floats: (rows, the
+    (1 + k) rows of F values one after the other, each followed by 1.0 with ``bias`` as
+    :class:`OneTaskNet` takes them; cost, latency, energy). Absent options have a zero
+    row and an infinite cost.
 
     NOTE: the fast path of one decision (numpy's per-call cost dominates at this size);
     tests/unit/decision/test_learned.py checks it against the vectorised form.
     """
     latency, energy, transfer = option_costs_one(tasks, device, nodes)
-    deadline = float(tasks.deadline_s[0])
+    deadline = tasks.deadline_s.item()
     cost = cost_one(
         latency, energy, deadline, device.battery, weights.latency_weight, weights.deadline_penalty
     )
-    best = max(min(cost), 1e-12)
-    w_e = (1.0 - weights.latency_weight) / max(0.05, device.battery)
-    shared = [
-        math.log10(max(float(tasks.cpu_cycles[0]), 1.0)),
-        math.log10(max(float(tasks.input_bytes[0]), 1.0)),
-        math.log10(max(float(tasks.output_bytes[0]), 1.0)),
-        device.battery,
-        math.log10(max(w_e, 1e-12)),
+    # NOTE: bounds as conditional expressions, not min() / max(): 5x faster per call
+    # here, and this runs ~30 of them per decision.
+    best = min(cost)
+    best = best if best > 1e-12 else 1e-12
+    battery = device.battery
+    w_e = (1.0 - weights.latency_weight) / (battery if battery > 0.05 else 0.05)
+    cycles, d_in, d_out = (
+        a.item() for a in (tasks.cpu_cycles, tasks.input_bytes, tasks.output_bytes)
+    )
+    shared = (
+        math.log10(cycles if cycles > 1.0 else 1.0),
+        math.log10(d_in if d_in > 1.0 else 1.0),
+        math.log10(d_out if d_out > 1.0 else 1.0),
+        battery,
+        math.log10(w_e if w_e > 1e-12 else 1e-12),
         device.load,
-    ]
-    horizon = max(deadline if deadline != math.inf else 1e9, 1e-9)  # as option_features
-    priority = float(tasks.priority[0])
+    )
+    horizon = deadline if deadline != math.inf else 1e9  # as option_features
+    ln_horizon = math.log(horizon if horizon > 1e-9 else 1e-9)
+    priority = tasks.priority.item()
     queues = [0.0, *nodes.queue_s.tolist()]
     backlogs = [device.local_queue_s, *([device.uplink_queue_s] * len(nodes))]
     rtts = [0.0, *nodes.rtt_s.tolist()]
     loads = [0.0, *nodes.load.tolist()]
-    rows = []
+    tail = (1.0,) if bias else ()
+    absent = [0.0] * len(OPTION_FEATURES) + list(tail)
+    rows: list[float] = []
     for i, (t, e, c) in enumerate(zip(latency, energy, cost, strict=True)):
         if c == math.inf:
-            rows.append([0.0] * len(OPTION_FEATURES))
+            rows += absent
             continue
-        rows.append(
-            [
-                1.0 if i == 0 else 0.0,
-                math.log10(max(t, 1e-9)),
-                math.log10(max(e, 1e-12)),
-                min(10.0, max(0.0, math.log(c / best))),
-                min(5.0, max(-5.0, math.log(horizon / t))),
-                transfer[i] / t,
-                queues[i] / t,
-                backlogs[i] / t,
-                rtts[i] / t,
-                *shared,
-                loads[i],
-                priority,
-            ]
+        inv = 1.0 / t if t else math.inf
+        log_t = math.log10(t if t > 1e-9 else 1e-9)
+        over_best = math.log((c if c > 1e-12 else 1e-12) / best)  # >= 0
+        slack = ln_horizon - LN10 * log_t
+        rows += (
+            1.0 if i == 0 else 0.0,
+            log_t,
+            math.log10(e if e > 1e-12 else 1e-12),
+            over_best if over_best < 10.0 else 10.0,
+            -5.0 if slack < -5.0 else 5.0 if slack > 5.0 else slack,
+            transfer[i] * inv,
+            queues[i] * inv,
+            backlogs[i] * inv,
+            rtts[i] * inv,
+            *shared,
+            loads[i],
+            priority,
+            *tail,
         )
     return rows, cost, latency, energy
 
@@ -212,12 +260,61 @@ def input_bounds(rows: F64) -> dict[str, F64]:
     return {"inputs.low": np.asarray(low), "inputs.high": np.asarray(high)}
 
 
-def masked_softmax(scores: F64, available: F64) -> F64:
+def masked_softmax(scores: F64, available: NDArray[Any]) -> F64:
     """Softmax over the available options of each row (absent options: 0)."""
-    s = np.where(available > 0, scores, -np.inf)
-    s = s - s.max(axis=1, keepdims=True)
+    mask = available > 0
+    s = scores if mask.all() else np.where(mask, scores, -np.inf)
+    s = s - row_reduce(np.maximum, s)
     e = np.exp(s)
     return np.asarray(e / e.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class OneTaskNet:
+    """The scorer's MLP (scaler folded in, float64) for one task's few option rows, in
+    as few numpy calls as it takes: at this size each costs more than its arithmetic.
+
+    NOTE: every bias is a weight row of a constant input 1.0 (appended to each row of
+    features, kept as 1 by the clip bounds, and carried through each hidden layer by a
+    unit whose only input is that constant), so a layer is one ``dot`` and one ReLU.
+
+    Args:
+        low, high: the inputs' clip bounds (:meth:`Scorer.clip`; +-inf without), then 1.
+        layers: each layer's weights with its bias as a last row; all but the last
+            with the constant unit as a last column; the last, the score's column.
+    """
+
+    low: F64
+    high: F64
+    layers: tuple[F64, ...]
+
+    @classmethod
+    def of(cls, mlp: Mlp, bounds: tuple[F64, F64] | None) -> OneTaskNet:
+        """From the folded MLP (its first output is the score, as in :meth:`Scorer.scores`)."""
+        layers = []
+        last = len(mlp.weights) - 1
+        for i, (w, b) in enumerate(zip(mlp.weights, mlp.biases, strict=True)):
+            if i == last:
+                layers.append(np.append(w[:, 0], b[0]))  # (H + 1,): one score per row
+                break
+            carry = np.zeros((w.shape[0] + 1, 1))
+            carry[-1] = 1.0
+            layers.append(np.hstack([np.vstack([w, b]), carry]))
+        f = mlp.n_inputs
+        low, high = bounds if bounds is not None else (np.full(f, -np.inf), np.full(f, np.inf))
+        return cls(np.append(low, 1.0), np.append(high, 1.0), tuple(layers))
+
+    def __call__(self, rows: list[float], options: int) -> list[float]:
+        """Scores of ``options`` rows of features given one after the other, each
+        followed by 1.0 (:func:`option_features_one` with ``bias=True``)."""
+        x = np.fromiter(rows, np.float64, len(rows)).reshape(options, -1)
+        np.maximum(x, self.low, out=x)
+        np.minimum(x, self.high, out=x)
+        for w in self.layers[:-1]:
+            x = x.dot(w)
+            np.maximum(x, 0.0, out=x)
+        out: list[float] = x.dot(self.layers[-1]).tolist()
+        return out
 
 
 class Scorer:
@@ -244,10 +341,17 @@ class Scorer:
         if len(self.scaler.mean) != len(OPTION_FEATURES):
             raise ConfigError(f"policy model {folder}: scaler has {len(self.scaler.mean)} features")
         self.mlp = Mlp.from_arrays(files.arrays) if self.kind == "policy_mlp" else None
+        # Inputs beyond the training rows' range are clipped to it (models folded before
+        # the bounds existed have none): a network extrapolates arbitrarily, and a
+        # feature that barely varied in training (a node queue in a simulated world
+        # whose nodes rarely queue) would otherwise reach tens of standard deviations
+        # on a real client and decide alone. Measured in the demo (docs/decision.md).
+        low, high = files.arrays.get("inputs.low"), files.arrays.get("inputs.high")
+        self.bounds = (low, high) if low is not None and high is not None else None
         # NOTE: the scaler folded into the first layer, (x - mean) / scale @ W + b =
         # x @ (W / scale) + (b - (mean / scale) @ W): two numpy calls fewer per decision.
         self._folded: Mlp | None = None
-        self._folded64: Mlp | None = None
+        self.one_task: OneTaskNet | None = None
         if self.mlp is not None:
             w0, b0 = self.mlp.weights[0], self.mlp.biases[0]
             inv = 1.0 / self.scaler.scale
@@ -256,14 +360,11 @@ class Scorer:
                 (b0 - (self.scaler.mean * inv) @ w0, *self.mlp.biases[1:]),
             )
             self._folded = folded.as_float32()
-            self._folded64 = folded  # one task: float64 in, no conversion
-        # Inputs beyond the training rows' range are clipped to it (models folded before
-        # the bounds existed have none): a network extrapolates arbitrarily, and a
-        # feature that barely varied in training (a node queue in a simulated world
-        # whose nodes rarely queue) would otherwise reach tens of standard deviations
-        # on a real client and decide alone. Measured in the demo (docs/decision.md).
-        low, high = files.arrays.get("inputs.low"), files.arrays.get("inputs.high")
-        self.bounds = (low, high) if low is not None and high is not None else None
+            self.one_task = OneTaskNet.of(folded, self.bounds)
+        # Per feature, broadcast over (n, options) planes (see plane_scores).
+        low32, high32 = self.bounds or (np.zeros(0), np.zeros(0))
+        self._low32 = low32.astype(np.float32)[:, None, None]
+        self._high32 = high32.astype(np.float32)[:, None, None]
         self._mean32 = self.scaler.mean.astype(np.float32)
         self._inv32 = (1.0 / self.scaler.scale).astype(np.float32)
         self._session: Any = None
@@ -276,13 +377,30 @@ class Scorer:
         option rows or when onnxruntime is missing, else in onnxruntime; trees always in
         onnxruntime (imported on first use).
         """
-        n, m, f = x.shape
-        if f != len(OPTION_FEATURES):
-            raise ConfigError(f"expected {len(OPTION_FEATURES)} features per option, got {f}")
-        x = self.clip(x)
+        if x.shape[2] != len(OPTION_FEATURES):
+            raise ConfigError(
+                f"expected {len(OPTION_FEATURES)} features per option, got {x.shape[2]}"
+            )
+        return self.plane_scores(np.ascontiguousarray(np.moveaxis(x, -1, 0), dtype=np.float32))
+
+    def plane_scores(self, planes: NDArray[np.float32]) -> F64:
+        """:meth:`scores` of float32 features given feature by feature (F, n, options),
+        as :func:`fill_features` writes them; clips (and for onnxruntime, scales) them
+        in place.
+
+        The same figures as :meth:`scores`: clipping in float32 to the float32 bounds
+        gives the float32 of the float64 clip (rounding is monotonic).
+        """
+        f, n, m = planes.shape
+        if self.bounds is not None:
+            np.maximum(planes, self._low32, out=planes)
+            np.minimum(planes, self._high32, out=planes)
         if self._folded is not None and (n * m < ONNX_FROM_ROWS or not self._has_onnx()):
-            return np.asarray(self._folded(x.reshape(n * m, f)), dtype=np.float64).reshape(n, m)
-        return self.onnx_scores(x)
+            rows = planes.reshape(f, n * m).T  # (n * m, F): BLAS reads it transposed
+            return np.asarray(self._folded(rows), dtype=np.float64).reshape(n, m)
+        planes -= self._mean32[:, None, None]
+        planes *= self._inv32[:, None, None]
+        return self._onnx(np.ascontiguousarray(planes.reshape(f, n * m).T)).reshape(n, m)
 
     def clip(self, x: F64) -> F64:
         """Option features bounded to the training rows' range (unchanged without
@@ -342,23 +460,40 @@ class LearnedPolicy(ContextPolicy):
 
     def probabilities(self, ctx: Context) -> tuple[F64, F64, F64]:
         """(probabilities (n, 1 + k), latency, energy) of every option."""
-        x, available, latency, energy = option_features(ctx, self.scorer.weights)
-        return masked_softmax(self.scorer.scores(x), available), latency, energy
+        return self.probabilities_of(Columns.from_context(ctx))
+
+    def probabilities_of(self, cols: Columns) -> tuple[F64, F64, F64]:
+        """:meth:`probabilities` of a batch's columns: the features are written once in
+        float32 (the model's input type), straight from the costs."""
+        w = self.scorer.weights
+        latency, energy, transfer = costs_of(cols)
+        cost = cost_of(
+            latency, energy, cols.device[2], cols.tasks[5], w.latency_weight, w.deadline_penalty
+        )
+        planes = np.empty((len(OPTION_FEATURES), cols.n, 1 + cols.k), dtype=np.float32)
+        available = fill_features(planes, cols, latency, energy, transfer, cost, w)
+        return masked_softmax(self.scorer.plane_scores(planes), available), latency, energy
 
     def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
-        if len(tasks) != 1:
-            return self.decide_context(Context.of(tasks, device, nodes))
-        scorer = self.scorer
-        rows, cost, latency, energy = option_features_one(tasks, device, nodes, scorer.weights)
-        if scorer._folded64 is not None:
-            scores = scorer._folded64(scorer.clip(np.array(rows)))[:, 0].tolist()
-        else:
-            scores = scorer.scores(np.array([rows])).tolist()[0]
-        top = max(s for s, c in zip(scores, cost, strict=True) if c != math.inf)
-        weights = [
-            math.exp(s - top) if c != math.inf else 0.0 for s, c in zip(scores, cost, strict=True)
-        ]
-        best = max(range(len(weights)), key=weights.__getitem__)
+        if len(tasks) == 1 and self.scorer.one_task is not None:
+            return self.decide_one(tasks, device, nodes, self.scorer.one_task)
+        prob, latency, energy = self.probabilities_of(Columns.of(tasks, device, nodes))
+        return _choose(prob, latency, energy)
+
+    def decide_one(
+        self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates, net: OneTaskNet
+    ) -> Decisions:
+        """One task in plain floats and a float64 forward pass (:class:`OneTaskNet`): the
+        same choice as the batch path, confidences equal up to float32 rounding."""
+        rows, cost, latency, energy = option_features_one(
+            tasks, device, nodes, self.scorer.weights, bias=True
+        )
+        scores = net(rows, len(cost))
+        if math.inf in cost:  # absent candidates never win
+            scores = [s if c != math.inf else -math.inf for s, c in zip(scores, cost, strict=True)]
+        top = max(scores)
+        weights = [math.exp(s - top) for s in scores]
+        best = weights.index(1.0)  # the first of the most probable, as numpy's argmax
         return Decisions(
             np.array([best - 1]),
             np.array([weights[best] / sum(weights)]),
@@ -367,9 +502,12 @@ class LearnedPolicy(ContextPolicy):
         )
 
     def decide_context(self, ctx: Context) -> Decisions:
-        prob, latency, energy = self.probabilities(ctx)
-        choice = np.argmax(prob, axis=1)
-        return _decisions(choice, prob[np.arange(len(ctx)), choice], latency, energy)
+        return _choose(*self.probabilities(ctx))
+
+
+def _choose(prob: F64, latency: F64, energy: F64) -> Decisions:
+    choice = np.argmax(prob, axis=1)
+    return _decisions(choice, prob[np.arange(len(choice)), choice], latency, energy)
 
 
 @dataclass

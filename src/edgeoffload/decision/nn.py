@@ -9,7 +9,7 @@ onnxruntime costs tens of microseconds per call for any size; see docs/decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,7 +63,7 @@ class Mlp:
             self.output,
         )
 
-    def __call__(self, x: F64) -> F64:
+    def __call__(self, x: NDArray[np.floating[Any]]) -> F64:
         """Outputs for inputs ``x`` of shape (batch, n_inputs), in the weights' dtype."""
         x = x.astype(self.weights[0].dtype, copy=False)
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):

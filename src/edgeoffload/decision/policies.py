@@ -25,7 +25,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .features import F64, I64, LOCAL, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import (
+    F64,
+    I64,
+    LOCAL,
+    Columns,
+    Context,
+    Decisions,
+    DeviceState,
+    NodeStates,
+    TaskBatch,
+)
 
 
 class Policy(Protocol):
@@ -42,24 +52,29 @@ class Policy(Protocol):
 def option_costs(ctx: Context) -> tuple[F64, F64, F64]:
     """(latency s, device energy J, transfer s) of every option: (n, 1 + k) each; column
     0 is the device, column ``1 + i`` node ``i``. Absent (NaN) candidates cost inf."""
-    t, d, nd = ctx.tasks, ctx.device, ctx.nodes
-    cycles = t[:, 0]
-    cpu_hz = d[:, 0]
-    t_local = d[:, 7] + cycles / (cpu_hz * np.maximum(1e-3, 1.0 - d[:, 1]))
-    e_local = d[:, 3] * cpu_hz * cpu_hz * cycles
-    if ctx.k == 0:
-        zero = np.zeros((len(ctx), 1))
-        return t_local[:, None], e_local[:, None], zero
-    up = t[:, 3, None] * 8.0 / nd[:, :, 4]
-    down = t[:, 4, None] * 8.0 / nd[:, :, 5]
-    wait = nd[:, :, 6] + nd[:, :, 2] + cycles[:, None] / nd[:, :, 0]
-    t_off = d[:, 8, None] + up + wait + down
-    e_off = d[:, 4, None] * up + d[:, 6, None] * wait + d[:, 5, None] * down
-    t_off = np.where(np.isnan(t_off), np.inf, t_off)
-    e_off = np.where(np.isnan(e_off), np.inf, e_off)
-    latency = np.concatenate([t_local[:, None], t_off], axis=1)
-    energy = np.concatenate([e_local[:, None], e_off], axis=1)
-    transfer = np.concatenate([np.zeros((len(ctx), 1)), up + down], axis=1)
+    return costs_of(Columns.from_context(ctx))
+
+
+def costs_of(cols: Columns) -> tuple[F64, F64, F64]:
+    """:func:`option_costs` of a batch's :class:`~.features.Columns` (the same
+    operations in the same order whatever their shapes, so the same figures)."""
+    t, d, nd = cols.tasks, cols.device, cols.nodes
+    cycles = t[0]
+    cpu_hz = d[0]
+    t_local = d[7] + cycles / (cpu_hz * np.maximum(1e-3, 1.0 - d[1]))
+    e_local = d[3] * cpu_hz * cpu_hz * cycles
+    if cols.k == 0:
+        return t_local, e_local, np.zeros((cols.n, 1))
+    up = t[3] * 8.0 / nd[4]
+    down = t[4] * 8.0 / nd[5]
+    wait = nd[6] + nd[2] + cycles / nd[0]
+    t_off = d[8] + up + wait + down
+    e_off = d[4] * up + d[6] * wait + d[5] * down
+    t_off[np.isnan(t_off)] = np.inf
+    e_off[np.isnan(e_off)] = np.inf
+    latency = np.concatenate([np.broadcast_to(t_local, (cols.n, 1)), t_off], axis=1)
+    energy = np.concatenate([np.broadcast_to(e_local, (cols.n, 1)), e_off], axis=1)
+    transfer = np.concatenate([np.zeros((cols.n, 1)), up + down], axis=1)
     return latency, energy, transfer
 
 
@@ -71,14 +86,16 @@ def option_costs_one(
     NOTE: the fast path of one decision: numpy costs about 1 µs per call on arrays this
     small, and the vectorised form makes ~30 calls; the tests check both agree.
     """
-    c = float(tasks.cpu_cycles[0])
-    d_in = float(tasks.input_bytes[0]) * 8.0
-    d_out = float(tasks.output_bytes[0]) * 8.0
+    c = tasks.cpu_cycles.item()
+    d_in = tasks.input_bytes.item() * 8.0
+    d_out = tasks.output_bytes.item() * 8.0
     p = device.power
     f = device.cpu_hz
-    latency = [device.local_queue_s + c / (f * max(1e-3, 1.0 - device.load))]
+    free = 1.0 - device.load
+    latency = [device.local_queue_s + c / (f * (free if free > 1e-3 else 1e-3))]
     energy = [p.kappa * f * f * c]
     transfer = [0.0]
+    q_up, tx, idle, rx = device.uplink_queue_s, p.transmit_w, p.idle_w, p.receive_w
     for speed, queue, up_bps, down_bps, rtt in zip(
         nodes.speed_hz.tolist(),
         nodes.queue_s.tolist(),
@@ -90,8 +107,8 @@ def option_costs_one(
         up = d_in / up_bps
         down = d_out / down_bps
         wait = rtt + queue + c / speed
-        t = device.uplink_queue_s + up + wait + down
-        e = p.transmit_w * up + p.idle_w * wait + p.receive_w * down
+        t = q_up + up + wait + down
+        e = tx * up + idle * wait + rx * down
         ok = t == t and e == e  # NaN: an absent candidate
         latency.append(t if ok else math.inf)
         energy.append(e if ok else math.inf)
@@ -108,18 +125,18 @@ def cost_one(
     deadline_penalty: float,
 ) -> list[float]:
     """:func:`weighted_cost` of one task's options (plain floats)."""
-    w_e = (1.0 - latency_weight) / max(0.05, battery)
-    out = []
-    for t, e in zip(latency, energy, strict=True):
-        if t == math.inf:
-            out.append(math.inf)
-            continue
-        late = t - deadline_s if t > deadline_s else 0.0
-        out.append(latency_weight * t + w_e * e + deadline_penalty * late)
-    return out
+    w_e = (1.0 - latency_weight) / (battery if battery > 0.05 else 0.05)
+    return [
+        latency_weight * t
+        + w_e * e
+        + deadline_penalty * (t - deadline_s if t > deadline_s else 0.0)
+        if t != math.inf
+        else math.inf
+        for t, e in zip(latency, energy, strict=True)
+    ]
 
 
-def energy_weight(battery: F64, latency_weight: float) -> F64:
+def energy_weight(battery: F64 | float, latency_weight: float) -> F64:
     """The weight of energy (per J) against latency (per s): ``1 - latency_weight`` at
     full battery, growing as ``1 / battery`` as it drains (capped at 20x)."""
     return np.asarray((1.0 - latency_weight) / np.maximum(0.05, battery), dtype=np.float64)
@@ -129,11 +146,32 @@ def weighted_cost(
     latency: F64, energy: F64, ctx: Context, latency_weight: float, deadline_penalty: float
 ) -> F64:
     """``w_t T + w_e E + penalty * max(0, T - deadline)`` of every option (n, 1 + k)."""
-    w_e = energy_weight(ctx.device[:, 2], latency_weight)[:, None]
+    return cost_of(
+        latency,
+        energy,
+        ctx.device[:, 2, None],
+        ctx.tasks[:, 5, None],
+        latency_weight,
+        deadline_penalty,
+    )
+
+
+def cost_of(
+    latency: F64,
+    energy: F64,
+    battery: F64 | float,
+    deadline_s: F64,
+    latency_weight: float,
+    deadline_penalty: float,
+) -> F64:
+    """:func:`weighted_cost` with the battery (a float or (n, 1)) and the deadlines
+    (n, 1) given."""
+    w_e = energy_weight(battery, latency_weight)
     with np.errstate(invalid="ignore"):  # inf - inf for an absent option with no deadline
-        late = np.maximum(0.0, latency - ctx.tasks[:, 5, None])
+        late = np.maximum(0.0, latency - deadline_s)
         cost = latency_weight * latency + w_e * energy + deadline_penalty * late
-    return np.where(np.isnan(cost), np.inf, cost)
+    cost[np.isnan(cost)] = np.inf
+    return cost
 
 
 def _decisions(choice: I64, confidence: F64, latency: F64, energy: F64) -> Decisions:
@@ -222,18 +260,18 @@ class CostModel(ContextPolicy):
         cost = cost_one(
             latency,
             energy,
-            float(tasks.deadline_s[0]),
+            tasks.deadline_s.item(),
             device.battery,
             self.latency_weight,
             self.deadline_penalty,
         )
-        best = min(range(len(cost)), key=cost.__getitem__)
-        others = [c for i, c in enumerate(cost) if i != best]
-        second = min(others) if others else math.inf
+        lowest = min(cost)
+        best = cost.index(lowest)  # the first of equals, as numpy's argmin
+        second = min(cost[:best] + cost[best + 1 :], default=math.inf)
         if second == math.inf:
             confidence = 1.0
         else:
-            confidence = min(1.0, max(0.0, (second - cost[best]) / max(second, 1e-12)))
+            confidence = min(1.0, max(0.0, (second - lowest) / max(second, 1e-12)))
         return Decisions(
             np.array([best - 1]),
             np.array([confidence]),

@@ -10,6 +10,7 @@ import pytest
 from edgeoffload.decision import learned
 from edgeoffload.decision.evaluation import Labelled, evaluate_policy
 from edgeoffload.decision.features import (
+    TASK_FEATURES,
     Context,
     DeviceState,
     NodeStates,
@@ -69,17 +70,28 @@ def test_the_model_folder_holds_what_a_runtime_needs(mlp_folder: Path) -> None:
     assert (mlp_folder / "model.onnx").stat().st_size > 0
 
 
+def awkward_context(n: int, k: int, seed: int) -> Context:
+    """:func:`random_context` with absent candidates, passed deadlines and backlogs."""
+    ctx = random_context(n, k, seed=seed)
+    tasks, device, nodes = ctx.tasks.copy(), ctx.device.copy(), ctx.nodes.copy()
+    if k:
+        nodes[::7, 0] = np.nan  # some rows with an absent candidate
+        nodes[::9, :] = np.nan  # and some with none at all
+    tasks[::11, 5] = -0.5  # a late resubmission
+    rng = np.random.default_rng(seed)
+    device[:, 7] = rng.exponential(0.1, n)
+    device[:, 8] = rng.exponential(0.1, n)
+    return Context(tasks, device, nodes)
+
+
 def test_single_task_fast_path_matches_the_batch_path(mlp_folder: Path) -> None:
-    ctx = random_context(300, 3, seed=5)
-    nodes = ctx.nodes.copy()
-    nodes[::7, 1] = np.nan  # some rows with an absent candidate
-    ctx = Context(ctx.tasks, ctx.device, nodes)
+    ctx = awkward_context(300, 3, seed=5)
     policy = LearnedPolicy(Scorer(mlp_folder))
     batch = policy.decide_context(ctx)
     x, available, _, _ = option_features(ctx, WEIGHTS)
     for i in range(0, 300, 11):
         rows, cost, _, _ = option_features_one(*objects(ctx, i), WEIGHTS)
-        np.testing.assert_allclose(rows, x[i], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(np.reshape(rows, x[i].shape), x[i], rtol=1e-9, atol=1e-12)
         assert [c != np.inf for c in cost] == (available[i] > 0).tolist()
         one = policy.decide(*objects(ctx, i))
         assert one.target[0] == batch.target[i]
@@ -88,6 +100,42 @@ def test_single_task_fast_path_matches_the_batch_path(mlp_folder: Path) -> None:
         cm_batch = CostModel().decide_context(ctx.rows(slice(i, i + 1)))
         assert cm_one.target[0] == cm_batch.target[0]
         assert cm_one.confidence[0] == pytest.approx(cm_batch.confidence[0])
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_fast_paths_decide_as_the_batch_path_on_random_inputs(k: int) -> None:
+    """The shipped model (inputs clipped to its bounds): one task in plain floats and a
+    float64 network, and a decide() batch (device and nodes shared, features written
+    in float32) against the Context path that evaluation and training use."""
+    policy = default_policy("learned")
+    assert isinstance(policy, LearnedPolicy)
+    ctx = awkward_context(400, k, seed=10 + k)
+    batch = policy.decide_context(ctx)
+    for i in range(400):
+        one = policy.decide(*objects(ctx, i))
+        assert one.target[0] == batch.target[i]
+        assert one.confidence[0] == pytest.approx(batch.confidence[i], rel=1e-5, abs=1e-6)
+        assert one.expected_latency_s[0] == pytest.approx(batch.expected_latency_s[i], rel=1e-12)
+        assert one.expected_energy_j[0] == pytest.approx(batch.expected_energy_j[i], rel=1e-12)
+    # Rows sharing one device and one set of nodes, as the client's decide() batches.
+    shared = Context(ctx.tasks, ctx.device[:1].repeat(400, 0), ctx.nodes[:1].repeat(400, 0))
+    _, device, nodes = objects(shared, 0)
+    tasks = TaskBatch(*(ctx.tasks[:, j].copy() for j in range(7)))
+    for n in (400, 20):  # onnxruntime and numpy
+        got = policy.decide(
+            TaskBatch(*(getattr(tasks, f)[:n] for f in TASK_FEATURES)), device, nodes
+        )
+        want = policy.decide_context(shared.rows(slice(0, n)))
+        for field in ("target", "confidence", "expected_latency_s", "expected_energy_j"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
+def test_batch_scores_are_the_scores_of_the_clipped_features() -> None:
+    scorer = learned.load_scorer()
+    for n, forward in ((10, scorer.numpy_scores), (400, scorer.onnx_scores)):
+        assert (n * 4 < learned.ONNX_FROM_ROWS) == (forward == scorer.numpy_scores)
+        x, _, _, _ = option_features(awkward_context(n, 3, seed=n), WEIGHTS)
+        np.testing.assert_array_equal(scorer.scores(x), forward(scorer.clip(x)))
 
 
 def test_numpy_and_onnxruntime_score_alike(mlp_folder: Path) -> None:
