@@ -2,7 +2,7 @@
 
 Public API (imported lazily, so that ``import edgeoffload`` stays cheap for a node)::
 
-    from edgeoffload import Client, task
+    from edgeoffload import Client, Graph, task
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ __all__ = [
     "DeadlineExceeded",
     "EdgeOffloadError",
     "FrameTooLarge",
+    "Graph",
     "NoNodeAvailable",
     "NodeConfig",
     "Overloaded",
+    "Stage",
     "TaskError",
     "TaskFailed",
     "Unauthorized",
@@ -34,12 +36,15 @@ __all__ = [
 _WHERE = {
     "Client": "edgeoffload.client.client",
     "ClientConfig": "edgeoffload.config",
+    "Graph": "edgeoffload.client.graph",
+    "Stage": "edgeoffload.client.graph",
     "NodeConfig": "edgeoffload.config",
     "task": "edgeoffload.tasks",
 }
 
 if TYPE_CHECKING:
     from .client.client import Client
+    from .client.graph import Graph, Stage
     from .config import ClientConfig, NodeConfig
     from .errors import (
         BadArguments,

@@ -41,6 +41,7 @@ from ..protocol.codes import ErrorCode
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec, spec_of
 from .auto import AutoDecider, check_policy_name, make_policy
+from .graph import Graph, Stage, run_graph
 from .latency import TaskLatency
 from .link import LinkListener, NodeLink
 from .owner import LOCAL, OwnerTable, Pending, Where
@@ -317,6 +318,26 @@ class Client(LinkListener):
             raise first_error[0]
         return results
 
+    async def submit_graph(
+        self, graph: Graph, *, deadline: float | None = None
+    ) -> dict[Stage, Any]:
+        """Run a task graph (:class:`~.graph.Graph`): each stage is submitted like
+        :meth:`submit` as soon as the stages it reads have finished, and decided on its
+        own inputs. Results pass through this device (no node-to-node transfer).
+
+        Args:
+            deadline: seconds from now for the whole graph (each stage gets the rest).
+
+        Returns:
+            the result of each sink (a stage no other stage reads), by its handle.
+
+        Raises:
+            ValueError: the graph is empty.
+            TaskError, NoNodeAvailable: a stage failed (its message names the stage); the
+                stages still running are cancelled and those after it never run.
+        """
+        return await run_graph(self, graph, deadline)
+
     def submit_nowait(
         self,
         fn: Callable[..., Any] | str,
@@ -384,6 +405,10 @@ class Client(LinkListener):
     ) -> list[Any]:
         """Blocking :meth:`map`."""
         return self._sync().call(self.map(fn, *iterables, **options))
+
+    def run_graph(self, graph: Graph, **options: Any) -> dict[Stage, Any]:
+        """Blocking :meth:`submit_graph`."""
+        return self._sync().call(self.submit_graph(graph, **options))
 
     def _sync(self) -> _LoopThread:
         if self._thread is None:

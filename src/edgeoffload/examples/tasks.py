@@ -113,3 +113,59 @@ def gpu_pid() -> int:
     import os
 
     return os.getpid()
+
+
+# A three-stage vision pipeline for task graphs (decode -> detect -> classify): each stage
+# can run on the device or a node (see edgeoffload.client.graph). Cycles measured on a
+# 640 x 480 frame: decode 1 ms, detect 12 ms, classify 20 us on its crop.
+
+
+@task(
+    name="decode_frame",
+    cpu_cycles=lambda raw, height, width: 8.0 * height * width,
+    mem_mb=lambda raw, height, width: 2 * height * width / 1e6,
+    input_bytes=lambda raw, height, width: len(raw),
+    output_bytes=lambda raw, height, width: height * width,
+    idempotent=True,
+)
+def decode_frame(raw: bytes, height: int, width: int) -> np.ndarray:
+    """Decompress a zlib-compressed grey frame of ``height`` x ``width`` pixels."""
+    import zlib
+
+    import numpy as np
+
+    return np.frombuffer(zlib.decompress(raw), dtype=np.uint8).reshape(height, width)
+
+
+@task(
+    name="detect_objects",
+    cpu_cycles=lambda img: 100.0 * img.size,
+    mem_mb=lambda img: 8 * img.nbytes / 1e6,
+    input_bytes=lambda img: img.nbytes,
+    output_bytes=lambda img: img.nbytes / 4,
+    idempotent=True,
+)
+def detect_objects(img: np.ndarray) -> np.ndarray:
+    """Crop the frame to the box around its strong edges (the whole frame if none)."""
+    import numpy as np
+
+    gy, gx = np.gradient(img.astype(np.float32))
+    magnitude = np.hypot(gx, gy)
+    strong = magnitude > 4 * float(np.median(magnitude)) + 1e-6
+    rows, cols = np.nonzero(strong)
+    if not len(rows):
+        return img.copy()
+    return img[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].copy()
+
+
+@task(
+    name="classify_crop",
+    cpu_cycles=lambda crop: 2.0 * crop.size + 2e4,
+    input_bytes=lambda crop: crop.nbytes,
+    output_bytes=64,
+    idempotent=True,
+)
+def classify_crop(crop: np.ndarray) -> dict[str, Any]:
+    """Label a crop by its brightness: ``bright`` or ``dark``, with its mean and shape."""
+    mean = float(crop.mean())
+    return {"label": "bright" if mean > 127 else "dark", "mean": mean, "shape": list(crop.shape)}
