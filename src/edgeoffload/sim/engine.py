@@ -33,14 +33,21 @@ class Engine:
     order; a callback may schedule more (never in the past) or :meth:`stop` the run.
     """
 
-    __slots__ = ("_heap", "_seq", "_stopped", "events", "now")
+    __slots__ = ("_stopped", "current", "events", "heap", "now", "seq", "until")
 
     def __init__(self) -> None:
         self.now = 0.0
         #: Events processed so far.
         self.events = 0
-        self._heap: list[tuple[float, int, int, Callback, Any]] = []
-        self._seq = itertools.count()
+        #: ``(time, priority, next(seq), callback, arg)`` entries. Public for the model's
+        #: hot paths, which may push entries themselves (never in the past).
+        self.heap: list[tuple[float, int, int, Callback, Any]] = []
+        self.seq = itertools.count()
+        #: The bound of the current :meth:`run`.
+        self.until = float("inf")
+        #: The entry of the event being processed (its ``(time, priority, sequence)``
+        #: orders it among the others).
+        self.current: tuple[float, int, int, Callback | None, Any] = (0.0, URGENT, -1, None, None)
         self._stopped = False
 
     def schedule(
@@ -53,15 +60,20 @@ class Engine:
         """
         if at < self.now:
             raise ValueError(f"event at {at} s scheduled in the past (now {self.now} s)")
-        heapq.heappush(self._heap, (at, priority, next(self._seq), callback, arg))
+        heapq.heappush(self.heap, (at, priority, next(self.seq), callback, arg))
 
     def peek(self) -> float:
         """Time of the next event (inf when none is left)."""
-        return self._heap[0][0] if self._heap else float("inf")
+        return self.heap[0][0] if self.heap else float("inf")
 
     def stop(self) -> None:
         """Make the current :meth:`run` return after the event being processed."""
         self._stopped = True
+
+    @property
+    def stopping(self) -> bool:
+        """:meth:`stop` was called during the event being processed."""
+        return self._stopped
 
     def run(self, until: float = float("inf")) -> bool:
         """Process events with time <= ``until``, in order.
@@ -72,14 +84,16 @@ class Engine:
             at ``until`` (or at the last event when ``until`` is infinite).
         """
         self._stopped = False
-        heap = self._heap
+        self.until = until
+        heap = self.heap
         pop = heapq.heappop
         count = 0
         try:
             while heap and heap[0][0] <= until:
-                at, _, _, callback, arg = pop(heap)
-                self.now = at
-                callback(arg)
+                entry = pop(heap)
+                self.now = entry[0]
+                self.current = entry
+                entry[3](entry[4])
                 count += 1
                 if self._stopped:
                     return True
