@@ -117,3 +117,14 @@ def update_doc_section(doc: str, section: str, markdown: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def core_speed() -> float:
+    """Million simple Python loop iterations per second now: how fast a core is under
+    the current load (the machine is shared; compare figures only at similar speeds)."""
+    n = 2_000_000
+    start = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return round(n / (time.perf_counter() - start) / 1e6, 1)

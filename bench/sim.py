@@ -28,7 +28,7 @@ import shlex
 import time
 from typing import Any
 
-from bench.common import machine, update_doc_section, write_json
+from bench.common import core_speed, machine, update_doc_section, write_json
 
 DEVICES, NODES, RATE_HZ, CANDIDATES = 10_000, 100, 10.0, 3
 
@@ -41,17 +41,6 @@ def _pin() -> int | None:
         return core
     except (AttributeError, OSError):
         return None
-
-
-def _calibration() -> float:
-    """Million simple Python loop iterations per second now: how fast this core is
-    under the current load (the machine is shared)."""
-    n = 2_000_000
-    start = time.perf_counter()
-    total = 0
-    for i in range(n):
-        total += i
-    return n / (time.perf_counter() - start) / 1e6
 
 
 def run_ours(duration_s: float) -> dict[str, Any]:
@@ -236,7 +225,7 @@ def main(argv: list[str]) -> int:
     command = "edgeoffload bench sim " + shlex.join(argv) if argv else "edgeoffload bench sim"
     core = _pin()
     load_before = round(os.getloadavg()[0], 2)
-    calibration = round(_calibration(), 1)
+    calibration = core_speed()
     ours = run_ours(args.duration)
     tasks_per_s = ours["tasks"] / ours["wall_s"]
     peer: dict[str, Any]
