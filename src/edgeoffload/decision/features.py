@@ -150,6 +150,24 @@ DEVICE_FEATURES = (
     "local_queue_s",
     "uplink_queue_s",
 )
+
+
+def device_row(device: DeviceState) -> tuple[float, ...]:
+    """The device's :data:`DEVICE_FEATURES`, in order."""
+    p = device.power
+    return (
+        device.cpu_hz,
+        device.load,
+        device.battery,
+        p.kappa,
+        p.transmit_w,
+        p.receive_w,
+        p.idle_w,
+        device.local_queue_s,
+        device.uplink_queue_s,
+    )
+
+
 #: Columns of :attr:`Context.nodes` (the NodeStates of each candidate).
 NODE_FEATURES = ("speed_hz", "cores", "queue_s", "load", "up_bps", "down_bps", "rtt_s")
 
@@ -182,20 +200,7 @@ class Context:
         """The arrays of a ``decide(tasks, device, nodes)`` call (rows share device and
         nodes: broadcast views, no copies)."""
         n = len(tasks)
-        p = device.power
-        row = np.array(
-            [
-                device.cpu_hz,
-                device.load,
-                device.battery,
-                p.kappa,
-                p.transmit_w,
-                p.receive_w,
-                p.idle_w,
-                device.local_queue_s,
-                device.uplink_queue_s,
-            ]
-        )
+        row = np.array(device_row(device))
         node_matrix = (
             np.column_stack([getattr(nodes, name) for name in NODE_FEATURES])
             if len(nodes)
@@ -237,20 +242,9 @@ class Columns:
     @classmethod
     def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Columns:
         """The columns of a ``decide(tasks, device, nodes)`` call."""
-        p = device.power
         return cls(
             tuple(getattr(tasks, name)[:, None] for name in TASK_FEATURES),
-            (
-                device.cpu_hz,
-                device.load,
-                device.battery,
-                p.kappa,
-                p.transmit_w,
-                p.receive_w,
-                p.idle_w,
-                device.local_queue_s,
-                device.uplink_queue_s,
-            ),
+            device_row(device),
             tuple(getattr(nodes, name) for name in NODE_FEATURES),
             len(tasks),
             len(nodes),
