@@ -13,6 +13,11 @@ import sys
 
 #: From <linux/prctl.h>.
 PR_SET_PDEATHSIG = 1
+#: Set by :class:`~edgeoffload.execution.TaskPool` to its own pid before it starts the
+#: forkserver, which inherits it: a forkserver whose parent died while it was still
+#: starting sees another parent (init) and exits instead of serving no one. (The pool
+#: does not import this module: importing it arms the parent-death signal.)
+PARENT_ENV = "EDGEOFFLOAD_POOL_PARENT"
 #: The process that imported this module: in the forkserver (a preload), the parent of
 #: every worker it forks, who inherit this value.
 IMPORTED_BY = os.getpid()
@@ -44,4 +49,9 @@ def die_with_forkserver() -> None:
     die_with_parent(IMPORTED_BY if os.getpid() != IMPORTED_BY else None)
 
 
-die_with_parent()
+def _expected_parent() -> int | None:
+    value = os.environ.get(PARENT_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+die_with_parent(_expected_parent())

@@ -53,6 +53,10 @@ def run_inline(spec: TaskSpec, args: list[Any]) -> Outcome:
 
 # -- worker process side ------------------------------------------------------------------
 
+#: ``_die_with_parent.PARENT_ENV`` (not imported here: importing that module arms the
+#: parent-death signal in the importing process).
+POOL_PARENT_ENV = "EDGEOFFLOAD_POOL_PARENT"
+
 _TABLE: dict[str, TaskSpec] = {}
 _CODEC: Codec | None = None
 
@@ -119,6 +123,7 @@ class TaskPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        os.environ[POOL_PARENT_ENV] = str(os.getpid())  # read by the forkserver's preload
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(
             ["edgeoffload._die_with_parent", "edgeoffload.execution", *self.modules]

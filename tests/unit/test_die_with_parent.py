@@ -43,3 +43,37 @@ def test_a_worker_checks_against_the_forkserver_that_imported_the_module() -> No
     # Inherited from a process that is not our parent: that process is gone for us.
     done = _probe("m.IMPORTED_BY = os.getpid() + 10_000_000\nm.die_with_forkserver()")
     assert done.returncode == 1 and "alive" not in done.stdout
+
+
+def test_a_forkserver_started_after_its_parent_died_exits_at_preload() -> None:
+    # The pool names its pid in the environment; the preload compares.
+    import edgeoffload.execution as execution
+
+    env = {**os.environ, execution.POOL_PARENT_ENV: str(os.getpid() + 10_000_000)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import edgeoffload._die_with_parent; print('alive')"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 1 and "alive" not in done.stdout
+    env[execution.POOL_PARENT_ENV] = str(os.getpid())
+    ok = subprocess.run(
+        [sys.executable, "-c", "import edgeoffload._die_with_parent; print('alive')"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+    )
+    assert ok.stdout.strip() == "alive"
+
+
+def test_the_pool_and_the_preload_agree_on_the_variable() -> None:
+    import edgeoffload.execution as execution
+
+    # In a subprocess: importing the module arms the parent-death signal.
+    printed = _probe("print(m.PARENT_ENV)").stdout.split()
+    assert printed == [execution.POOL_PARENT_ENV, "alive"]
