@@ -61,7 +61,7 @@ from . import rounds
 from .engine import NORMAL, URGENT, Engine
 from .estimates import BandwidthEstimator, EwmaBandwidth
 from .finishes import FinishQueue
-from .nodes import dvfs, task_spec
+from .nodes import task_spec
 from .scenario import Scenario
 from .table import Outcome, Reason, TaskTable
 from .view import View
@@ -1083,42 +1083,7 @@ class Simulation:
                     self._node_done(tid, node_index, now)
                     continue
             if node.fifo:
-                pending = node.pending
-                if len(pending) >= node.max_pending:
-                    node.refused_overloaded += 1
-                    self.resubmit(tid, node_index)
-                    continue
-                # FIFO, Kiefer-Wolfowitz: the task starts when the earliest-free core
-                # frees (``node.free`` is a heap of core free times); DVFS as in
-                # SimNode.run_at, inlined (this runs once per offloaded task).
-                free = node.free
-                start = free[0] if free[0] > now else now
-                if start >= t.created_s[tid] + t.deadline_s[tid]:
-                    node.expired += 1
-                    self._close(tid, now, DROPPED, Reason.DEADLINE_EXPIRED)
-                    continue
-                cycles = t.cpu_cycles[tid]
-                speed = node.speed_hz
-                if len(node.levels) == 1:
-                    level = node.levels[0]
-                    service = cycles / (speed * level)
-                else:
-                    service, level = dvfs(node.levels, speed, cycles, t.compute_by_s[tid] - start)
-                f = speed * level
-                energy = node.kappa * f * f * cycles
-                node.busy_s += service
-                node.dyn_j += energy
-                node.dyn_max_j += node.kappa * speed * speed * cycles
-                finish = start + service
-                heapreplace(free, finish)
-                pending[tid] = None
-                t.start_s[tid] = start
-                t.finish_s[tid] = finish
-                t.service_s[tid] = service
-                t.level[tid] = level
-                t.node_energy_j[tid] += energy
-                t.node_energy_max_freq_j[tid] += node.kappa * node.speed_hz**2 * cycles
-                self.engine.schedule(finish, self._finish, (node_index, tid, node.epoch, None))
+                self._arrive_fifo(node_index, [tid], now)
             else:
                 budget = t.created_s[tid] + t.deadline_s[tid] - now
                 refusal = node.submit(
@@ -1136,8 +1101,10 @@ class Simulation:
             self._dispatch(node_index)
 
     def _arrive_fifo(self, node_index: int, tids: list[int], now: float) -> None:
-        """:meth:`_arrive` at an up FIFO node without caches (the usual case), with DVFS
-        and the finish event inlined (this runs once per offloaded task)."""
+        """Tasks arriving at an up FIFO node: all of :meth:`_arrive` at a node without
+        caches (the usual case), the tasks that need a core after the cache lookups
+        otherwise; DVFS and the finish event inlined (this runs once per offloaded
+        task)."""
         node = self.nodes[node_index]
         t = self.tasks
         created, deadline, cycles_of = t.created_s, t.deadline_s, t.cpu_cycles
