@@ -45,30 +45,24 @@ def test_a_worker_checks_against_the_forkserver_that_imported_the_module() -> No
     assert done.returncode == 1 and "alive" not in done.stdout
 
 
-def test_a_forkserver_started_after_its_parent_died_exits_at_preload() -> None:
-    # The pool names its pid in the environment; the preload compares.
+def _import_with_parent(pid: int) -> subprocess.CompletedProcess[str]:
     import edgeoffload.execution as execution
 
-    env = {**os.environ, execution.POOL_PARENT_ENV: str(os.getpid() + 10_000_000)}
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", "import edgeoffload._die_with_parent; print('alive')"],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
-        env=env,
+        env={**os.environ, execution.POOL_PARENT_ENV: str(pid)},
     )
+
+
+def test_a_forkserver_started_after_its_parent_died_exits_at_preload() -> None:
+    # The pool names its pid in the environment; the preload compares.
+    done = _import_with_parent(os.getpid() + 10_000_000)
     assert done.returncode == 1 and "alive" not in done.stdout
-    env[execution.POOL_PARENT_ENV] = str(os.getpid())
-    ok = subprocess.run(
-        [sys.executable, "-c", "import edgeoffload._die_with_parent; print('alive')"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env=env,
-    )
-    assert ok.stdout.strip() == "alive"
+    assert _import_with_parent(os.getpid()).stdout.strip() == "alive"
 
 
 def test_the_pool_and_the_preload_agree_on_the_variable() -> None:
