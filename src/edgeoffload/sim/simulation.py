@@ -795,17 +795,9 @@ class Simulation:
                 group = None
             if capture is not None:
                 self._probe(tid, d, a)
-            if target == LOCAL:
-                t.target[tid] = LOCAL
-                self.run_local(tid, d, a)
+            node = self._assign(tid, d, target, index, a)
+            if node == LOCAL:
                 continue
-            node = index[target] if 0 <= target < len(index) else -1
-            if node < 0:
-                raise InvalidState(
-                    f"policy {self.policy.name!r} chose column {target}, where there is no node"
-                )
-            t.target[tid] = node
-            self._set_compute_by(tid, d, node)
             if group is None:
                 if batching and j + 1 < n and created[tid + 1] == a:
                     group = {node: [tid]}
@@ -838,19 +830,27 @@ class Simulation:
         t = self.tasks
         created = t.created_s
         for d, tid, target, i in zip(devs, tids, targets, who, strict=True):
-            if target == LOCAL:
-                t.target[tid] = LOCAL
-                self.run_local(tid, d, created[tid])
-                continue
-            cands = index[i]
-            node = cands[target] if 0 <= target < len(cands) else -1
-            if node < 0:
-                raise InvalidState(
-                    f"policy {self.policy.name!r} chose column {target}, where there is no node"
-                )
-            t.target[tid] = node
-            self._set_compute_by(tid, d, node)
-            self.send(d, node, created[tid], [tid])
+            node = self._assign(tid, d, target, index[i], created[tid])
+            if node != LOCAL:
+                self.send(d, node, created[tid], [tid])
+
+    def _assign(self, tid: int, d: int, target: int, candidates: list[int], at: float) -> int:
+        """Carry out the policy's choice for task ``tid`` of device ``d``, created at
+        ``at``: run it here (returns LOCAL) or note the node it goes to (returns its
+        index; the caller sends it). ``target`` is a column of ``candidates``."""
+        t = self.tasks
+        if target == LOCAL:
+            t.target[tid] = LOCAL
+            self.run_local(tid, d, at)
+            return LOCAL
+        node = candidates[target] if 0 <= target < len(candidates) else -1
+        if node < 0:
+            raise InvalidState(
+                f"policy {self.policy.name!r} chose column {target}, where there is no node"
+            )
+        t.target[tid] = node
+        self._set_compute_by(tid, d, node)
+        return node
 
     def _commit_windowed(
         self,
@@ -881,17 +881,9 @@ class Simulation:
                 earliest = self._flush(d, open_msgs, a)
             if self.capture is not None:
                 self._probe(tid, d, a)
-            if target == LOCAL:
-                t.target[tid] = LOCAL
-                self.run_local(tid, d, a)
+            node = self._assign(tid, d, target, index, a)
+            if node == LOCAL:
                 continue
-            node = index[target] if 0 <= target < len(index) else -1
-            if node < 0:
-                raise InvalidState(
-                    f"policy {self.policy.name!r} chose column {target}, where there is no node"
-                )
-            t.target[tid] = node
-            self._set_compute_by(tid, d, node)
             msg = open_msgs.get(node)
             if msg is not None and len(msg[1]) < self._max_items:
                 msg[1].append(tid)
