@@ -24,8 +24,9 @@ its bytes go out, idle power from the end of its upload to the start of its down
 receive power while the result comes in, ``kappa f^2`` per local cycle.
 
 Speed: a round of many devices' decisions is carried out with numpy (:mod:`.rounds`),
-and node finishes are held back and carried out together before anything reads what
-they change (:mod:`.finishes`); both give the task-by-task code's numbers bit for bit.
+node arrivals are delivered in batches (:mod:`.arrivals`), and node finishes are held
+back and carried out together before anything reads what they change
+(:mod:`.finishes`); all give the task-by-task code's numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from __future__ import annotations
 import gc
 import itertools
 import math
-import operator
 import sys
 import time as wallclock
 from collections.abc import Callable
@@ -58,6 +58,7 @@ from ..decision.policies import Policy
 from ..errors import InvalidState
 from ..protocol.codes import ErrorCode
 from . import rounds
+from .arrivals import ArrivalStream
 from .engine import NORMAL, URGENT, Engine
 from .estimates import BandwidthEstimator, EwmaBandwidth
 from .finishes import FinishQueue
@@ -67,7 +68,6 @@ from .table import Outcome, Reason, TaskTable
 from .view import View
 from .world import build
 
-_first = operator.itemgetter(0)
 DONE, DROPPED, FAILED = int(Outcome.DONE), int(Outcome.DROPPED), int(Outcome.FAILED)
 #: The PowerModel's fields, as DEVICE_FEATURES columns.
 _POWER_COLUMNS = ("kappa", "transmit_w", "receive_w", "idle_w")
@@ -210,6 +210,7 @@ class Simulation:
         self._plain_fifo = [
             n.fifo and n.input_cache is None and n.result_cache is None for n in self.nodes
         ]
+        self._stream = ArrivalStream(self)
 
     # -- running ------------------------------------------------------------------------
 
@@ -476,9 +477,8 @@ class Simulation:
             if self._round_arrays is None:
                 self._round_arrays = rounds.RoundArrays(self)
             vector = self._round_arrays
-        # The phase's node arrivals go through one cursor event rather than one heap
-        # entry each: the heap holds one cursor per phase instead of every arrival due
-        # in the next interval (tens of thousands in the stress scenario).
+        # The phase's node arrivals join the stream (:mod:`.arrivals`) rather than the
+        # heap, one entry each.
         arrivals: list[tuple[float, int, list[int]]] = []
         self._arrivals = arrivals
         try:
@@ -543,9 +543,7 @@ class Simulation:
             self._arrivals = None
         if not windowed:
             self._note_decisions(tids, exp_l, exp_e, conf, keep is None)
-        if arrivals:
-            arrivals.sort(key=_first)  # stable: commit order on ties
-            self.engine.schedule(arrivals[0][0], self._cursor, (arrivals, 0))
+        self._stream.add(arrivals)
 
     def _note_decisions(
         self, tids: list[int], exp_l: F64, exp_e: F64, conf: F64, contiguous: bool
@@ -570,38 +568,6 @@ class Simulation:
             t.expected_latency_s[tid] = lat
             t.expected_energy_j[tid] = joules
             t.confidence[tid] = c
-
-    def _cursor(self, arg: tuple[list[tuple[float, int, list[int]]], int]) -> None:
-        """Deliver a phase's node arrivals in time order, one event at a time.
-
-        The cursor's next event would be the engine's very next one when it is earlier
-        than everything queued (at a tie the queued event goes first: it is urgent or
-        older) and within the run: then it is delivered here, without the round trip
-        through the heap (the engine's clock and event count move as if it had)."""
-        batch, i = arg
-        engine = self.engine
-        heap = engine.heap
-        now = engine.now
-        n = len(batch)
-        nodes = self.nodes
-        plain = self._plain_fifo
-        while True:
-            while i < n and batch[i][0] <= now:
-                _, node_index, tids = batch[i]
-                if plain[node_index] and nodes[node_index].up:
-                    self._arrive_fifo(node_index, tids, now)
-                else:
-                    self._arrive((node_index, tids))
-                i += 1
-            if i >= n:
-                return
-            at = batch[i][0]
-            if (heap and heap[0][0] <= at) or at > engine.until or engine.stopping:
-                engine.schedule(at, self._cursor, (batch, i))
-                return
-            engine.now = now = at
-            engine.current = (at, NORMAL, next(engine.seq), None, None)
-            engine.events += 1
 
     def _device_rows(self, devs: list[int]) -> np.ndarray:
         """The DeviceStates of ``devs`` as Context rows (DEVICE_FEATURES order): the

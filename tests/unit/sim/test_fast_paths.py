@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision.policies import AlwaysEdge, CostModel, Policy
-from edgeoffload.sim import rounds
+from edgeoffload.sim import arrivals, rounds
+from edgeoffload.sim.arrivals import ArrivalStream
 from edgeoffload.sim.links import LinkArrays, LinkDirection, TraceTable
 from edgeoffload.sim.simulation import Simulation
 from edgeoffload.traces import Trace
@@ -48,12 +49,25 @@ def test_link_arrays_equal_the_scalar_transfers() -> None:
         assert [v.free_bits for v in vector] == [s.free_bits for s in scalar]
 
 
-def _table(scenario: Any, policy: Policy, fast: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
-    calls = []
+def _table(
+    scenario: Any,
+    policy: Policy,
+    fast: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    rounds_expected: bool = True,
+) -> Any:
+    calls: list[int] = []
+    batches: list[int] = []
     carry_out = rounds.carry_out
+    batch = ArrivalStream._batch
     with monkeypatch.context() as patch:
         patch.setattr(rounds, "carry_out", lambda *a: calls.append(1) or carry_out(*a))
-        if not fast:
+        patch.setattr(
+            ArrivalStream, "_batch", lambda s, i, j: batches.append(j - i) or batch(s, i, j)
+        )
+        if fast:
+            patch.setattr(arrivals, "MIN_ROWS", 3)  # the small scenario's batches are small
+        else:
             patch.setattr(rounds, "MIN_ROWS", 10**9)
         sim = Simulation(scenario, policy)
         sim.start()
@@ -61,12 +75,17 @@ def _table(scenario: Any, policy: Policy, fast: bool, monkeypatch: pytest.Monkey
         if not fast:
             sim._finishes = None
         sim.run()
-    assert bool(calls) == fast
+    assert bool(batches) == fast
+    if rounds_expected:
+        assert bool(calls) == fast
     return sim.tasks.arrays(), sim.dev.battery_j, sim.engine.events, sim.engine.now
 
 
+@pytest.mark.parametrize("burst", [1, 3])
 @pytest.mark.parametrize("policy", [CostModel, AlwaysEdge])
-def test_fast_paths_change_nothing(policy: type[Policy], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_paths_change_nothing(
+    policy: type[Policy], burst: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     device = small().devices[0]
     link = {"dataset": "ghent_4g", "uplink_scale": 0.5, "rtt_ms": 20, "loss": 0.05}
     groups = [
@@ -77,15 +96,18 @@ def test_fast_paths_change_nothing(policy: type[Policy], monkeypatch: pytest.Mon
             "battery_j": 500.0,
             "dvfs_levels": [0.5, 0.75, 1.0],
             "link": link,
-            "workload": [{"app": "frame", "arrivals": {"process": "periodic", "rate_hz": 8}}],
+            # burst > 1: several tasks per transfer (and no round of one task per device)
+            "workload": [
+                {"app": "frame", "arrivals": {"process": "periodic", "rate_hz": 8, "burst": burst}}
+            ],
         }
     ]
     assert device.count == 8  # the small scenario, made larger and lossy
     failures = {"mtbf_s": 3.0, "mttr_s": 0.5}
     nodes = [{"count": 2, "cores": 4, "speed_hz": 3e9, "max_pending": 30, "failures": failures}]
     scenario = small(devices=groups, nodes=nodes, duration_s=8.0, view_phases=2)
-    fast = _table(scenario, policy(), True, monkeypatch)
-    slow = _table(scenario, policy(), False, monkeypatch)
+    fast = _table(scenario, policy(), True, monkeypatch, burst == 1)
+    slow = _table(scenario, policy(), False, monkeypatch, burst == 1)
     for name, column in fast[0].items():
         assert np.array_equal(column, slow[0][name], equal_nan=True), name
     assert fast[1:] == slow[1:]
