@@ -235,31 +235,35 @@ class ArrivalStream:
         ran_tids = [tid_l[r] for r in ran.tolist()] if ran.size < m else tid_l
         ran_nodes = node[ran].tolist()
         finish = start[ran] + service[ran]
-        old = operator.itemgetter(*ran_tids) if len(ran_tids) > 1 else None
-        columns = (
-            (t.start_s, start[ran]),
-            (t.finish_s, finish),
-            (t.service_s, service[ran]),
-            (t.level, level[ran]),
-        )
-        for column, values in columns:
-            for tid, v in zip(ran_tids, values.tolist(), strict=True):
-                column[tid] = v
-        c_ran = cycles[ran]
-        added = (
-            (t.node_energy_j, energy[ran]),
-            (t.node_energy_max_freq_j, self._kappa_s2[node[ran]] * c_ran),
-        )
-        for column, values in added:
-            before = (
-                np.array(old(column), dtype=np.float64)
-                if old is not None
-                else np.array([column[tid] for tid in ran_tids])
-            )
-            for tid, v in zip(ran_tids, (before + values).tolist(), strict=True):
-                column[tid] = v
+        if len(ran_tids) > 1:
+            old = operator.itemgetter(*ran_tids)
+            spent = np.array(old(t.node_energy_j), dtype=np.float64)
+            spent_max = np.array(old(t.node_energy_max_freq_j), dtype=np.float64)
+        else:
+            spent = np.array([t.node_energy_j[tid] for tid in ran_tids])
+            spent_max = np.array([t.node_energy_max_freq_j[tid] for tid in ran_tids])
+        spent = spent + energy[ran]
+        spent_max = spent_max + self._kappa_s2[node[ran]] * cycles[ran]
+        start_s, finish_s, service_s, level_s = t.start_s, t.finish_s, t.service_s, t.level
+        energy_j, energy_max = t.node_energy_j, t.node_energy_max_freq_j
         pending = [n.pending for n in nodes]
-        for tid, k in zip(ran_tids, ran_nodes, strict=True):
+        for tid, k, a, b, c, d, e, f in zip(
+            ran_tids,
+            ran_nodes,
+            start[ran].tolist(),
+            finish.tolist(),
+            service[ran].tolist(),
+            level[ran].tolist(),
+            spent.tolist(),
+            spent_max.tolist(),
+            strict=True,
+        ):
+            start_s[tid] = a
+            finish_s[tid] = b
+            service_s[tid] = c
+            level_s[tid] = d
+            energy_j[tid] = e
+            energy_max[tid] = f
             pending[k][tid] = None
         held = sim._finishes
         assert held is not None
