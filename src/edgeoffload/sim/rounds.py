@@ -6,7 +6,8 @@ state; the only state they share is the generator behind link losses (drawn in t
 order) and the order of the node arrivals (kept: task order). The arithmetic is the
 scalar code's, operation for operation, so the results are the same bit for bit.
 Rows the arrays cannot do (a transfer that draws a loss, a boundary case of a link's
-inverse) go through the scalar :meth:`Simulation.send`, in task order.
+inverse) go through the scalar :meth:`Simulation.send`, in task order; a device's first
+transfer draws only its first run of successes, done here (:func:`_draw_first`).
 
 Used for rounds of plain tasks (no DAG stage) when no node has an input cache (whose
 lookups depend on the order of the transfers to a node) and nobody collects closed
@@ -16,6 +17,7 @@ tasks one by one.
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -58,11 +60,6 @@ def applicable(sim: Simulation) -> bool:
     return sim.closed is None and all(n.input_cache is None for n in sim.nodes)
 
 
-def _scatter(values: list[Any], index: list[int], new: list[Any]) -> None:
-    for i, v in zip(index, new, strict=True):
-        values[i] = v
-
-
 def carry_out(
     sim: Simulation,
     arrays: RoundArrays,
@@ -73,12 +70,16 @@ def carry_out(
     created: F64,
     tasks: F64,
     cpu_free: F64,
+    up_free: F64,
+    down_bps: F64,
 ) -> None:
     """Carry out tasks ``first, first+1, ...`` (one per device ``devs[i]``, decided
     ``targets[i]`` over candidate row ``cand[i]``, created at ``created[i]``, TaskBatch
-    row ``tasks[i]``; ``cpu_free[i]``: the device's CPU free time)."""
+    row ``tasks[i]``). ``cpu_free[i]``, ``up_free[i]``: when the device's CPU and uplink
+    are free, set here to those after the round; ``down_bps[i]``: its downlink estimate."""
     t = sim.tasks
     dev = sim.dev
+    battery = dev.battery_j
     n = devs.size
     last = first + n
     k = cand.shape[1]
@@ -97,7 +98,6 @@ def carry_out(
     )
     energy_j, energy_max = np.zeros(n), np.zeros(n)
     outcome = np.full(n, _PENDING, dtype=np.int64)
-    changed_battery: list[tuple[list[int], list[float]]] = []
 
     # -- on the device (Simulation.run_local) ---------------------------------------
     li = np.flatnonzero(local)
@@ -120,11 +120,12 @@ def carry_out(
         kappa = sim._power[d, 0]
         f = hz * level
         energy = kappa * f * f * cycles
-        dl = d.tolist()
-        _scatter(dev.cpu_free, dl, end.tolist())
-        busy = dev.busy_s
-        _scatter(busy, dl, (np.array([busy[x] for x in dl]) + run).tolist())
-        changed_battery.append((dl, energy.tolist()))
+        cpu_free[li] = end
+        free_list, busy = dev.cpu_free, dev.busy_s
+        for x, e, r, j in zip(d.tolist(), end.tolist(), run.tolist(), energy.tolist(), strict=True):
+            free_list[x] = e
+            busy[x] += r
+            battery[x] -= j
         start_s[li], finish_s[li], level_col[li], service_s[li] = start, end, level, run
         end_s[li] = end
         energy_j[li] = energy
@@ -137,25 +138,26 @@ def carry_out(
     up_bytes = np.zeros(n)
     batch = np.zeros(n, dtype=np.int64)
     slow: list[int] = []
-    entries: list[Any] = []
+    entries: list[tuple[float, int, list[int]]] = []
     if si.size:
         d = devs[si]
         dl = d.tolist()
         nd = node[si]
         at = created[si]
-        est = sim.estimator
         header = sim._header_bits
         deadline = tasks[si, _DEADLINE]
-        back = (tasks[si, _OUTPUT] * 8.0 + header) * (
-            1.0 / np.array([est.down_bps(x) for x in dl]) + arrays.inv_wan[nd]
-        )
+        back = (tasks[si, _OUTPUT] * 8.0 + header) * (1.0 / down_bps[si] + arrays.inv_wan[nd])
         with np.errstate(invalid="ignore"):
             by = at + deadline - back - (arrays.rtt[d] + arrays.wan_rtt[nd]) / 2.0
         compute_by[si] = np.where(deadline == math.inf, deadline, by)
-        until = sim._until_loss
         lossy = arrays.loss[d] > 0.0
+        until = sim._until_loss
         # Rows whose transfer draws from the loss generator go the scalar way.
-        fast = ~lossy | (np.array([until[x] for x in dl]) > 0)
+        fast = ~lossy
+        if not fast.all():
+            left = np.fromiter(gather(until, dl), np.int64, len(dl))
+            fast |= left > 0
+            fast[_draw_first(sim, np.flatnonzero(~fast).tolist(), dl)] = True
         bits = header + tasks[si, _INPUT] * 8.0
         fi = np.flatnonzero(fast)
         if fi.size:
@@ -175,18 +177,8 @@ def carry_out(
             energy_max[rows] = energy
             up_bytes[rows] = fb / 8.0
             upload_end[rows] = end
+            up_free[rows] = end  # as LinkArrays.transfer left them
             batch[rows] = 1
-            fdl = fd.tolist()
-            changed_battery.append((fdl, energy.tolist()))
-            samples = sim._samples
-            for x, e, r, sent in zip(
-                fdl, end.tolist(), rate.tolist(), (radio > 0).tolist(), strict=True
-            ):
-                if sent:
-                    samples[x].append((e, True, r))
-            for x, lossy_x in zip(fdl, lossy[fi].tolist(), strict=True):
-                if lossy_x:
-                    until[x] -= 1
             fn = nd[fi]
             arrive = end + arrays.rtt[fd] / 2.0
             cloud = arrays.cloud[fn]
@@ -194,14 +186,27 @@ def carry_out(
                 arrive = np.where(
                     cloud, arrive + (arrays.wan_rtt[fn] / 2.0 + fb / arrays.wan_bps[fn]), arrive
                 )
-            entries = [None] * si.size
-            for p, a, x, tid in zip(
-                fi.tolist(), arrive.tolist(), fn.tolist(), (rows + first).tolist(), strict=True
+            samples = sim._samples
+            for x, e, j, r, sent, lossy_x in zip(
+                fd.tolist(),
+                end.tolist(),
+                energy.tolist(),
+                rate.tolist(),
+                (radio > 0).tolist(),
+                lossy[fi].tolist(),
+                strict=True,
             ):
-                entries[p] = (a, x, [tid])
+                battery[x] -= j
+                if sent:
+                    samples[x].append((e, True, r))
+                if lossy_x:
+                    until[x] -= 1
+            # The node arrivals in task order (the scalar rows' go in below).
+            tids = [[tid] for tid in (rows + first).tolist()]
+            entries = list(zip(arrive.tolist(), fn.tolist(), tids, strict=True))
         slow = np.flatnonzero(~fast).tolist()
 
-    # -- the table, the devices' batteries, then the scalar rows ---------------------
+    # -- the table, then the scalar rows ---------------------------------------------
     t.target[first:last] = node.tolist()
     t.compute_by_s[first:last] = compute_by.tolist()
     t.start_s[first:last] = start_s.tolist()
@@ -215,24 +220,49 @@ def carry_out(
     t.up_bytes[first:last] = up_bytes.tolist()
     t.upload_end_s[first:last] = upload_end.tolist()
     t.batch[first:last] = batch.tolist()
-    battery = dev.battery_j
-    for index, spent in changed_battery:
-        for x, e in zip(index, spent, strict=True):
-            battery[x] -= e
     arrivals = sim._arrivals
     assert arrivals is not None
     if slow:
-        if not entries:
-            entries = [None] * si.size
         own: list[tuple[float, int, list[int]]] = []
         sim._arrivals = own
+        lost = 0  # scalar rows without an arrival (before the one at hand)
         try:
-            for p in slow:
+            for p in slow:  # ``entries`` holds the arrivals of the rows before p
                 row = int(si[p])
-                sim.send(int(devs[row]), int(node[row]), float(created[row]), [first + row])
+                x = int(devs[row])
+                sim.send(x, int(node[row]), float(created[row]), [first + row])
+                up_free[row] = dev.up[x].free_s
                 if own:
-                    entries[p] = own.pop()
+                    entries.insert(p - lost, own.pop())
+                else:
+                    lost += 1
         finally:
             sim._arrivals = arrivals
-    if entries:
-        arrivals.extend(e for e in entries if e is not None)
+    arrivals.extend(entries)
+
+
+def gather(values: list[Any], index: list[int]) -> tuple[Any, ...]:
+    """``values[i]`` for each ``i`` of ``index``."""
+    if len(index) > 1:
+        return operator.itemgetter(*index)(values)  # type: ignore[no-any-return]
+    return (values[index[0]],) if index else ()
+
+
+def _draw_first(sim: Simulation, rows: list[int], devs: list[int]) -> list[int]:
+    """Of ``rows`` (positions in ``devs``, in task order; devices with no run of
+    successes left), those whose transfer then goes out once.
+
+    A device's first transfer draws its first run of successes (:meth:`Simulation._tries`):
+    drawn here, in task order, up to the first row that needs a draw for a loss (made by
+    its :meth:`Simulation.send`, after these); the later rows are left to ``send``."""
+    until, loss = sim._until_loss, sim.dev.loss
+    once = []
+    for p in rows:
+        x = devs[p]
+        if until[x] == 0:
+            break
+        left = until[x] = sim._successes(loss[x])  # until[x] < 0: first transfer
+        if left == 0:
+            break
+        once.append(p)
+    return once

@@ -88,6 +88,29 @@ DYNAMIC: dict[str, Any] = {
     "service_s": NAN,
 }
 
+
+def _by_value(columns: dict[str, Any]) -> list[tuple[list[str], Any]]:
+    """Column names grouped by initial value (``0`` and ``0.0`` apart)."""
+    groups: dict[tuple[type, str], tuple[list[str], Any]] = {}
+    for name, default in columns.items():
+        groups.setdefault((type(default), repr(default)), ([], default))[0].append(name)
+    return list(groups.values())
+
+
+#: The DYNAMIC columns by initial value (``add`` makes one fill list per value).
+_DEFAULTS = _by_value(DYNAMIC)
+
+
+def _as_list(values: np.ndarray) -> list[Any]:
+    """``values.tolist()``; a column of one value (bit for bit) as ``[value] * n``,
+    which costs a fraction."""
+    if values.size > 1 and values.dtype in (np.float64, np.int64):
+        bits = values.view(np.int64)
+        if bits[0] == bits[-1] and not (bits != bits[0]).any():
+            return [values[0].item()] * values.size
+    return values.tolist()  # type: ignore[no-any-return]
+
+
 _INT_DYNAMIC = {
     "target",
     "attempts",
@@ -150,11 +173,14 @@ class TaskTable:
         """Append tasks (every static column, equal lengths); returns the first new id."""
         first = self.size
         n = len(static["device"])
+        columns = self.columns
         for name in STATIC:
             values = static[name]
-            self.columns[name].extend(values.tolist() if isinstance(values, np.ndarray) else values)
-        for name, default in DYNAMIC.items():
-            self.columns[name].extend([default] * n)
+            columns[name].extend(_as_list(values) if isinstance(values, np.ndarray) else values)
+        for names, default in _DEFAULTS:
+            fill = [default] * n
+            for name in names:
+                columns[name].extend(fill)
         self.size += n
         return first
 
