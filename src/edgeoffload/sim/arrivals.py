@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .engine import NORMAL
-from .finishes import _occurrence as occurrence
+from .finishes import occurrence
 from .table import Outcome, Reason
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ no online policy and no external driver (:meth:`Simulation.start`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,8 +65,9 @@ class FinishQueue:
         keyed ``before`` (``(time, priority, sequence)``; None: all of them)."""
         if not self.time:
             return
-        times = np.array(self.time)
-        seqs = np.array(self.seq, dtype=np.int64)
+        k = len(self.time)
+        times = np.fromiter(self.time, np.float64, k)
+        seqs = np.fromiter(self.seq, np.int64, k)
         order = np.lexsort((seqs, times))
         times, seqs = times[order], seqs[order]
         if before is None:
@@ -77,9 +79,9 @@ class FinishQueue:
                 m += int(np.searchsorted(seqs[m:][times[m:] == at], seq, side="left"))
         if m == 0:
             return
-        tasks = np.array(self.task, dtype=np.int64)[order]
-        node_of = np.array(self.node, dtype=np.int64)[order]
-        epochs = np.array(self.epoch, dtype=np.int64)[order]
+        tasks = np.fromiter(self.task, np.int64, k)[order]
+        node_of = np.fromiter(self.node, np.int64, k)[order]
+        epochs = np.fromiter(self.epoch, np.int64, k)[order]
         rest = slice(m, None)
         self.time = times[rest].tolist()
         self.seq = seqs[rest].tolist()
@@ -97,38 +99,39 @@ class FinishQueue:
     ) -> None:
         """Due finishes in order: the node forgets each, then its result goes home."""
         sim = self.sim
-        t = sim.tasks
         nodes = sim.nodes
-        keep = []
-        for i, (tid, n, epoch) in enumerate(
-            zip(tasks.tolist(), node_of.tolist(), epochs.tolist(), strict=True)
-        ):
-            node = nodes[n]
-            if epoch != node.epoch:
-                continue  # the node crashed meanwhile; the task was placed again
-            node.pending.pop(tid, None)
-            keep.append(i)
-        if len(keep) < tasks.size:
+        # A node that crashed meanwhile has a new epoch: its tasks were placed again.
+        current = np.fromiter([node.epoch for node in nodes], np.int64, len(nodes))
+        keep = epochs == current[node_of]
+        if not keep.all():
             tasks, times, node_of = tasks[keep], times[keep], node_of[keep]
         if tasks.size == 0:
             return
-        device = np.array([t.device[i] for i in tasks.tolist()], dtype=np.int64)
+        tl = tasks.tolist()
+        for tid, n in zip(tl, node_of.tolist(), strict=True):
+            nodes[n].pending.pop(tid, None)
+        device = _gather(sim.tasks.device, tl, np.int64)
         # A row draws from the loss generator when its device's countdown has run out:
         # the rows before the first such row go in numpy waves, that row the scalar way,
-        # and so on.
+        # and so on. slack: the countdown each row will meet (a draw at <= 0), gathered
+        # once; only the drawing device's later rows change after a draw.
         until = sim._until_loss
-        lossy = self._loss[device] > 0.0
+        seen = occurrence(device)
+        slack = _gather(until, device.tolist(), np.int64) - seen
+        draws = (self._loss[device] > 0.0) & (slack <= 0)
         n = tasks.size
         lo = 0
         while lo < n:
-            rest = device[lo:]
-            left = np.array([until[d] for d in rest.tolist()], dtype=np.int64)
-            draws = np.flatnonzero(lossy[lo:] & (left - _occurrence(rest) <= 0))
-            row = int(draws[0]) + lo if draws.size else n
+            ahead = np.flatnonzero(draws[lo:])
+            row = int(ahead[0]) + lo if ahead.size else n
             if row > lo:
                 self._waves(tasks[lo:row], times[lo:row], device[lo:row], node_of[lo:row])
             if row < n:
-                sim.download(int(tasks[row]), int(node_of[row]), float(times[row]))
+                sim.download(tl[row], int(node_of[row]), float(times[row]))
+                d = int(device[row])
+                later = row + 1 + np.flatnonzero(device[row + 1 :] == d)
+                slack[later] = until[d] - (seen[later] - seen[row] - 1)
+                draws[later] = slack[later] <= 0
             lo = row + 1
 
     def _waves(
@@ -136,23 +139,28 @@ class FinishQueue:
     ) -> None:
         """Downloads that draw nothing, in order: one numpy pass per wave of distinct
         devices (a device's k-th download is in wave k)."""
-        seen = _occurrence(device)
-        waves = int(seen.max()) + 1 if seen.size else 0
-        if waves <= 1 or waves * MIN_ROWS > tasks.size:  # one wave, or small ones
+        seen = occurrence(device)
+        waves = int(seen.max()) + 1
+        if waves == 1:
             self._download(tasks, times, device, node_of)
-            return
-        for wave in range(waves):
-            rows = np.flatnonzero(seen == wave)
-            self._download(tasks[rows], times[rows], device[rows], node_of[rows])
+        elif waves * MIN_ROWS > tasks.size:  # small waves: one by one
+            self._one_by_one(tasks, times, node_of)
+        else:
+            for wave in range(waves):
+                rows = np.flatnonzero(seen == wave)
+                self._download(tasks[rows], times[rows], device[rows], node_of[rows])
 
     def _download(
         self, tasks: np.ndarray, ready: np.ndarray, device: np.ndarray, node_of: np.ndarray
     ) -> None:
-        """:meth:`Simulation.download` of results in order, no loss draw: with numpy
-        when the devices are distinct and enough for numpy to pay, else one by one."""
-        if tasks.size >= MIN_ROWS and np.unique(device).size == device.size:
+        """:meth:`Simulation.download` of results on distinct devices, no loss draw: with
+        numpy when enough rows for numpy to pay, else one by one."""
+        if tasks.size >= MIN_ROWS:
             self._download_many(tasks, ready, device, node_of)
-            return
+        else:
+            self._one_by_one(tasks, ready, node_of)
+
+    def _one_by_one(self, tasks: np.ndarray, ready: np.ndarray, node_of: np.ndarray) -> None:
         download = self.sim.download
         for tid, node, at in zip(tasks.tolist(), node_of.tolist(), ready.tolist(), strict=True):
             download(tid, node, at)
@@ -164,7 +172,8 @@ class FinishQueue:
         sim = self.sim
         t = sim.tasks
         dev = sim.dev
-        bits = np.array([t.output_bytes[i] for i in tasks.tolist()]) * 8.0 + sim._header_bits
+        tl = tasks.tolist()
+        bits = _gather(t.output_bytes, tl, np.float64) * 8.0 + sim._header_bits
         at = ready + self._rtt[device] / 2.0
         cloud = self._cloud[node_of]
         if cloud.any():
@@ -174,16 +183,14 @@ class FinishQueue:
         start, end, done = self._downlinks.transfer(device, at, bits)
         if not done.all():  # boundary cases of the inverse: the scalar way
             for row in np.flatnonzero(~done).tolist():
-                sim.download(int(tasks[row]), int(node_of[row]), float(ready[row]))
+                sim.download(tl[row], int(node_of[row]), float(ready[row]))
             tasks, device, bits, start, end = (a[done] for a in (tasks, device, bits, start, end))
-        tl = tasks.tolist()
-        dl = device.tolist()
+            tl = tasks.tolist()
         radio = end - start
-        upload_end = np.array([t.upload_end_s[i] for i in tl])
+        upload_end = _gather(t.upload_end_s, tl, np.float64)
         idle = np.where(start > upload_end, start - upload_end, 0.0)  # NaN compares False
         power = sim._power[device]
         energy = power[:, 2] * radio + power[:, 3] * idle
-        energy_l = energy.tolist()
         energy_j, energy_max, down_bytes = t.energy_j, t.energy_max_freq_j, t.down_bytes
         outcome, reason, end_s = t.outcome, t.reason, t.end_s
         battery, until, samples = dev.battery_j, sim._until_loss, sim._samples
@@ -191,8 +198,8 @@ class FinishQueue:
             rate = bits / radio
         for tid, d, e, b, stop, r, sent, lossy in zip(
             tl,
-            dl,
-            energy_l,
+            device.tolist(),
+            energy.tolist(),
             (bits / 8.0).tolist(),
             end.tolist(),
             rate.tolist(),
@@ -215,7 +222,13 @@ class FinishQueue:
             end_s[tid] = stop
 
 
-def _occurrence(values: np.ndarray) -> np.ndarray:
+def _gather(column: list[Any], rows: list[int], dtype: type) -> np.ndarray:
+    """``column[rows]`` as a numpy array."""
+    picked = itemgetter(*rows)(column) if len(rows) > 1 else [column[i] for i in rows]
+    return np.fromiter(picked, dtype, len(rows))
+
+
+def occurrence(values: np.ndarray) -> np.ndarray:
     """For each entry, how many earlier entries hold the same value."""
     n = values.size
     if n == 0:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 
 import numpy as np
 
@@ -165,7 +167,8 @@ class LinkArrays:
     The trace tables are flattened into one array per column; a search within link
     ``d``'s own table is one ``searchsorted`` over complex keys ``trace + 1j * value``
     (numpy orders complex numbers by real part, then imaginary part), so a whole set of
-    transfers costs a few numpy calls whatever traces they replay. Results equal
+    transfers costs a few numpy calls whatever traces they replay; the rows where the
+    link's previous answer still holds skip it (:meth:`_find`). Results equal
     :meth:`LinkDirection.transfer` bit for bit (the same float operations in the same
     order); the link objects stay the state's owners (``free_bits``, ``free_s``).
     """
@@ -188,17 +191,28 @@ class LinkArrays:
         self.period_s = np.array([t.period_s for t in ordered], dtype=np.float64)
         self.period_bits = np.array([t.period_bits for t in ordered], dtype=np.float64)
         time_keys, bit_keys, times, bits, rates = [], [], [], [], []
+        times_next, bits_next = [], []
         for j, t in enumerate(ordered):
             time_keys.append(j + 1j * np.array(t.times))
             bit_keys.append(j + 1j * np.array(t.bits))
             times.append(t.times)
             bits.append(t.bits)
             rates.append([*t.rates, 0.0])  # aligned with times (one entry per sample start)
+            times_next.append([*t.times[1:], math.inf])  # the next entry in the same table
+            bits_next.append([*t.bits[1:], math.inf])
         self._time_keys = np.concatenate(time_keys) if ordered else np.zeros(0, complex)
         self._bit_keys = np.concatenate(bit_keys) if ordered else np.zeros(0, complex)
         self._times = np.concatenate(times) if ordered else np.zeros(0)
         self._bits = np.concatenate(bits) if ordered else np.zeros(0)
         self._rates = np.concatenate(rates) if ordered else np.zeros(0)
+        self._times_next = np.concatenate(times_next) if ordered else np.zeros(0)
+        self._bits_next = np.concatenate(bits_next) if ordered else np.zeros(0)
+        # Per link: where its table starts in the flattened columns, and the last answer
+        # of each search on it (a hint, checked before use: _find).
+        first = np.cumsum([0, *(len(t.times) for t in ordered)], dtype=np.int64)
+        self._first = first[np.array(trace, dtype=np.int64)]
+        self._time_hint = self._first.copy()
+        self._bit_hint = self._first.copy()
 
     def _search(self, keys: np.ndarray, trace: F64, value: F64, side: str) -> I64:
         """Per row, ``bisect(table, value) - 1`` in that row's own table, as an index
@@ -208,6 +222,28 @@ class LinkArrays:
         key.imag = value
         found: I64 = np.searchsorted(keys, key, side=side) - 1  # type: ignore[call-overload]
         return found
+
+    def _find(self, side: str, index: I64, trace: F64, value: F64) -> I64:
+        """:meth:`_search` in the times (side "right") or the bits (side "left") of
+        links ``index``, trying first each link's last answer (successive transfers on
+        a link mostly fall in the same sample); the check is exact, so is the answer."""
+        if side == "right":
+            flat, after, hints = self._times, self._times_next, self._time_hint
+            hint = hints[index]
+            ok = (flat[hint] <= value) & (value < after[hint])
+        else:
+            flat, after, hints = self._bits, self._bits_next, self._bit_hint
+            hint = hints[index]
+            ok = (flat[hint] < value) & (value <= after[hint])
+        if not ok.all():
+            miss = np.flatnonzero(~ok)
+            keys = self._time_keys if side == "right" else self._bit_keys
+            found = self._search(keys, trace[miss], value[miss], side)
+            hint[miss] = found
+            # A hint stays within the link's own table (NaN, say, can land outside).
+            links = index[miss]
+            hints[links] = np.maximum(found, self._first[links])
+        return hint
 
     def transfer(self, index: I64, t: F64, bits: F64) -> tuple[F64, F64, np.ndarray]:
         """:meth:`LinkDirection.transfer` of ``bits[i]`` offered at ``t[i]`` on link
@@ -223,32 +259,34 @@ class LinkArrays:
         period_s, period_bits = self.period_s[j], self.period_bits[j]
         offset, scale, base = self.offset[index], self.scale[index], self.base[index]
         times, cum, rates = self._times, self._bits, self._rates
-        links = self.links
         rows = index.tolist()
-        free = np.array([links[d].free_bits for d in rows])
+        links = itemgetter(*rows)(self.links) if len(rows) > 1 else [self.links[d] for d in rows]
+        free = np.fromiter([link.free_bits for link in links], np.float64, len(links))
         loops, r = np.divmod(t + offset, period_s)
-        i = self._search(self._time_keys, trace, r, "right")
+        i = self._find("right", index, trace, r)
         now_bits = (loops * period_bits + cum[i] + rates[i] * (r - times[i]) - base) * scale
         busy = free > now_bits
         start_bits = np.where(busy, free, now_bits)
-        # Start of a transfer queued behind another: time_at(free).
-        loops, r = np.divmod(free / scale + base, period_bits)
-        odd = busy & (r <= 0.0)
-        r = np.where(odd, period_bits, r)
-        i = self._search(self._bit_keys, trace, r, "left")
-        queued = loops * period_s + times[i] + (r - cum[i]) / rates[i] - offset
-        start = np.where(busy, queued, t)
+        start = t.astype(np.float64)  # a copy
+        odd = np.zeros(t.size, dtype=bool)
+        if busy.any():  # rare: time_at(free), the start of a transfer queued behind another
+            q = np.flatnonzero(busy)
+            qs, qb = period_s[q], period_bits[q]
+            loops, r = np.divmod(free[q] / scale[q] + base[q], qb)
+            odd[q] = r <= 0.0
+            r = np.where(r <= 0.0, qb, r)
+            i = self._search(self._bit_keys, trace[q], r, "left")
+            start[q] = loops * qs + times[i] + (r - cum[i]) / rates[i] - offset[q]
         end_bits = start_bits + bits
         loops, r = np.divmod(end_bits / scale + base, period_bits)
         odd |= (r <= 0.0) | (bits <= 0)
         r = np.where(r <= 0.0, period_bits, r)
-        i = self._search(self._bit_keys, trace, r, "left")
+        i = self._find("left", index, trace, r)
         end = loops * period_s + times[i] + (r - cum[i]) / rates[i] - offset
         end = np.where(end > start, end, start)
         done = ~odd
-        for d, b, e, ok in zip(rows, end_bits.tolist(), end.tolist(), done.tolist(), strict=True):
-            if ok:
-                link = links[d]
-                link.free_bits = b
-                link.free_s = e
+        updates = zip(links, end_bits.tolist(), end.tolist(), strict=True)
+        for link, b, e in compress(updates, done.tolist()):
+            link.free_bits = b
+            link.free_s = e
         return start, end, done
