@@ -166,10 +166,10 @@ class ArrivalStream:
         m = len(tid_l)
         times = np.array(times_l)
         node = np.array(node_l, dtype=np.int64)
-        get = operator.itemgetter(*tid_l) if m > 1 else (lambda col: (col[tid_l[0]],))
-        cycles = np.array(get(t.cpu_cycles), dtype=np.float64)
-        due = np.array(get(t.created_s), dtype=np.float64) + np.array(get(t.deadline_s))
-        compute_by = np.array(get(t.compute_by_s), dtype=np.float64)
+        tid = np.array(tid_l, dtype=np.int64)
+        cycles = t.view("cpu_cycles")[tid]
+        due = t.view("created_s")[tid] + t.view("deadline_s")[tid]
+        compute_by = t.view("compute_by_s")[tid]
         # The nodes' state as arrays (cores padded with +inf, never the earliest free).
         touched = np.unique(node).tolist()
         cores = self._cores
@@ -223,48 +223,26 @@ class ArrivalStream:
             n.free = row
             n.busy_s, n.dyn_j, n.dyn_max_j = float(busy[k]), float(dyn[k]), float(dyn_max[k])
         # The table, the nodes' pending sets and the held finishes, in arrival order.
-        arrival = t.node_arrival_s
-        for tid, at in zip(tid_l, times_l, strict=True):
-            arrival[tid] = at
+        t.view("node_arrival_s")[tid] = times
         ran = np.flatnonzero(~expired)
         if ran.size < m:
             close = sim._close
             for row in np.flatnonzero(expired).tolist():
                 nodes[node_l[row]].expired += 1
                 close(tid_l[row], times_l[row], _DROPPED, Reason.DEADLINE_EXPIRED)
-        ran_tids = [tid_l[r] for r in ran.tolist()] if ran.size < m else tid_l
+        ran_tids = tid[ran].tolist() if ran.size < m else tid_l
         ran_nodes = node[ran].tolist()
+        rows = tid[ran]
         finish = start[ran] + service[ran]
-        if len(ran_tids) > 1:
-            old = operator.itemgetter(*ran_tids)
-            spent = np.array(old(t.node_energy_j), dtype=np.float64)
-            spent_max = np.array(old(t.node_energy_max_freq_j), dtype=np.float64)
-        else:
-            spent = np.array([t.node_energy_j[tid] for tid in ran_tids])
-            spent_max = np.array([t.node_energy_max_freq_j[tid] for tid in ran_tids])
-        spent = spent + energy[ran]
-        spent_max = spent_max + self._kappa_s2[node[ran]] * cycles[ran]
-        start_s, finish_s, service_s, level_s = t.start_s, t.finish_s, t.service_s, t.level
-        energy_j, energy_max = t.node_energy_j, t.node_energy_max_freq_j
+        t.view("start_s")[rows] = start[ran]
+        t.view("finish_s")[rows] = finish
+        t.view("service_s")[rows] = service[ran]
+        t.view("level")[rows] = level[ran]
+        t.view("node_energy_j")[rows] += energy[ran]
+        t.view("node_energy_max_freq_j")[rows] += self._kappa_s2[node[ran]] * cycles[ran]
         pending = [n.pending for n in nodes]
-        for tid, k, a, b, c, d, e, f in zip(
-            ran_tids,
-            ran_nodes,
-            start[ran].tolist(),
-            finish.tolist(),
-            service[ran].tolist(),
-            level[ran].tolist(),
-            spent.tolist(),
-            spent_max.tolist(),
-            strict=True,
-        ):
-            start_s[tid] = a
-            finish_s[tid] = b
-            service_s[tid] = c
-            level_s[tid] = d
-            energy_j[tid] = e
-            energy_max[tid] = f
-            pending[k][tid] = None
+        for task, k in zip(ran_tids, ran_nodes, strict=True):
+            pending[k][task] = None
         held = sim._finishes
         assert held is not None
         seq = engine.seq

@@ -110,7 +110,7 @@ class FinishQueue:
         tl = tasks.tolist()
         for tid, n in zip(tl, node_of.tolist(), strict=True):
             nodes[n].pending.pop(tid, None)
-        device = _gather(sim.tasks.device, tl, np.int64)
+        device = sim.tasks.view("device")[tasks]
         # A row draws from the loss generator when its device's countdown has run out:
         # the rows before the first such row go in numpy waves, that row the scalar way,
         # and so on. slack: the countdown each row will meet (a draw at <= 0), gathered
@@ -172,8 +172,7 @@ class FinishQueue:
         sim = self.sim
         t = sim.tasks
         dev = sim.dev
-        tl = tasks.tolist()
-        bits = _gather(t.output_bytes, tl, np.float64) * 8.0 + sim._header_bits
+        bits = t.view("output_bytes")[tasks] * 8.0 + sim._header_bits
         at = ready + self._rtt[device] / 2.0
         cloud = self._cloud[node_of]
         if cloud.any():
@@ -183,43 +182,41 @@ class FinishQueue:
         start, end, done = self._downlinks.transfer(device, at, bits)
         if not done.all():  # boundary cases of the inverse: the scalar way
             for row in np.flatnonzero(~done).tolist():
-                sim.download(tl[row], int(node_of[row]), float(ready[row]))
+                sim.download(int(tasks[row]), int(node_of[row]), float(ready[row]))
             tasks, device, bits, start, end = (a[done] for a in (tasks, device, bits, start, end))
-            tl = tasks.tolist()
         radio = end - start
-        upload_end = _gather(t.upload_end_s, tl, np.float64)
+        upload_end = t.view("upload_end_s")[tasks]
         idle = np.where(start > upload_end, start - upload_end, 0.0)  # NaN compares False
         power = sim._power[device]
         energy = power[:, 2] * radio + power[:, 3] * idle
-        energy_j, energy_max, down_bytes = t.energy_j, t.energy_max_freq_j, t.down_bytes
-        outcome, reason, end_s = t.outcome, t.reason, t.end_s
+        outcome = t.view("outcome")
+        twice = np.flatnonzero(outcome[tasks] != _PENDING)
+        if twice.size:
+            tid = int(tasks[twice[0]])
+            raise InvalidState(f"task {tid} ended twice ({outcome[tid]}, then {_DONE})")
+        t.view("energy_j")[tasks] += energy
+        t.view("energy_max_freq_j")[tasks] += energy
+        t.view("down_bytes")[tasks] += bits / 8.0
+        outcome[tasks] = _DONE
+        t.view("reason")[tasks] = 0
+        t.view("end_s")[tasks] = end
         battery, until, samples = dev.battery_j, sim._until_loss, sim._samples
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = bits / radio
-        for tid, d, e, b, stop, r, sent, lossy in zip(
-            tl,
+        for d, e, stop, r, sent, lossy in zip(
             device.tolist(),
             energy.tolist(),
-            (bits / 8.0).tolist(),
             end.tolist(),
             rate.tolist(),
             (radio > 0).tolist(),
             (self._loss[device] > 0.0).tolist(),
             strict=True,
         ):
-            energy_j[tid] += e
-            energy_max[tid] += e
             battery[d] -= e
-            down_bytes[tid] += b
             if lossy:
                 until[d] -= 1
             if sent:
                 samples[d].append((stop, False, r))
-            if outcome[tid] != _PENDING:
-                raise InvalidState(f"task {tid} ended twice ({outcome[tid]}, then {_DONE})")
-            outcome[tid] = _DONE
-            reason[tid] = 0
-            end_s[tid] = stop
 
 
 def _gather(column: list[Any], rows: list[int], dtype: type) -> np.ndarray:

@@ -207,19 +207,19 @@ def carry_out(
         slow = np.flatnonzero(~fast).tolist()
 
     # -- the table, then the scalar rows ---------------------------------------------
-    t.target[first:last] = node.tolist()
-    t.compute_by_s[first:last] = compute_by.tolist()
-    t.start_s[first:last] = start_s.tolist()
-    t.finish_s[first:last] = finish_s.tolist()
-    t.level[first:last] = level_col.tolist()
-    t.service_s[first:last] = service_s.tolist()
-    t.end_s[first:last] = end_s.tolist()
-    t.outcome[first:last] = outcome.tolist()
-    t.energy_j[first:last] = energy_j.tolist()
-    t.energy_max_freq_j[first:last] = energy_max.tolist()
-    t.up_bytes[first:last] = up_bytes.tolist()
-    t.upload_end_s[first:last] = upload_end.tolist()
-    t.batch[first:last] = batch.tolist()
+    t.view("target")[first:last] = node
+    t.view("compute_by_s")[first:last] = compute_by
+    t.view("start_s")[first:last] = start_s
+    t.view("finish_s")[first:last] = finish_s
+    t.view("level")[first:last] = level_col
+    t.view("service_s")[first:last] = service_s
+    t.view("end_s")[first:last] = end_s
+    t.view("outcome")[first:last] = outcome
+    t.view("energy_j")[first:last] = energy_j
+    t.view("energy_max_freq_j")[first:last] = energy_max
+    t.view("up_bytes")[first:last] = up_bytes
+    t.view("upload_end_s")[first:last] = upload_end
+    t.view("batch")[first:last] = batch
     arrivals = sim._arrivals
     assert arrivals is not None
     if slow:

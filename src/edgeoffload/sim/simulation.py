@@ -561,11 +561,11 @@ class Simulation:
         n = len(tids)
         if contiguous:
             a, b = tids[0], tids[0] + n
-            t.decided_s[a:b] = [now] * n
-            t.attempts[a:b] = [1] * n
-            t.expected_latency_s[a:b] = exp_l.tolist()
-            t.expected_energy_j[a:b] = exp_e.tolist()
-            t.confidence[a:b] = conf.tolist()
+            t.view("decided_s")[a:b] = now
+            t.view("attempts")[a:b] = 1
+            t.view("expected_latency_s")[a:b] = exp_l
+            t.view("expected_energy_j")[a:b] = exp_e
+            t.view("confidence")[a:b] = conf
             return
         for tid, lat, joules, c in zip(
             tids, exp_l.tolist(), exp_e.tolist(), conf.tolist(), strict=True
@@ -742,11 +742,11 @@ class Simulation:
         now = self.engine.now
         n = len(targets)
         last = first + n
-        t.decided_s[first:last] = [now] * n
-        t.attempts[first:last] = [1] * n
-        t.expected_latency_s[first:last] = exp_l
-        t.expected_energy_j[first:last] = exp_e
-        t.confidence[first:last] = conf
+        t.view("decided_s")[first:last] = now
+        t.view("attempts")[first:last] = 1
+        t.view("expected_latency_s")[first:last] = exp_l
+        t.view("expected_energy_j")[first:last] = exp_e
+        t.view("confidence")[first:last] = conf
         self._carry_out(d, first, targets, index)
 
     def _carry_out(self, d: int, first: int, targets: list[int], index: list[int]) -> None:

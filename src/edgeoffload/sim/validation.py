@@ -110,8 +110,8 @@ def mmc_check(
     sim = Simulation(mmc_scenario(arrival_hz, service_hz, cores, jobs, seed), AlwaysEdge())
     sim.run()
     t = sim.tasks
-    start = np.asarray(t.start_s)
-    arrival = np.asarray(t.node_arrival_s)
+    table = t.arrays()
+    start, arrival = table["start_s"], table["node_arrival_s"]
     return QueueCheck(
         cores,
         arrival_hz,
@@ -181,8 +181,9 @@ def kumar_lu_check(
     for policy in (AlwaysLocal(), AlwaysEdge()):
         sim = Simulation(scenario, policy)
         sim.run()
-        energy = np.asarray(sim.tasks.energy_j)
-        assert np.all(np.asarray(sim.tasks.outcome) == int(Outcome.DONE))
+        table = sim.tasks.arrays()
+        energy = table["energy_j"]
+        assert np.all(table["outcome"] == int(Outcome.DONE))
         measured.append(float(energy.mean()))
     return EnergyCheck(
         cycles,

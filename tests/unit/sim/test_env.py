@@ -49,9 +49,9 @@ def test_action_to_a_node_is_carried_out() -> None:
     env = OffloadEnv()
     play(env, 2, seed=1)
     assert env.sim is not None
-    targets = np.asarray(env.sim.tasks.target)
+    targets = env.sim.tasks.arrays()["target"]
     candidates = env.sim.dev.candidates
-    devices = np.asarray(env.sim.tasks.device)
+    devices = env.sim.tasks.arrays()["device"]
     second = np.array([candidates[d][1] for d in devices])
     # Every task ran on its device's second candidate (unless that node was down).
     assert (targets == second).mean() > 0.99
