@@ -23,8 +23,7 @@ no online policy and no external driver (:meth:`Simulation.start`).
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -117,7 +116,7 @@ class FinishQueue:
         # once; only the drawing device's later rows change after a draw.
         until = sim._until_loss
         seen = occurrence(device)
-        slack = _gather(until, device.tolist(), np.int64) - seen
+        slack = sim.until_v[device] - seen
         draws = (self._loss[device] > 0.0) & (slack <= 0)
         n = tasks.size
         lo = 0
@@ -171,7 +170,6 @@ class FinishQueue:
         """:meth:`_download` with numpy."""
         sim = self.sim
         t = sim.tasks
-        dev = sim.dev
         bits = t.view("output_bytes")[tasks] * 8.0 + sim._header_bits
         at = ready + self._rtt[device] / 2.0
         cloud = self._cloud[node_of]
@@ -200,29 +198,16 @@ class FinishQueue:
         outcome[tasks] = _DONE
         t.view("reason")[tasks] = 0
         t.view("end_s")[tasks] = end
-        battery, until, samples = dev.battery_j, sim._until_loss, sim._samples
+        sim.battery_v[device] -= energy  # distinct devices
+        sim.until_v[device[self._loss[device] > 0.0]] -= 1
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = bits / radio
-        for d, e, stop, r, sent, lossy in zip(
-            device.tolist(),
-            energy.tolist(),
-            end.tolist(),
-            rate.tolist(),
-            (radio > 0).tolist(),
-            (self._loss[device] > 0.0).tolist(),
-            strict=True,
+        sent = radio > 0
+        samples = sim._samples
+        for d, stop, r in zip(
+            device[sent].tolist(), end[sent].tolist(), rate[sent].tolist(), strict=True
         ):
-            battery[d] -= e
-            if lossy:
-                until[d] -= 1
-            if sent:
-                samples[d].append((stop, False, r))
-
-
-def _gather(column: list[Any], rows: list[int], dtype: type) -> np.ndarray:
-    """``column[rows]`` as a numpy array."""
-    picked = itemgetter(*rows)(column) if len(rows) > 1 else [column[i] for i in rows]
-    return np.fromiter(picked, dtype, len(rows))
+            samples[d].append((stop, False, r))
 
 
 def occurrence(values: np.ndarray) -> np.ndarray:

@@ -79,7 +79,6 @@ def carry_out(
     are free, set here to those after the round; ``down_bps[i]``: its downlink estimate."""
     t = sim.tasks
     dev = sim.dev
-    battery = dev.battery_j
     n = devs.size
     last = first + n
     k = cand.shape[1]
@@ -121,11 +120,9 @@ def carry_out(
         f = hz * level
         energy = kappa * f * f * cycles
         cpu_free[li] = end
-        free_list, busy = dev.cpu_free, dev.busy_s
-        for x, e, r, j in zip(d.tolist(), end.tolist(), run.tolist(), energy.tolist(), strict=True):
-            free_list[x] = e
-            busy[x] += r
-            battery[x] -= j
+        sim.cpu_free_v[d] = end  # distinct devices
+        sim.busy_v[d] += run
+        sim.battery_v[d] -= energy
         start_s[li], finish_s[li], level_col[li], service_s[li] = start, end, level, run
         end_s[li] = end
         energy_j[li] = energy
@@ -151,11 +148,10 @@ def carry_out(
             by = at + deadline - back - (arrays.rtt[d] + arrays.wan_rtt[nd]) / 2.0
         compute_by[si] = np.where(deadline == math.inf, deadline, by)
         lossy = arrays.loss[d] > 0.0
-        until = sim._until_loss
         # Rows whose transfer draws from the loss generator go the scalar way.
         fast = ~lossy
         if not fast.all():
-            left = np.fromiter(gather(until, dl), np.int64, len(dl))
+            left = sim.until_v[d]
             fast |= left > 0
             fast[_draw_first(sim, np.flatnonzero(~fast).tolist(), dl)] = True
         bits = header + tasks[si, _INPUT] * 8.0
@@ -186,21 +182,14 @@ def carry_out(
                 arrive = np.where(
                     cloud, arrive + (arrays.wan_rtt[fn] / 2.0 + fb / arrays.wan_bps[fn]), arrive
                 )
+            sim.battery_v[fd] -= energy  # distinct devices
+            sim.until_v[fd[lossy[fi]]] -= 1
+            sent = radio > 0
             samples = sim._samples
-            for x, e, j, r, sent, lossy_x in zip(
-                fd.tolist(),
-                end.tolist(),
-                energy.tolist(),
-                rate.tolist(),
-                (radio > 0).tolist(),
-                lossy[fi].tolist(),
-                strict=True,
+            for x, e, r in zip(
+                fd[sent].tolist(), end[sent].tolist(), rate[sent].tolist(), strict=True
             ):
-                battery[x] -= j
-                if sent:
-                    samples[x].append((e, True, r))
-                if lossy_x:
-                    until[x] -= 1
+                samples[x].append((e, True, r))
             # The node arrivals in task order (the scalar rows' go in below).
             tids = [[tid] for tid in (rows + first).tolist()]
             entries = list(zip(arrive.tolist(), fn.tolist(), tids, strict=True))

@@ -36,6 +36,7 @@ import itertools
 import math
 import sys
 import time as wallclock
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappush, heapreplace
@@ -153,7 +154,13 @@ class Simulation:
         self._uniform: list[float] = []
         #: Node arrivals of the phase being committed (see ``_decide_phase``).
         self._arrivals: list[tuple[float, int, list[int]]] | None = None
-        self._until_loss = [-1] * len(self.dev)
+        #: Per device: transmissions left before the next loss (-1: not drawn yet).
+        self._until_loss = array("q", [-1]) * len(self.dev)
+        # Numpy views of the per-device state that changes (for the numpy paths).
+        self.until_v = np.frombuffer(self._until_loss, dtype=np.int64)
+        self.battery_v = np.frombuffer(self.dev.battery_j)
+        self.cpu_free_v = np.frombuffer(self.dev.cpu_free)
+        self.busy_v = np.frombuffer(self.dev.busy_s)
         batching = scenario.batching
         self._batching = batching.enabled
         self._window = batching.window_s
@@ -581,20 +588,18 @@ class Simulation:
         same values as :meth:`_device_features`, for many devices at once; the backlog
         columns are left 0 for the caller to fill per task (they depend on when it was
         created)."""
-        dev = self.dev
         now = self.engine.now
-        samples, busy_s = self._samples, dev.busy_s
-        busy = []
+        samples = self._samples
         for d in devs:
             if samples[d]:
                 self._fold_samples(d, now)
-            busy.append(busy_s[d])
-            busy_s[d] = 0.0
         index = np.asarray(devs)
-        share = np.minimum(0.95, np.array(busy) / self.scenario.view_interval_s)
+        busy = self.busy_v[index]
+        self.busy_v[index] = 0.0
+        share = np.minimum(0.95, busy / self.scenario.view_interval_s)
         capacity = self._capacity[index]
         mains = np.isinf(capacity)
-        battery = np.fromiter(rounds.gather(dev.battery_j, devs), np.float64, len(devs))
+        battery = self.battery_v[index]
         zero = np.zeros(len(devs))
         columns = {
             "cpu_hz": self._cpu_hz[index],
@@ -1311,7 +1316,7 @@ def _free_times(sim: Simulation, devs: list[int]) -> tuple[F64, F64]:
     """When the CPU and the uplink of each device of ``devs`` are next free."""
     dev = sim.dev
     n = len(devs)
-    cpu = np.fromiter(rounds.gather(dev.cpu_free, devs), np.float64, n)
+    cpu = sim.cpu_free_v[devs]
     up = np.fromiter([u.free_s for u in rounds.gather(dev.up, devs)], np.float64, n)
     return cpu, up
 

@@ -12,6 +12,7 @@ cells); the cloud, if any, is visible to every device.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,12 +30,14 @@ from .workload import ArrivalSource
 
 @dataclass
 class Devices:
-    """Per-device state as lists (index = device id)."""
+    """Per-device state as lists (index = device id); the state that changes as the run
+    goes (battery, CPU) as ``array.array`` of floats, which the numpy paths view
+    (:func:`numpy.frombuffer`; the arrays never grow after :func:`build`)."""
 
     group: list[int] = field(default_factory=list)
     cpu_hz: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
-    battery_j: list[float] = field(default_factory=list)  # remaining (inf: mains)
+    battery_j: array[float] = field(default_factory=lambda: array("d"))  # left (inf: mains)
     capacity_j: list[float] = field(default_factory=list)
     power: list[PowerModel] = field(default_factory=list)
     levels: list[tuple[float, ...]] = field(default_factory=list)
@@ -46,8 +49,8 @@ class Devices:
     rto_s: list[float] = field(default_factory=list)
     max_retries: list[int] = field(default_factory=list)
     candidates: list[tuple[int, ...]] = field(default_factory=list)
-    cpu_free: list[float] = field(default_factory=list)  # local CPU free at
-    busy_s: list[float] = field(default_factory=list)  # local work in the current view
+    cpu_free: array[float] = field(default_factory=lambda: array("d"))  # local CPU free at
+    busy_s: array[float] = field(default_factory=lambda: array("d"))  # local work this view
 
     def __len__(self) -> int:
         return len(self.cpu_hz)
