@@ -47,8 +47,10 @@ class ArrivalStream:
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
-        self.items: list[Arrival] = []
-        self.head = 0
+        #: Queued arrivals as runs in time order (one per :meth:`add`, oldest first),
+        #: and where each run's undelivered part starts.
+        self._runs: list[list[Arrival]] = []
+        self._heads: list[int] = []
         #: The delivery event in the heap: its time, and a token (a replaced event is
         #: void when it comes up).
         self._due = math.inf
@@ -65,22 +67,58 @@ class ArrivalStream:
         self._cores = max((n.cores for n in nodes), default=1)
 
     def __len__(self) -> int:
-        return len(self.items) - self.head
+        return sum(len(run) - head for run, head in zip(self._runs, self._heads, strict=True))
 
     def add(self, arrivals: list[Arrival]) -> None:
-        """Queue transfers (any order; at equal times, queued ones and then the given
-        order go first)."""
+        """Queue transfers (any order; at equal times, those queued earlier and then the
+        given order go first)."""
         if not arrivals:
             return
-        items = self.items[self.head :]
-        items.extend(arrivals)
-        items.sort(key=_first)  # stable
-        self.items, self.head = items, 0
-        first = items[0][0]
-        if first < self._due:
-            self._due = first
+        run = sorted(arrivals, key=_first)  # stable
+        self._runs.append(run)
+        self._heads.append(0)
+        self._schedule(run[0][0])
+
+    def _schedule(self, at: float) -> None:
+        """Have the delivery event at ``at`` if that is earlier than the one there is."""
+        if at < self._due:
+            self._due = at
             self._token += 1
-            self.sim.engine.schedule(first, self._deliver, self._token)
+            self.sim.engine.schedule(at, self._deliver, self._token)
+
+    def _next(self) -> float:
+        """When the earliest queued arrival comes (inf: none)."""
+        return min(
+            (run[head][0] for run, head in zip(self._runs, self._heads, strict=True)),
+            default=math.inf,
+        )
+
+    def _take(self, now: float, bound: float, until: float) -> list[Arrival]:
+        """Remove and return, in order, the queued arrivals at or before ``now`` and
+        those before ``bound`` and at or before ``until``."""
+        parts = []
+        runs, heads = self._runs, self._heads
+        for r, run in enumerate(runs):
+            head, n = heads[r], len(run)
+            end = max(
+                bisect_right(run, now, head, n, key=_first),
+                min(
+                    bisect_left(run, bound, head, n, key=_first),
+                    bisect_right(run, until, head, n, key=_first),
+                ),
+            )
+            if end > head:
+                parts.append(run[head:end])
+                heads[r] = end
+        kept = [r for r, run in enumerate(runs) if heads[r] < len(run)]
+        if len(kept) < len(runs):
+            self._runs = [runs[r] for r in kept]
+            self._heads = [heads[r] for r in kept]
+        if len(parts) == 1:
+            return parts[0]
+        batch = [arrival for part in parts for arrival in part]
+        batch.sort(key=_first)  # stable: older runs first at equal times
+        return batch
 
     def _deliver(self, token: int) -> None:
         """Deliver every arrival due before the engine's next event."""
@@ -90,53 +128,45 @@ class ArrivalStream:
             engine.events -= 1  # a replaced event: not one of the model's
             return
         self._due = math.inf
-        items, heap = self.items, engine.heap
+        heap = engine.heap
         nodes, plain = sim.nodes, sim._plain_fifo
-        i, n = self.head, len(self.items)
         now = engine.now
-        while i < n:
-            at = items[i][0]
-            if at > now and ((heap and heap[0][0] <= at) or at > engine.until or engine.stopping):
+        while True:
+            at = self._next()
+            if at == math.inf or (
+                at > now and ((heap and heap[0][0] <= at) or at > engine.until or engine.stopping)
+            ):
                 break
-            bound = heap[0][0] if heap else math.inf
-            end = max(
-                bisect_right(items, now, i, n, key=_first),
-                min(
-                    bisect_left(items, bound, i, n, key=_first),
-                    bisect_right(items, engine.until, i, n, key=_first),
-                ),
-            )
-            if end - i >= MIN_ROWS and self._can_batch(i, end):
-                self._batch(i, end)
-                i = end
+            batch = self._take(now, heap[0][0] if heap else math.inf, engine.until)
+            if len(batch) >= MIN_ROWS and self._can_batch(batch):
+                self._batch(batch)
                 now = engine.now
                 continue
-            if at > now:
-                engine.now = now = at
-                engine.current = (at, NORMAL, next(engine.seq), None, None)
-                engine.events += 1
-            _, node, tids = items[i]
-            i += 1
-            if plain[node] and nodes[node].up:
-                sim._arrive_fifo(node, tids, now)
-            else:
-                sim._arrive((node, tids))
-        self.head = i
-        if i < n:
-            self._due = items[i][0]
-            self._token += 1
-            engine.schedule(self._due, self._deliver, self._token)
-        else:
-            self.items, self.head = [], 0
+            for k, (at, node, tids) in enumerate(batch):
+                if at > now:
+                    if (heap and heap[0][0] <= at) or engine.stopping:
+                        # An event placed meanwhile (a re-placement) comes first.
+                        self._runs.insert(0, batch[k:])
+                        self._heads.insert(0, 0)
+                        break
+                    engine.now = now = at
+                    engine.current = (at, NORMAL, next(engine.seq), None, None)
+                    engine.events += 1
+                if plain[node] and nodes[node].up:
+                    sim._arrive_fifo(node, tids, now)
+                else:
+                    sim._arrive((node, tids))
+        if self._runs:
+            self._schedule(self._next())
 
-    def _can_batch(self, i: int, end: int) -> bool:
-        """Whether arrivals ``i .. end-1`` can go through :meth:`_batch`."""
+    def _can_batch(self, batch: list[Arrival]) -> bool:
+        """Whether ``batch`` can go through :meth:`_batch`."""
         sim = self.sim
         if sim._finishes is None:
             return False
         nodes, plain = sim.nodes, sim._plain_fifo
         count: dict[int, int] = {}
-        for _, node, tids in self.items[i:end]:
+        for _, node, tids in batch:
             count[node] = count.get(node, 0) + len(tids)
         for node, k in count.items():
             n = nodes[node]
@@ -144,13 +174,12 @@ class ArrivalStream:
                 return False
         return True
 
-    def _batch(self, i: int, end: int) -> None:
-        """:meth:`Simulation._arrive_fifo` of arrivals ``i .. end-1`` with numpy."""
+    def _batch(self, batch: list[Arrival]) -> None:
+        """:meth:`Simulation._arrive_fifo` of ``batch`` (in order) with numpy."""
         sim = self.sim
         engine = sim.engine
         t = sim.tasks
         nodes = sim.nodes
-        batch = self.items[i:end]
         times_l: list[float] = []
         node_l: list[int] = []
         tid_l: list[int] = []
@@ -170,58 +199,74 @@ class ArrivalStream:
         cycles = t.view("cpu_cycles")[tid]
         due = t.view("created_s")[tid] + t.view("deadline_s")[tid]
         compute_by = t.view("compute_by_s")[tid]
-        # The nodes' state as arrays (cores padded with +inf, never the earliest free).
+        # The cores' free times as one array (padded with +inf, never the earliest).
         touched = np.unique(node).tolist()
-        cores = self._cores
-        free = np.full((len(nodes), cores), math.inf)
-        busy = np.zeros(len(nodes))
-        dyn = np.zeros(len(nodes))
-        dyn_max = np.zeros(len(nodes))
+        free = np.full((len(nodes), self._cores), math.inf)
         for k in touched:
-            n = nodes[k]
-            free[k, : n.cores] = n.free
-            busy[k], dyn[k], dyn_max[k] = n.busy_s, n.dyn_j, n.dyn_max_j
-        start = np.empty(m)
-        service = np.empty(m)
-        level = np.empty(m)
-        energy = np.empty(m)
-        expired = np.zeros(m, dtype=bool)
+            free[k, : nodes[k].cores] = nodes[k].free
+        # Rows by wave (each wave contiguous, in arrival order), with what the waves need
+        # per row worked out once: the run time at each DVFS level.
         wave = occurrence(node)
-        for w in range(int(wave.max()) + 1):
-            rows = np.flatnonzero(wave == w)
-            nd = node[rows]
+        order = np.argsort(wave, kind="stable")
+        cuts = np.cumsum(np.bincount(wave)).tolist()
+        w_node, w_times, w_due = node[order], times[order], due[order]
+        w_by, w_cycles = compute_by[order], cycles[order]
+        speed = self._speed[w_node]
+        levels = self._levels[w_node]
+        runs = w_cycles[:, None] / (speed[:, None] * levels)
+        top = levels.shape[1] - 1
+        begin = np.empty(m)
+        pick = np.empty(m, dtype=np.int64)
+        late = np.empty(m, dtype=bool)
+        lo = 0
+        for hi in cuts:  # a node's k-th arrival in wave k: distinct nodes within a wave
+            nd = w_node[lo:hi]
             slots = free[nd]
             core = slots.argmin(axis=1)
-            earliest = slots[np.arange(rows.size), core]
-            now = times[rows]
-            begin = np.where(earliest > now, earliest, now)
-            late = begin >= due[rows]
-            if late.any():
-                expired[rows[late]] = True
-                keep = ~late
-                rows, nd, core, begin = rows[keep], nd[keep], core[keep], begin[keep]
-            c = cycles[rows]
-            speed = self._speed[nd]
-            budget = compute_by[rows] - begin
-            levels = self._levels[nd]
-            lv = levels[:, -1]
-            for j in range(levels.shape[1] - 1, -1, -1):  # the lowest level that makes it
-                lj = levels[:, j]
-                lv = np.where(c / (speed * lj) <= budget, lj, lv)
-            run = c / (speed * lv)
-            f = speed * lv
-            joules = self._kappa[nd] * f * f * c
-            free[nd, core] = begin + run
-            busy[nd] += run
-            dyn[nd] += joules
-            dyn_max[nd] += self._kappa_ss[nd] * c
-            start[rows], service[rows], level[rows], energy[rows] = begin, run, lv, joules
+            earliest = slots[np.arange(hi - lo), core]
+            now = w_times[lo:hi]
+            start_w = np.where(earliest > now, earliest, now)
+            late_w = start_w >= w_due[lo:hi]
+            # The lowest level that meets the compute-by time, else the highest.
+            fits = runs[lo:hi] <= (w_by[lo:hi] - start_w)[:, None]
+            pick_w = np.where(fits.any(axis=1), fits.argmax(axis=1), top)
+            finish_w = start_w + runs[lo:hi][np.arange(hi - lo), pick_w]
+            if late_w.any():  # dropped: the core stays free
+                keep = ~late_w
+                free[nd[keep], core[keep]] = finish_w[keep]
+            else:
+                free[nd, core] = finish_w
+            begin[lo:hi], pick[lo:hi], late[lo:hi] = start_w, pick_w, late_w
+            lo = hi
+        rows = np.arange(m)
+        w_level = levels[rows, pick]
+        w_run = runs[rows, pick]
+        f = speed * w_level
+        w_energy = self._kappa[w_node] * f * f * w_cycles
+        # The nodes' totals, added up task by task in arrival order (a dropped task adds
+        # +0.0, which changes nothing): a running sum along each node's waves.
+        waves = np.zeros((len(nodes), len(cuts) + 1))
+        at_wave = (w_node, wave[order] + 1)
+        for name, values in (
+            ("busy_s", w_run),
+            ("dyn_j", w_energy),
+            ("dyn_max_j", self._kappa_ss[w_node] * w_cycles),
+        ):
+            waves[:, 0] = [getattr(n, name) for n in nodes]
+            waves[:, 1:] = 0.0
+            waves[at_wave] = np.where(late, 0.0, values)
+            total = np.cumsum(waves, axis=1)[:, -1].tolist()
+            for k in touched:
+                setattr(nodes[k], name, total[k])
         for k in touched:
-            n = nodes[k]
-            row = free[k, : n.cores].tolist()
-            heapify(row)
-            n.free = row
-            n.busy_s, n.dyn_j, n.dyn_max_j = float(busy[k]), float(dyn[k]), float(dyn_max[k])
+            heap = free[k, : nodes[k].cores].tolist()
+            heapify(heap)
+            nodes[k].free = heap
+        # Back to arrival order.
+        start, service, level, energy = (np.empty(m) for _ in range(4))
+        expired = np.empty(m, dtype=bool)
+        start[order], service[order], level[order] = begin, w_run, w_level
+        energy[order], expired[order] = w_energy, late
         # The table, the nodes' pending sets and the held finishes, in arrival order.
         t.view("node_arrival_s")[tid] = times
         ran = np.flatnonzero(~expired)

@@ -19,10 +19,9 @@ than numpy for one transfer (a Python bisect costs a fraction of one numpy call)
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import compress
-from operator import itemgetter
 
 import numpy as np
 
@@ -69,24 +68,43 @@ class TraceTable:
 
 class LinkDirection:
     """One direction of one device's link: a shared trace table, this device's offset
-    into it and scale, and the FIFO state.
+    into it and scale, and the FIFO state (``free_bits``, ``free_s``).
 
     Times are simulated seconds; ``offset_s`` shifts where in the trace the device is at
-    time 0.
+    time 0. The state lives in slot ``_i`` of two float arrays: the link's own, or
+    those of the :class:`LinkArrays` built over it last, which then updates many links'
+    state at once.
     """
 
-    __slots__ = ("_base", "_scale", "free_bits", "free_s", "offset_s", "table")
+    __slots__ = ("_base", "_bits", "_i", "_s", "_scale", "offset_s", "table")
 
     def __init__(self, table: TraceTable, offset_s: float, scale: float) -> None:
         self.table = table
         self.offset_s = offset_s
         self._scale = scale
         self._base = table.bits_at(offset_s)
-        #: Where the last transfer ended, in this link's bits since time 0.
-        self.free_bits = 0.0
-        #: When the last transfer ends (``time_at(free_bits)``, kept so that the
-        #: device's uplink backlog costs no search: :meth:`backlog_s`).
-        self.free_s = 0.0
+        self._bits = array("d", [0.0])
+        self._s = array("d", [0.0])
+        self._i = 0
+
+    @property
+    def free_bits(self) -> float:
+        """Where the last transfer ended, in this link's bits since time 0."""
+        return self._bits[self._i]
+
+    @free_bits.setter
+    def free_bits(self, value: float) -> None:
+        self._bits[self._i] = value
+
+    @property
+    def free_s(self) -> float:
+        """When the last transfer ends (``time_at(free_bits)``, kept so that the
+        device's uplink backlog costs no search: :meth:`backlog_s`)."""
+        return self._s[self._i]
+
+    @free_s.setter
+    def free_s(self, value: float) -> None:
+        self._s[self._i] = value
 
     def bits_at(self, t: float) -> float:
         """Bits this link could carry from 0 to ``t``."""
@@ -111,16 +129,17 @@ class LinkDirection:
         loops, r = divmod(t + self.offset_s, period_s)
         i = bisect_right(times, r) - 1
         now_bits = (loops * period_bits + cum[i] + rates[i] * (r - times[i]) - self._base) * scale
-        free = self.free_bits
+        slot = self._i
+        free = self._bits[slot]
         if free > now_bits:
             start_bits = free
             start = self.time_at(free)
         else:
             start_bits, start = now_bits, t
         end_bits = start_bits + bits
-        self.free_bits = end_bits
+        self._bits[slot] = end_bits
         if bits <= 0:
-            self.free_s = max(self.free_s, start)
+            self._s[slot] = max(self._s[slot], start)
             return start, start
         loops, r = divmod(end_bits / scale + self._base, period_bits)
         if r <= 0.0:
@@ -130,7 +149,7 @@ class LinkDirection:
             end = loops * period_s + times[i] + (r - cum[i]) / rates[i] - self.offset_s
             # max(): the inverse of a float integral can land a hair before its start.
             end = end if end > start else start
-        self.free_s = end
+        self._s[slot] = end
         return start, end
 
     def backlog_s(self, t: float) -> float:
@@ -170,11 +189,20 @@ class LinkArrays:
     transfers costs a few numpy calls whatever traces they replay; the rows where the
     link's previous answer still holds skip it (:meth:`_find`). Results equal
     :meth:`LinkDirection.transfer` bit for bit (the same float operations in the same
-    order); the link objects stay the state's owners (``free_bits``, ``free_s``).
+    order). The links' state moves into two arrays here (:attr:`free_bits`,
+    :attr:`free_s`, index = position in ``links``), which the link objects then use as
+    theirs: a link belongs to the last LinkArrays built over it.
     """
 
     def __init__(self, links: list[LinkDirection]) -> None:
         self.links = links
+        self.free_bits = array("d", [link.free_bits for link in links])
+        self.free_s = array("d", [link.free_s for link in links])
+        for i, link in enumerate(links):
+            link._bits, link._s, link._i = self.free_bits, self.free_s, i
+        #: Numpy views of the state (the arrays never grow).
+        self.free_bits_v = np.frombuffer(self.free_bits)
+        self.free_s_v = np.frombuffer(self.free_s)
         tables: dict[int, int] = {}
         ordered: list[TraceTable] = []
         trace = []
@@ -259,9 +287,7 @@ class LinkArrays:
         period_s, period_bits = self.period_s[j], self.period_bits[j]
         offset, scale, base = self.offset[index], self.scale[index], self.base[index]
         times, cum, rates = self._times, self._bits, self._rates
-        rows = index.tolist()
-        links = itemgetter(*rows)(self.links) if len(rows) > 1 else [self.links[d] for d in rows]
-        free = np.fromiter([link.free_bits for link in links], np.float64, len(links))
+        free = self.free_bits_v[index]
         loops, r = np.divmod(t + offset, period_s)
         i = self._find("right", index, trace, r)
         now_bits = (loops * period_bits + cum[i] + rates[i] * (r - times[i]) - base) * scale
@@ -285,8 +311,11 @@ class LinkArrays:
         end = loops * period_s + times[i] + (r - cum[i]) / rates[i] - offset
         end = np.where(end > start, end, start)
         done = ~odd
-        updates = zip(links, end_bits.tolist(), end.tolist(), strict=True)
-        for link, b, e in compress(updates, done.tolist()):
-            link.free_bits = b
-            link.free_s = e
+        if done.all():
+            self.free_bits_v[index] = end_bits
+            self.free_s_v[index] = end
+        else:
+            kept = index[done]
+            self.free_bits_v[kept] = end_bits[done]
+            self.free_s_v[kept] = end[done]
         return start, end, done

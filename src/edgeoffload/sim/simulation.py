@@ -1317,7 +1317,10 @@ def _free_times(sim: Simulation, devs: list[int]) -> tuple[F64, F64]:
     dev = sim.dev
     n = len(devs)
     cpu = sim.cpu_free_v[devs]
-    up = np.fromiter([u.free_s for u in rounds.gather(dev.up, devs)], np.float64, n)
+    if sim._round_arrays is not None:
+        up = sim._round_arrays.uplinks.free_s_v[devs]
+    else:
+        up = np.fromiter([u.free_s for u in rounds.gather(dev.up, devs)], np.float64, n)
     return cpu, up
 
 

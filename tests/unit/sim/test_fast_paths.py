@@ -62,9 +62,7 @@ def _table(
     batch = ArrivalStream._batch
     with monkeypatch.context() as patch:
         patch.setattr(rounds, "carry_out", lambda *a: calls.append(1) or carry_out(*a))
-        patch.setattr(
-            ArrivalStream, "_batch", lambda s, i, j: batches.append(j - i) or batch(s, i, j)
-        )
+        patch.setattr(ArrivalStream, "_batch", lambda s, b: batches.append(len(b)) or batch(s, b))
         if fast:
             patch.setattr(arrivals, "MIN_ROWS", 3)  # the small scenario's batches are small
         else:
@@ -104,7 +102,9 @@ def test_fast_paths_change_nothing(
     ]
     assert device.count == 8  # the small scenario, made larger and lossy
     failures = {"mtbf_s": 3.0, "mttr_s": 0.5}
-    nodes = [{"count": 2, "cores": 4, "speed_hz": 3e9, "max_pending": 30, "failures": failures}]
+    # Full queues with one task per transfer; room for batches of arrivals with three.
+    room = 30 if burst == 1 else 300
+    nodes = [{"count": 2, "cores": 4, "speed_hz": 3e9, "max_pending": room, "failures": failures}]
     scenario = small(devices=groups, nodes=nodes, duration_s=8.0, view_phases=2)
     fast = _table(scenario, policy(), True, monkeypatch, burst == 1)
     slow = _table(scenario, policy(), False, monkeypatch, burst == 1)
