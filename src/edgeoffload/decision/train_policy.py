@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -87,6 +88,35 @@ def _meta(
     }
 
 
+def _minibatch_adam(
+    net: Any,
+    batch_loss: Callable[[Any], Any],
+    n: int,
+    config: FitConfig,
+    rng: np.random.Generator,
+) -> list[float]:
+    """Train ``net``'s trainable parameters with Adam on shuffled minibatches of the
+    ``n`` rows (``batch_loss(indices)`` is a batch's loss); returns each epoch's mean
+    loss."""
+    import torch
+
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=config.learning_rate)
+    losses = []
+    for _ in range(config.epochs):
+        order = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = torch.as_tensor(order[start : start + config.batch_size])
+            opt.zero_grad()
+            loss = batch_loss(idx)
+            loss.backward()
+            opt.step()
+            total += float(loss.item()) * len(idx)
+        losses.append(round(total / n, 5))
+    return losses
+
+
 def fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig | None = None) -> Fitted:
     """Train the option-scoring MLP (see the module docstring)."""
     import torch
@@ -119,29 +149,20 @@ def fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig | None =
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     layers.append(torch.nn.Linear(sizes[-1], 1))
     net = torch.nn.Sequential(*layers)
-    opt = torch.optim.Adam(
-        [p for p in net.parameters() if p.requires_grad], lr=config.learning_rate
-    )
     xt = torch.as_tensor(xs, dtype=torch.float32)
     mask = torch.as_tensor(available > 0)
     yt = torch.as_tensor(y, dtype=torch.float32)
     excess = torch.as_tensor(log_excess(labelled, weights), dtype=torch.float32)
-    losses = []
-    for _ in range(config.epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, config.batch_size):
-            idx = torch.as_tensor(order[start : start + config.batch_size])
-            opt.zero_grad()
-            logits = net(xt[idx]).squeeze(-1).masked_fill(~mask[idx], -1e9)
-            loss = torch.nn.functional.cross_entropy(logits, yt[idx])  # soft targets
-            if config.regret_weight:
-                prob = torch.softmax(logits, dim=1)
-                loss = loss + config.regret_weight * (prob * excess[idx]).sum(dim=1).mean()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            total += float(loss.item()) * len(idx)
-        losses.append(round(total / n, 5))
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        logits = net(xt[idx]).squeeze(-1).masked_fill(~mask[idx], -1e9)
+        loss = torch.nn.functional.cross_entropy(logits, yt[idx])  # soft targets
+        if config.regret_weight:
+            prob = torch.softmax(logits, dim=1)
+            loss = loss + config.regret_weight * (prob * excess[idx]).sum(dim=1).mean()
+        return loss
+
+    losses = _minibatch_adam(net, batch_loss, n, config, rng)
     linears = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
     ws = [np.asarray(m.weight.detach().double().numpy().T, dtype=np.float64) for m in linears]
     bs = [np.asarray(m.bias.detach().double().numpy(), dtype=np.float64) for m in linears]
@@ -237,24 +258,17 @@ def fit_lstm(labelled: Labelled, weights: CostWeights, config: FitConfig | None 
             return result
 
     net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     xt = torch.as_tensor(xs, dtype=torch.float32)
     ht = torch.as_tensor(hs, dtype=torch.float32)
     mask = torch.as_tensor(available > 0)
     yt = torch.as_tensor(y, dtype=torch.float32)
-    losses = []
-    for _ in range(cfg.epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, cfg.batch_size):
-            idx = torch.as_tensor(order[start : start + cfg.batch_size])
-            opt.zero_grad()
-            logits = net(xt[idx], ht[idx]).masked_fill(~mask[idx], -1e9)
-            loss = torch.nn.functional.cross_entropy(logits, yt[idx])
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            total += float(loss.item()) * len(idx)
-        losses.append(round(total / n, 5))
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        logits = net(xt[idx], ht[idx]).masked_fill(~mask[idx], -1e9)
+        loss: torch.Tensor = torch.nn.functional.cross_entropy(logits, yt[idx])
+        return loss
+
+    losses = _minibatch_adam(net, batch_loss, n, cfg, rng)
     state = {
         k: np.asarray(v.detach().double().numpy(), dtype=np.float64)
         for k, v in net.state_dict().items()

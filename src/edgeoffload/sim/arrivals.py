@@ -183,14 +183,14 @@ class ArrivalStream:
         times_l: list[float] = []
         node_l: list[int] = []
         tid_l: list[int] = []
-        for at, node, tids in batch:
+        for at, k, tids in batch:
             if len(tids) == 1:
                 times_l.append(at)
-                node_l.append(node)
+                node_l.append(k)
                 tid_l.append(tids[0])
             else:
                 times_l.extend([at] * len(tids))
-                node_l.extend([node] * len(tids))
+                node_l.extend([k] * len(tids))
                 tid_l.extend(tids)
         m = len(tid_l)
         times = np.array(times_l)

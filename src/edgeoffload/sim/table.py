@@ -109,7 +109,7 @@ DTYPES: dict[str, type] = {
     **{name: np.int64 if name in _INT_DYNAMIC else np.float64 for name in DYNAMIC},
 }
 #: A column of each dtype as an ``array`` typecode.
-_TYPECODE = {np.int64: "q", np.float64: "d"}
+_TYPECODE: dict[type, str] = {np.int64: "q", np.float64: "d"}
 #: Rows the table holds before its first growth.
 _FIRST_CAPACITY = 1024
 
