@@ -33,10 +33,11 @@ import numpy as np
 from gymnasium import spaces
 
 from ..decision.features import LOCAL, Decisions
+from .phase import Request
 from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario, from_dict
-from .simulation import Request, Simulation
+from .simulation import Simulation
 from .table import Outcome
 
 TASK_DIM = 7

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _DONE, _PENDING = int(Outcome.DONE), int(Outcome.PENDING)
 #: Smaller rounds go task by task (numpy's per-call cost would not pay).
 MIN_ROWS = 16
-#: TaskBatch columns of a round's task matrix (``Simulation._decide_phase``).
+#: TaskBatch columns of a round's task matrix (:func:`.phase.decide_phase`).
 _CYCLES, _INPUT, _OUTPUT, _DEADLINE = 0, 3, 4, 5
 
 

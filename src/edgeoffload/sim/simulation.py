@@ -7,7 +7,8 @@ The life of a task (``docs/simulator.md`` has the picture):
    refreshes its view (node heartbeats, own load and battery, bandwidth estimates) and
    hands the tasks it creates during the next interval to the policy in one
    ``decide(tasks, device, nodes)`` call: the same call, on the same feature objects,
-   as the real client. Devices refresh in ``view_phases`` staggered groups.
+   as the real client. Devices refresh in ``view_phases`` staggered groups
+   (:mod:`.phase`).
 2. **Local**: the device CPU serves its tasks first-come first-served at the lowest DVFS
    level that meets the deadline; energy ``kappa f^2`` per cycle.
 3. **Offloaded**: tasks to the same node created at the same instant (or within the
@@ -32,7 +33,6 @@ back and carried out together before anything reads what they change
 from __future__ import annotations
 
 import gc
-import itertools
 import math
 import sys
 import time as wallclock
@@ -45,9 +45,6 @@ from typing import Any
 import numpy as np
 
 from ..decision.features import (
-    DEVICE_FEATURES,
-    F64,
-    I64,
     LOCAL,
     Context,
     Decisions,
@@ -58,38 +55,21 @@ from ..decision.features import (
 from ..decision.policies import Policy
 from ..errors import InvalidState
 from ..protocol.codes import ErrorCode
+from . import phase as phase_tasks
 from . import rounds
 from .arrivals import ArrivalStream
 from .engine import NORMAL, URGENT, Engine
 from .estimates import BandwidthEstimator, EwmaBandwidth
 from .finishes import FinishQueue
 from .nodes import task_spec
+from .phase import POWER_COLUMNS, Request
 from .scenario import Scenario
 from .table import Outcome, Reason, TaskTable
 from .view import View
 from .world import build
 
 DONE, DROPPED, FAILED = int(Outcome.DONE), int(Outcome.DROPPED), int(Outcome.FAILED)
-#: The PowerModel's fields, as DEVICE_FEATURES columns.
-_POWER_COLUMNS = ("kappa", "transmit_w", "receive_w", "idle_w")
-#: The device's own backlogs, as DEVICE_FEATURES columns (filled per task).
-_LOCAL_QUEUE = DEVICE_FEATURES.index("local_queue_s")
-_UPLINK_QUEUE = DEVICE_FEATURES.index("uplink_queue_s")
 PENDING = int(Outcome.PENDING)
-
-
-@dataclass
-class Request:
-    """One policy call: tasks ``first .. first+n-1`` of ``device``, with the features it
-    was given and the node index of each NodeStates column."""
-
-    device: int
-    first: int
-    n: int
-    tasks: TaskBatch
-    state: DeviceState
-    nodes: NodeStates
-    index: list[int]
 
 
 @dataclass
@@ -152,7 +132,7 @@ class Simulation:
         self._cacheable = [a.cacheable for a in self.apps]
         self._views: list[View | None] = [None] * scenario.view_phases
         self._uniform: list[float] = []
-        #: Node arrivals of the phase being committed (see ``_decide_phase``).
+        #: Node arrivals of the phase being committed (see :func:`.phase.decide_phase`).
         self._arrivals: list[tuple[float, int, list[int]]] | None = None
         #: Per device: transmissions left before the next loss (-1: not drawn yet).
         self._until_loss = array("q", [-1]) * len(self.dev)
@@ -201,8 +181,8 @@ class Simulation:
         self._cpu_hz = np.array(dev.cpu_hz)
         self._bg_load = np.array(dev.load)
         self._capacity = np.array(dev.capacity_j)
-        power_rows = [[getattr(p, f) for f in _POWER_COLUMNS] for p in dev.power]
-        self._power = np.array(power_rows).reshape(-1, len(_POWER_COLUMNS))
+        power_rows = [[getattr(p, f) for f in POWER_COLUMNS] for p in dev.power]
+        self._power = np.array(power_rows).reshape(-1, len(POWER_COLUMNS))
         observe = getattr(policy, "observe", None)
         self._observe: Callable[..., None] | None = observe if callable(observe) else None
         if self._observe is not None:
@@ -300,7 +280,7 @@ class Simulation:
         # task costs no snapshot).
         self._views[phase] = None
         if t1 > t0:
-            self._create(phase, t0, t1)
+            phase_tasks.create(self, phase, t0, t1)
         if t1 < s.duration_s:
             nxt = min(s.duration_s, t1 + s.view_interval_s)
             self.engine.schedule(t1, self._refresh, (phase, t1, nxt))
@@ -313,307 +293,6 @@ class Simulation:
         self.timeline.append((now, [n.load(now) for n in self.nodes]))
         if now + step <= self.scenario.duration_s:
             self.engine.schedule(now + step, self._sample, step)
-
-    def _create(self, phase: int, t0: float, t1: float) -> None:
-        """Draw the tasks created in [t0, t1) by the devices of ``phase``; decide."""
-        rng = self.rng
-        parts = []
-        for source in self.world.sources:
-            positions = source.select(self.world.phase_of, phase)
-            devices, times, sizes = source.draw(rng, positions, t0, t1)
-            if devices.size:
-                app = self.apps[source.app]
-                draws = app.draw(rng, devices.size)
-                parts.append((devices, times, source.app, sizes, draws, app))
-        if not parts:
-            return
-        device = np.concatenate([p[0] for p in parts])
-        created = np.concatenate([p[1] for p in parts])
-        order, rank = self._decision_order(device, created)
-        n = device.size
-
-        def col(get: Callable[[Any], Any]) -> np.ndarray:
-            return np.concatenate([get(p) for p in parts])[order]
-
-        device = device[order]
-        created = created[order]
-        app_ids = col(lambda p: np.full(p[0].size, p[2], dtype=np.int64))
-        cycles = col(lambda p: p[4].cycles * p[3])
-        mem = col(lambda p: p[4].mem_mb)
-        io = col(lambda p: p[4].io_ops)
-        inb = col(lambda p: p[4].input_bytes)
-        outb = col(lambda p: p[4].output_bytes)
-        deadline = col(lambda p: np.full(p[0].size, p[5].deadline_s))
-        prio = col(lambda p: np.full(p[0].size, p[5].priority))
-        stage = col(lambda p: np.full(p[0].size, 0 if p[5].is_dag else -1, dtype=np.int64))
-        first = self.tasks.size
-        ids = np.arange(first, first + n, dtype=np.int64)
-        self.tasks.add(
-            device=device,
-            app=app_ids,
-            job=ids,
-            stage=stage,
-            created_s=created,
-            cpu_cycles=cycles,
-            mem_mb=mem,
-            io_ops=io,
-            input_bytes=inb,
-            output_bytes=outb,
-            deadline_s=deadline,
-            priority=prio,
-            key=col(lambda p: p[4].keys),
-        )
-        if np.any(stage >= 0):
-            for tid in ids[stage >= 0].tolist():
-                self.dags.open_job(tid)
-        # Devices whose battery is empty drop their new tasks.
-        battery = self.dev.battery_j
-        empty = [d for d in _distinct(device).tolist() if battery[d] <= 0.0]
-        keep: np.ndarray | None = None
-        if empty:
-            drop = np.isin(device, empty)
-            for tid in (np.flatnonzero(drop) + first).tolist():
-                self._close(tid, self.tasks.created_s[tid], DROPPED, Reason.BATTERY_EMPTY)
-            keep = np.flatnonzero(~drop)
-            if keep.size == 0:
-                return
-        columns = (cycles, mem, io, inb, outb, deadline, prio)
-        if self._batch_policy is not None and not self.external and self.capture is None:
-            self._decide_phase(first, device, rank, created, columns, keep)
-            return
-        # One policy call per device-instant (per device and round), in id order.
-        rows = np.arange(n) if keep is None else keep
-        cut = np.flatnonzero((np.diff(device[rows]) != 0) | (np.diff(rank[rows]) != 0)) + 1
-        bounds = [0, *cut.tolist(), rows.size]
-        now = self.engine.now
-        features: dict[int, tuple[tuple[float, float, float], list[int], NodeStates]] = {}
-        for lo_k, hi_k in itertools.pairwise(bounds):
-            lo, hi = int(rows[lo_k]), int(rows[hi_k - 1]) + 1  # contiguous ids
-            d = int(device[lo])
-            known = features.get(d)
-            if known is None:
-                own = self._device_features(d)  # first: folds in new bandwidth samples
-                index, nodes = self._node_states(self.view_of(d), d)
-                known = features[d] = (own, index, nodes)
-            (cpu_hz, load, charge), index, nodes = known
-            tasks = TaskBatch(*(c[lo:hi] for c in columns))
-            if self.external:
-                # The environment decides later, task by task: the backlog as of now.
-                state = self._state_at(d, cpu_hz, load, charge, now)
-                self.pending.append(Request(d, first + lo, hi - lo, tasks, state, nodes, index))
-                continue
-            state = self._state_at(d, cpu_hz, load, charge, float(created[lo]))
-            request = Request(d, first + lo, hi - lo, tasks, state, nodes, index)
-            self.commit(request, self.policy.decide(tasks, state, nodes))
-
-    def _decision_order(self, device: np.ndarray, created: np.ndarray) -> tuple[I64, I64]:
-        """(order, round) of an interval's new tasks. A device decides the tasks it
-        creates at one instant together (the client's tasks of one event-loop turn),
-        each seeing the backlog the earlier instants' decisions left on its CPU and
-        uplink; so the instants go in rounds: round ``r`` is every device's ``r``-th
-        instant. Task ids follow the rounds (then device, then creation), so each round
-        is a contiguous run of ids, and each device-instant too.
-
-        With a batching window the interval is one round (a transfer may join tasks of
-        several instants): each task then sees the backlog committed before it.
-        """
-        order = np.lexsort((created, device))
-        n = device.size
-        if n < 2 or (self._batching and self._window > 0.0):
-            return order, np.zeros(n, dtype=np.int64)
-        dev_sorted, at = device[order], created[order]
-        new_device = np.ones(n, dtype=bool)
-        new_device[1:] = dev_sorted[1:] != dev_sorted[:-1]
-        new_instant = new_device.copy()
-        new_instant[1:] |= at[1:] != at[:-1]
-        instant = np.cumsum(new_instant) - 1
-        rank = instant - np.maximum.accumulate(np.where(new_device, instant, 0))
-        if not rank.any():
-            return order, rank
-        again = np.lexsort((dev_sorted, rank))  # stable: creation order within a device
-        return order[again], rank[again]
-
-    def _decide_phase(
-        self,
-        first: int,
-        device: I64,
-        rank: I64,
-        created: F64,
-        columns: tuple[np.ndarray, ...],
-        keep: I64 | None,
-    ) -> None:
-        """The decisions of a refresh phase in the decision engine's array form
-        (``decide_context``; what ``decide`` computes on): one policy call per round
-        (:meth:`_decision_order`), one row per task, each row with its own device and
-        node states (NaN for absent candidates) and the device's backlogs when the task
-        was created; each round is carried out before the next is decided.
-
-        Rows are this phase's tasks in id order (``keep``: those still to decide)."""
-        dev = self.dev
-        tasks = np.column_stack(columns)
-        if keep is not None:
-            tasks, device, rank, created = tasks[keep], device[keep], rank[keep], created[keep]
-            tids = (keep + first).tolist()
-        else:
-            tids = list(range(first, first + device.size))
-        devs_arr = _distinct(device)
-        devs = devs_arr.tolist()
-        view = self.view_of(devs[0])
-        base = self._device_rows(devs)
-        est = self.estimator
-        up = np.array([est.up_bps(d) for d in devs])
-        down = np.array([est.down_bps(d) for d in devs])
-        rtt = np.array([dev.rtt_s[d] for d in devs])
-        cand = self._candidates[devs_arr]
-        nodes = view.context_nodes(cand, up, down, rtt)
-        cand_lists = cand.tolist()
-        who = np.searchsorted(devs_arr, device)
-        who_list = who.tolist()
-        dev_list = device.tolist()
-        n = device.size
-        round_cut = (np.flatnonzero(np.diff(rank)) + 1).tolist()
-        exp_l = np.empty(n)
-        exp_e = np.empty(n)
-        conf = np.empty(n)
-        windowed = self._batching and self._window > 0.0
-        assert self._batch_policy is not None
-        vector = None
-        if keep is None and self._plain and rounds.applicable(self):
-            if self._round_arrays is None:
-                self._round_arrays = rounds.RoundArrays(self)
-            vector = self._round_arrays
-        # When the devices' CPU and uplink are free: read once, then kept up to date by
-        # carry_out; read per round from the first round done otherwise on.
-        free_at, up_at = _free_times(self, devs) if vector is not None else (None, None)
-        # The phase's node arrivals join the stream (:mod:`.arrivals`) rather than the
-        # heap, one entry each.
-        arrivals: list[tuple[float, int, list[int]]] = []
-        self._arrivals = arrivals
-        try:
-            for lo, hi in zip([0, *round_cut], [*round_cut, n], strict=True):
-                part = who[lo:hi]
-                row_devs = dev_list[lo:hi]
-                at = created[lo:hi]
-                device_rows = base[part]
-                if free_at is not None and up_at is not None:
-                    free, up_free = free_at[part], up_at[part]
-                else:
-                    free, up_free = _free_times(self, row_devs)
-                device_rows[:, _LOCAL_QUEUE] = np.maximum(0.0, free - at)
-                device_rows[:, _UPLINK_QUEUE] = np.maximum(0.0, up_free - at)
-                decisions = self._batch_policy(Context(tasks[lo:hi], device_rows, nodes[part]))
-                if len(decisions) != hi - lo:
-                    raise InvalidState(
-                        f"policy {self.policy.name!r} returned {len(decisions)} decisions "
-                        f"for {hi - lo} tasks"
-                    )
-                exp_l[lo:hi] = decisions.expected_latency_s
-                exp_e[lo:hi] = decisions.expected_energy_j
-                conf[lo:hi] = decisions.confidence
-                same = np.flatnonzero(part[1:] == part[:-1])
-                if same.size == 0 and vector is not None and hi - lo >= rounds.MIN_ROWS:
-                    rounds.carry_out(
-                        self,
-                        vector,
-                        tids[lo],
-                        device[lo:hi],
-                        np.asarray(decisions.target, dtype=np.int64),
-                        cand[part],
-                        at,
-                        tasks[lo:hi],
-                        free,
-                        up_free,
-                        down[part],
-                    )
-                    if free_at is not None and up_at is not None:
-                        free_at[part], up_at[part] = free, up_free
-                    continue
-                free_at = up_at = None
-                targets = decisions.target.tolist()
-                if same.size == 0:
-                    # NOTE: one task per device in this round (the usual case): each
-                    # run or sent directly, without _carry_out's per-call set-up.
-                    self._carry_out_single(
-                        row_devs, tids[lo:hi], targets, who_list[lo:hi], cand_lists
-                    )
-                    continue
-                # Several tasks of a device in this round (adjacent: sorted by device).
-                cut = (np.flatnonzero(part[1:] != part[:-1]) + 1).tolist()
-                for a, b in zip([0, *cut], [*cut, hi - lo], strict=True):
-                    i = who_list[lo + a]
-                    if windowed:
-                        self._commit_windowed(
-                            row_devs[a],
-                            tids[lo + a],
-                            targets[a:b],
-                            exp_l[lo + a : lo + b].tolist(),
-                            exp_e[lo + a : lo + b].tolist(),
-                            conf[lo + a : lo + b].tolist(),
-                            cand_lists[i],
-                        )
-                    else:
-                        self._carry_out(row_devs[a], tids[lo + a], targets[a:b], cand_lists[i])
-        finally:
-            self._arrivals = None
-        if not windowed:
-            self._note_decisions(tids, exp_l, exp_e, conf, keep is None)
-        self._stream.add(arrivals)
-
-    def _note_decisions(
-        self, tids: list[int], exp_l: F64, exp_e: F64, conf: F64, contiguous: bool
-    ) -> None:
-        """Record the decisions of tasks ``tids`` (decided now, first attempt)."""
-        t = self.tasks
-        now = self.engine.now
-        n = len(tids)
-        if contiguous:
-            a, b = tids[0], tids[0] + n
-            t.view("decided_s")[a:b] = now
-            t.view("attempts")[a:b] = 1
-            t.view("expected_latency_s")[a:b] = exp_l
-            t.view("expected_energy_j")[a:b] = exp_e
-            t.view("confidence")[a:b] = conf
-            return
-        for tid, lat, joules, c in zip(
-            tids, exp_l.tolist(), exp_e.tolist(), conf.tolist(), strict=True
-        ):
-            t.decided_s[tid] = now
-            t.attempts[tid] = 1
-            t.expected_latency_s[tid] = lat
-            t.expected_energy_j[tid] = joules
-            t.confidence[tid] = c
-
-    def _device_rows(self, devs: list[int]) -> np.ndarray:
-        """The DeviceStates of ``devs`` as Context rows (DEVICE_FEATURES order): the
-        same values as :meth:`_device_features`, for many devices at once; the backlog
-        columns are left 0 for the caller to fill per task (they depend on when it was
-        created)."""
-        now = self.engine.now
-        samples = self._samples
-        for d in devs:
-            if samples[d]:
-                self._fold_samples(d, now)
-        index = np.asarray(devs)
-        busy = self.busy_v[index]
-        self.busy_v[index] = 0.0
-        share = np.minimum(0.95, busy / self.scenario.view_interval_s)
-        capacity = self._capacity[index]
-        mains = np.isinf(capacity)
-        battery = self.battery_v[index]
-        zero = np.zeros(len(devs))
-        columns = {
-            "cpu_hz": self._cpu_hz[index],
-            "load": 1.0 - (1.0 - self._bg_load[index]) * (1.0 - share),
-            "battery": np.where(
-                mains, 1.0, np.maximum(0.0, battery / np.where(mains, 1.0, capacity))
-            ),
-            "local_queue_s": zero,
-            "uplink_queue_s": zero,
-        }
-        power = self._power[index]
-        for i, name in enumerate(_POWER_COLUMNS):
-            columns[name] = power[:, i]
-        return np.column_stack([columns[name] for name in DEVICE_FEATURES])
 
     def _device_state(self, d: int) -> DeviceState:
         """The device's own features now as the decision engine's DeviceState,
@@ -1310,24 +989,6 @@ class Simulation:
     def _deliver_outcomes(self, outcome: tuple[Any, ...]) -> None:
         assert self._observe is not None
         self._observe(*outcome)
-
-
-def _free_times(sim: Simulation, devs: list[int]) -> tuple[F64, F64]:
-    """When the CPU and the uplink of each device of ``devs`` are next free."""
-    dev = sim.dev
-    n = len(devs)
-    cpu = sim.cpu_free_v[devs]
-    if sim._round_arrays is not None:
-        up = sim._round_arrays.uplinks.free_s_v[devs]
-    else:
-        up = np.fromiter([u.free_s for u in rounds.gather(dev.up, devs)], np.float64, n)
-    return cpu, up
-
-
-def _distinct(device: I64) -> I64:
-    """The device ids in ``device``, sorted, once each (``np.unique`` of small
-    non-negative ints, at a fraction of its cost)."""
-    return np.flatnonzero(np.bincount(device))
 
 
 def _check(policy: Policy, decisions: Decisions, n: int, k: int) -> None:
