@@ -279,10 +279,7 @@ class ArrivalStream:
         ran_nodes = node[ran].tolist()
         rows = tid[ran]
         finish = start[ran] + service[ran]
-        t.view("start_s")[rows] = start[ran]
-        t.view("finish_s")[rows] = finish
-        t.view("service_s")[rows] = service[ran]
-        t.view("level")[rows] = level[ran]
+        t.put(rows, start_s=start[ran], finish_s=finish, service_s=service[ran], level=level[ran])
         t.view("node_energy_j")[rows] += energy[ran]
         t.view("node_energy_max_freq_j")[rows] += self._kappa_s2[node[ran]] * cycles[ran]
         pending = [n.pending for n in nodes]

@@ -195,9 +195,7 @@ class FinishQueue:
         t.view("energy_j")[tasks] += energy
         t.view("energy_max_freq_j")[tasks] += energy
         t.view("down_bytes")[tasks] += bits / 8.0
-        outcome[tasks] = _DONE
-        t.view("reason")[tasks] = 0
-        t.view("end_s")[tasks] = end
+        t.put(tasks, outcome=_DONE, reason=0, end_s=end)
         sim.battery_v[device] -= energy  # distinct devices
         sim.until_v[device[self._loss[device] > 0.0]] -= 1
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -310,11 +310,14 @@ def note_decisions(
     n = len(tids)
     if contiguous:
         a, b = tids[0], tids[0] + n
-        t.view("decided_s")[a:b] = now
-        t.view("attempts")[a:b] = 1
-        t.view("expected_latency_s")[a:b] = exp_l
-        t.view("expected_energy_j")[a:b] = exp_e
-        t.view("confidence")[a:b] = conf
+        t.put(
+            slice(a, b),
+            decided_s=now,
+            attempts=1,
+            expected_latency_s=exp_l,
+            expected_energy_j=exp_e,
+            confidence=conf,
+        )
         return
     for tid, lat, joules, c in zip(
         tids, exp_l.tolist(), exp_e.tolist(), conf.tolist(), strict=True

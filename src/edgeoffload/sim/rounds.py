@@ -196,19 +196,22 @@ def carry_out(
         slow = np.flatnonzero(~fast).tolist()
 
     # -- the table, then the scalar rows ---------------------------------------------
-    t.view("target")[first:last] = node
-    t.view("compute_by_s")[first:last] = compute_by
-    t.view("start_s")[first:last] = start_s
-    t.view("finish_s")[first:last] = finish_s
-    t.view("level")[first:last] = level_col
-    t.view("service_s")[first:last] = service_s
-    t.view("end_s")[first:last] = end_s
-    t.view("outcome")[first:last] = outcome
-    t.view("energy_j")[first:last] = energy_j
-    t.view("energy_max_freq_j")[first:last] = energy_max
-    t.view("up_bytes")[first:last] = up_bytes
-    t.view("upload_end_s")[first:last] = upload_end
-    t.view("batch")[first:last] = batch
+    t.put(
+        slice(first, last),
+        target=node,
+        compute_by_s=compute_by,
+        start_s=start_s,
+        finish_s=finish_s,
+        level=level_col,
+        service_s=service_s,
+        end_s=end_s,
+        outcome=outcome,
+        energy_j=energy_j,
+        energy_max_freq_j=energy_max,
+        up_bytes=up_bytes,
+        upload_end_s=upload_end,
+        batch=batch,
+    )
     arrivals = sim._arrivals
     assert arrivals is not None
     if slow:

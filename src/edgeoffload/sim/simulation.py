@@ -426,11 +426,14 @@ class Simulation:
         now = self.engine.now
         n = len(targets)
         last = first + n
-        t.view("decided_s")[first:last] = now
-        t.view("attempts")[first:last] = 1
-        t.view("expected_latency_s")[first:last] = exp_l
-        t.view("expected_energy_j")[first:last] = exp_e
-        t.view("confidence")[first:last] = conf
+        t.put(
+            slice(first, last),
+            decided_s=now,
+            attempts=1,
+            expected_latency_s=exp_l,
+            expected_energy_j=exp_e,
+            confidence=conf,
+        )
         self._carry_out(d, first, targets, index)
 
     def _carry_out(self, d: int, first: int, targets: list[int], index: list[int]) -> None:

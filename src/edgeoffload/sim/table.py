@@ -191,6 +191,11 @@ class TaskTable:
         while a view of it is alive."""
         return np.frombuffer(self.columns[name], dtype=DTYPES[name])
 
+    def put(self, rows: slice | np.ndarray, **columns: Any) -> None:
+        """Write ``rows`` (a slice or task ids) of each named column."""
+        for name, values in columns.items():
+            self.view(name)[rows] = values
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column as a numpy array of :attr:`size` rows (a copy; the task id is the
         position)."""
