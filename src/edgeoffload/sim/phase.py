@@ -297,36 +297,24 @@ def decide_phase(
     finally:
         sim._arrivals = None
     if not windowed:
-        note_decisions(sim, tids, exp_l, exp_e, conf, keep is None)
+        rows = slice(tids[0], tids[0] + len(tids)) if keep is None else np.array(tids)
+        note_decisions(sim, rows, exp_l, exp_e, conf)
     sim._stream.add(arrivals)
 
 
 def note_decisions(
-    sim: Simulation, tids: list[int], exp_l: F64, exp_e: F64, conf: F64, contiguous: bool
+    sim: Simulation, rows: slice | np.ndarray, exp_l: Any, exp_e: Any, conf: Any
 ) -> None:
-    """Record the decisions of tasks ``tids`` (decided now, first attempt)."""
-    t = sim.tasks
-    now = sim.engine.now
-    n = len(tids)
-    if contiguous:
-        a, b = tids[0], tids[0] + n
-        t.put(
-            slice(a, b),
-            decided_s=now,
-            attempts=1,
-            expected_latency_s=exp_l,
-            expected_energy_j=exp_e,
-            confidence=conf,
-        )
-        return
-    for tid, lat, joules, c in zip(
-        tids, exp_l.tolist(), exp_e.tolist(), conf.tolist(), strict=True
-    ):
-        t.decided_s[tid] = now
-        t.attempts[tid] = 1
-        t.expected_latency_s[tid] = lat
-        t.expected_energy_j[tid] = joules
-        t.confidence[tid] = c
+    """Record the decisions of tasks ``rows`` (a slice or task ids; decided now, first
+    attempt)."""
+    sim.tasks.put(
+        rows,
+        decided_s=sim.engine.now,
+        attempts=1,
+        expected_latency_s=exp_l,
+        expected_energy_j=exp_e,
+        confidence=conf,
+    )
 
 
 def device_rows(sim: Simulation, devs: list[int]) -> np.ndarray:

@@ -422,18 +422,7 @@ class Simulation:
         if self._batching and self._window > 0.0:
             self._commit_windowed(d, first, targets, exp_l, exp_e, conf, index)
             return
-        t = self.tasks
-        now = self.engine.now
-        n = len(targets)
-        last = first + n
-        t.put(
-            slice(first, last),
-            decided_s=now,
-            attempts=1,
-            expected_latency_s=exp_l,
-            expected_energy_j=exp_e,
-            confidence=conf,
-        )
+        phase_tasks.note_decisions(self, slice(first, first + len(targets)), exp_l, exp_e, conf)
         self._carry_out(d, first, targets, index)
 
     def _carry_out(self, d: int, first: int, targets: list[int], index: list[int]) -> None:
