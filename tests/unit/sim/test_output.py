@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeoffload.errors import ConfigError
-from edgeoffload.sim import compare, summarize
+from edgeoffload.sim import compare, output, summarize
 from edgeoffload.sim.output import write_json, write_records
 from edgeoffload.sim.report import PLOTS, write_report
 
@@ -37,6 +38,28 @@ def test_records_round_trip_as_csv_and_parquet(results, tmp_path: Path) -> None:
     np.testing.assert_allclose(table.column("energy_j").to_numpy(), result.records["energy_j"])
     with pytest.raises(ConfigError, match="format must be one of"):
         write_records(result, tmp_path / "r", "xlsx")
+
+
+def test_records_in_chunks_the_same_with_and_without_pyarrow(  # type: ignore[no-untyped-def]
+    results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = results[1]
+    monkeypatch.setattr(output, "CHUNK_ROWS", 7)  # many chunks, the last one short
+    with_arrow = write_records(result, tmp_path / "a", "csv")
+    output._write_csv(result, tmp_path / "b.csv")  # the standard library's writer
+    paths = (with_arrow, tmp_path / "b.csv")
+    rows = [list(csv.DictReader(io.StringIO(p.read_text()))) for p in paths]
+    assert len(rows[0]) == len(rows[1]) == result.n_tasks
+    assert [r["task"] for r in rows[0]] == [str(i) for i in range(result.n_tasks)]
+    for a, b in zip(*rows, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            try:
+                x, y = float(a[key]), float(b[key])
+            except ValueError:
+                assert a[key] == b[key], key
+                continue
+            assert x == y or (np.isnan(x) and np.isnan(y)), key
 
 
 def test_summary_is_consistent_with_the_records(results) -> None:  # type: ignore[no-untyped-def]
