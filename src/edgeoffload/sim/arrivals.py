@@ -66,9 +66,6 @@ class ArrivalStream:
         self._kappa_s2 = np.array([n.kappa * n.speed_hz**2 for n in nodes])
         self._cores = max((n.cores for n in nodes), default=1)
 
-    def __len__(self) -> int:
-        return sum(len(run) - head for run, head in zip(self._runs, self._heads, strict=True))
-
     def add(self, arrivals: list[Arrival]) -> None:
         """Queue transfers (any order; at equal times, those queued earlier and then the
         given order go first)."""
@@ -129,7 +126,6 @@ class ArrivalStream:
             return
         self._due = math.inf
         heap = engine.heap
-        nodes, plain = sim.nodes, sim._plain_fifo
         now = engine.now
         while True:
             at = self._next()
@@ -152,10 +148,7 @@ class ArrivalStream:
                     engine.now = now = at
                     engine.current = (at, NORMAL, next(engine.seq), None, None)
                     engine.events += 1
-                if plain[node] and nodes[node].up:
-                    sim._arrive_fifo(node, tids, now)
-                else:
-                    sim._arrive((node, tids))
+                sim._arrive((node, tids))
         if self._runs:
             self._schedule(self._next())
 

@@ -350,13 +350,11 @@ def device_rows(sim: Simulation, devs: list[int]) -> np.ndarray:
 
 def free_times(sim: Simulation, devs: list[int]) -> tuple[F64, F64]:
     """When the CPU and the uplink of each device of ``devs`` are next free."""
-    dev = sim.dev
-    n = len(devs)
     cpu = sim.cpu_free_v[devs]
     if sim._round_arrays is not None:
         up = sim._round_arrays.uplinks.free_s_v[devs]
     else:
-        up = np.fromiter([u.free_s for u in rounds.gather(dev.up, devs)], np.float64, n)
+        up = np.array([sim.dev.up[d].free_s for d in devs])
     return cpu, up
 
 

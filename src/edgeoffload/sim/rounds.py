@@ -17,8 +17,7 @@ tasks one by one.
 from __future__ import annotations
 
 import math
-import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -231,13 +230,6 @@ def carry_out(
         finally:
             sim._arrivals = arrivals
     arrivals.extend(entries)
-
-
-def gather(values: list[Any], index: list[int]) -> tuple[Any, ...]:
-    """``values[i]`` for each ``i`` of ``index``."""
-    if len(index) > 1:
-        return operator.itemgetter(*index)(values)  # type: ignore[no-any-return]
-    return (values[index[0]],) if index else ()
 
 
 def _draw_first(sim: Simulation, rows: list[int], devs: list[int]) -> list[int]:

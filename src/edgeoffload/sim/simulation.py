@@ -61,7 +61,7 @@ from .arrivals import ArrivalStream
 from .engine import NORMAL, URGENT, Engine
 from .estimates import BandwidthEstimator, EwmaBandwidth
 from .finishes import FinishQueue
-from .nodes import task_spec
+from .nodes import dvfs, task_spec
 from .phase import POWER_COLUMNS, Request
 from .scenario import Scenario
 from .table import Outcome, Reason, TaskTable
@@ -583,14 +583,7 @@ class Simulation:
         free = dev.cpu_free[d]
         start = free if free > ready else ready
         budget = t.deadline_s[tid] - (start - t.created_s[tid])
-        levels = dev.levels[d]
-        for level in levels:
-            run = cycles / (speed * level)
-            if run <= budget:
-                break
-        else:
-            level = levels[-1]
-            run = cycles / (speed * level)
+        run, level = dvfs(dev.levels[d], speed, cycles, budget)
         end = start + run
         dev.cpu_free[d] = end
         dev.busy_s[d] += run
@@ -747,14 +740,12 @@ class Simulation:
     def _arrive_fifo(self, node_index: int, tids: list[int], now: float) -> None:
         """Tasks arriving at an up FIFO node: all of :meth:`_arrive` at a node without
         caches (the usual case), the tasks that need a core after the cache lookups
-        otherwise; DVFS and the finish event inlined (this runs once per offloaded
-        task)."""
+        otherwise; the finish event pushed (or held back) directly."""
         node = self.nodes[node_index]
         t = self.tasks
         created, deadline, cycles_of = t.created_s, t.deadline_s, t.cpu_cycles
         pending, free, levels = node.pending, node.free, node.levels
         speed, kappa = node.speed_hz, node.kappa
-        one_level = len(levels) == 1
         heap, seq = self.engine.heap, self.engine.seq
         finished = self._finish
         held = self._finishes
@@ -773,18 +764,7 @@ class Simulation:
                 self._close(tid, now, DROPPED, Reason.DEADLINE_EXPIRED)
                 continue
             cycles = cycles_of[tid]
-            if one_level:
-                level = levels[0]
-                service = cycles / (speed * level)
-            else:  # nodes.dvfs
-                budget = t.compute_by_s[tid] - start
-                for level in levels:
-                    service = cycles / (speed * level)
-                    if service <= budget:
-                        break
-                else:
-                    level = levels[-1]
-                    service = cycles / (speed * level)
+            service, level = dvfs(levels, speed, cycles, t.compute_by_s[tid] - start)
             f = speed * level
             energy = kappa * f * f * cycles
             node.busy_s += service
