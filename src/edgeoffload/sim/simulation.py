@@ -854,14 +854,7 @@ class Simulation:
         at = ready + dev.rtt_s[d] / 2.0
         if node.tier == "cloud":
             at += node.wan_rtt_s / 2.0 + bits / node.wan_bps
-        k, lost = 1, False
-        if dev.loss[d] > 0.0:
-            until = self._until_loss
-            left = until[d]
-            if left > 0:  # _tries without a loss, inlined
-                until[d] = left - 1
-            else:
-                k, lost = self._tries(d)
+        k, lost = self._tries(d) if dev.loss[d] > 0.0 else (1, False)
         start, end = dev.down[d].transfer(at, bits * k)
         radio = end - start
         if k > 1:
@@ -878,10 +871,6 @@ class Simulation:
             self._samples[d].append((end, False, bits * k / radio))
         if lost:
             self._close(tid, end, FAILED, Reason.LINK_LOST)
-        elif self.closed is None and not self._watch and t.outcome[tid] == PENDING:
-            t.outcome[tid] = DONE  # _close, inlined
-            t.reason[tid] = 0
-            t.end_s[tid] = end
         else:
             self._close(tid, end, DONE)
 
