@@ -698,7 +698,7 @@ class Simulation:
         node_index, tids = arg
         node = self.nodes[node_index]
         now = self.engine.now
-        if node.fifo and node.up and node.input_cache is None and node.result_cache is None:
+        if self._plain_fifo[node_index] and node.up:
             self._arrive_fifo(node_index, tids, now)
             return
         t = self.tasks
