@@ -3,6 +3,12 @@ every interval, obey drain and resume commands, and reconnect with backoff.
 
 The controller is off the data path: while it is down the node serves as before, and
 it registers again when the controller comes back.
+
+The agent knows the node only through :class:`ManagedNode`, a handful of facts and
+callables that :mod:`.runner` fills in from the running
+:class:`~edgeoffload.node.server.EdgeNode`. So neither module imports the other: the
+server moves bytes and knows nothing of a controller, and the agent can be tested
+against a plain record (tests/unit/node/test_agent.py does, with a fake controller).
 """
 
 from __future__ import annotations
@@ -10,53 +16,103 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import msgspec
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ..controller.messages import Command, NodeBeat, NodeHello
 from ..hostinfo import cpu_speed_hz
+from ..metrics import NodeMetrics
 from ..transport import reconnect_forever
-
-if TYPE_CHECKING:
-    from .server import EdgeNode
 
 log = logging.getLogger("edgeoffload.node")
 
 
-class ControllerAgent:
-    """Keeps one node registered with one controller (module docstring)."""
+@dataclass(frozen=True, slots=True)
+class ManagedNode:
+    """What the agent needs from the node it represents, and nothing more.
 
-    def __init__(self, node: EdgeNode, controller_url: str, interval_s: float = 1.0) -> None:
+    The facts are fixed once the node listens (its id and URL need the bound port); the
+    callables are read or obeyed on every heartbeat and command.
+
+    Attributes:
+        node_id: the id the controller knows the node by.
+        url: where clients reach the node (the advertised URL if one is configured).
+        cores: worker processes (the controller's capacity estimate).
+        labels: the node's labels, matched against tasks' ``requires``.
+        tasks: the names of the tasks it serves.
+        metrics: a health sample now (sent with each heartbeat).
+        drain: stop taking new work, with the reason the controller gave.
+        resume: take new work again.
+        speed_hz: the CPU speed if configured; else the agent measures it once, off
+            the event loop, before its first hello.
+    """
+
+    node_id: str
+    url: str
+    cores: int
+    metrics: Callable[[], NodeMetrics]
+    drain: Callable[[str], None]
+    resume: Callable[[str], None]
+    labels: dict[str, str] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)
+    speed_hz: float | None = None
+
+
+class ControllerAgent:
+    """Keeps one node registered with one controller (module docstring).
+
+    Args:
+        node: the node as the agent sees it.
+        controller_url: the controller's base URL (``ws://host:port``).
+        interval_s: time between heartbeats.
+
+    ``await agent.run()`` runs until cancelled; :attr:`connected` says whether a
+    session with the controller is up.
+    """
+
+    def __init__(self, node: ManagedNode, controller_url: str, interval_s: float = 1.0) -> None:
         self.node = node
         self.url = controller_url.rstrip("/") + "/ws/node"
         self.interval_s = interval_s
         self.connected = False
-        self._speed_hz: float | None = node.config.speed_hz
+        self._speed_hz: float | None = node.speed_hz
 
     async def run(self) -> None:
+        """Register, heartbeat and obey commands, reconnecting until cancelled."""
         await reconnect_forever(
             self._session,
             on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
             on_down=lambda: setattr(self, "connected", False),
         )
 
-    async def _session(self) -> None:
+    def hello(self, speed_hz: float) -> NodeHello:
+        """The registration message (sent first on every session)."""
         node = self.node
+        return NodeHello(
+            node_id=node.node_id,
+            url=node.url,
+            cores=node.cores,
+            speed_hz=speed_hz,
+            labels=dict(node.labels),
+            tasks=sorted(node.tasks),
+        )
+
+    def obey(self, command: Command) -> None:
+        """Carry out one controller command on the node."""
+        if command.action == "drain":
+            self.node.drain(command.reason or "drained by the controller")
+        else:
+            self.node.resume(command.reason or "resumed by the controller")
+
+    async def _session(self) -> None:
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
         async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
-            hello = NodeHello(
-                node_id=node.node_id,
-                url=node.config.advertise_url or node.url,
-                cores=node.workers,
-                speed_hz=self._speed_hz,
-                labels=dict(node.config.labels),
-                tasks=sorted(node.tasks),
-            )
-            await ws.send(msgspec.json.encode(hello).decode())
+            await ws.send(msgspec.json.encode(self.hello(self._speed_hz)).decode())
             self.connected = True
             log.info("registered with controller %s", self.url)
             commands = asyncio.create_task(self._commands(ws))
@@ -64,7 +120,7 @@ class ControllerAgent:
                 seq = 0
                 while not commands.done():
                     seq += 1
-                    beat = NodeBeat(node_id=node.node_id, seq=seq, metrics=node.metrics())
+                    beat = NodeBeat(node_id=self.node.node_id, seq=seq, metrics=self.node.metrics())
                     await ws.send(msgspec.json.encode(beat).decode())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(commands), self.interval_s)
@@ -73,11 +129,7 @@ class ControllerAgent:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await commands
 
-    async def _commands(self, ws: object) -> None:
+    async def _commands(self, ws: ClientConnection) -> None:
         decoder = msgspec.json.Decoder(Command)
-        async for raw in ws:  # type: ignore[attr-defined]
-            command = decoder.decode(raw)
-            if command.action == "drain":
-                self.node.drain(command.reason or "drained by the controller")
-            else:
-                self.node.resume(command.reason or "resumed by the controller")
+        async for raw in ws:
+            self.obey(decoder.decode(raw))

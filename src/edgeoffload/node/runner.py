@@ -3,17 +3,50 @@
 The first signal starts a graceful shutdown (drain within ``drain_timeout_s``); a
 second one forces it (queued work is answered ``draining``, the pool is stopped at
 once). The previous signal handlers come back afterwards.
+
+This is also where the node meets its controller: with ``config.controller`` set, the
+runner starts a :class:`~.agent.ControllerAgent` once the node listens and hands it the
+node as a :class:`~.agent.ManagedNode` (:func:`managed`). The server and the agent never
+import each other; this module is the only one that knows both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
 
 from ..config import NodeConfig
+from .agent import ControllerAgent, ManagedNode
 from .server import EdgeNode
+
+
+def managed(node: EdgeNode) -> ManagedNode:
+    """The agent's view of a started node (its id and URL need the bound port)."""
+    config = node.config
+    return ManagedNode(
+        node_id=node.node_id,
+        url=config.advertise_url or node.url,
+        cores=node.workers,
+        metrics=node.metrics,
+        drain=node.drain,
+        resume=node.resume,
+        labels=dict(config.labels),
+        tasks=sorted(node.tasks),
+        speed_hz=config.speed_hz,
+    )
+
+
+def start_agent(node: EdgeNode) -> asyncio.Task[None] | None:
+    """Start the controller agent of a started node, if it has a controller; the
+    caller owns the task and cancels it after the node's shutdown."""
+    config = node.config
+    if not config.controller:
+        return None
+    agent = ControllerAgent(managed(node), config.controller, config.heartbeat_interval_s)
+    return asyncio.create_task(agent.run(), name="controller-agent")
 
 
 async def serve_until_signalled(
@@ -32,12 +65,16 @@ async def serve_until_signalled(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    agent: asyncio.Task[None] | None = None
     try:
         node = EdgeNode(config)
         await node.start()
+        agent = start_agent(node)
         if on_ready is not None:
             on_ready(node)
         await stop.wait()
+        # The agent keeps heartbeating while the node drains, so that the controller
+        # sees the drain; it stops once the node is closed.
         shutdown = asyncio.create_task(node.shutdown())
         forced = asyncio.create_task(force.wait())
         await asyncio.wait({shutdown, forced}, return_when=asyncio.FIRST_COMPLETED)
@@ -46,6 +83,10 @@ async def serve_until_signalled(
             node.abort()
         forced.cancel()
     finally:
+        if agent is not None:
+            agent.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await agent
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

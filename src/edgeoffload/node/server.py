@@ -260,14 +260,6 @@ class EdgeNode:
         # pool tasks simply wait for the first worker. The metrics sampler (psutil) and
         # prometheus_client are imported off the event loop too.
         self._warm = asyncio.create_task(self._warm_up())
-        self._agent_task: asyncio.Task[None] | None = None
-        if self.config.controller:
-            from .agent import ControllerAgent
-
-            self.agent = ControllerAgent(
-                self, self.config.controller, self.config.heartbeat_interval_s
-            )
-            self._agent_task = asyncio.create_task(self.agent.run())
 
     async def _warm_up(self) -> None:
         await asyncio.gather(self.pool.warm(), asyncio.to_thread(self._load_metrics))
@@ -348,8 +340,6 @@ class EdgeNode:
         for task in list(self._chunks):
             task.cancel()
         self._warm.cancel()
-        if self._agent_task is not None:
-            self._agent_task.cancel()
         # Drained, so the workers are idle: wait for them, or the pool's exit hook
         # writes to pipes that are already closed when the interpreter stops.
         await self.pool.close()
