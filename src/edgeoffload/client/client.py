@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..config import ClientConfig, load
-from ..controller.messages import EventKind, NodeState, NodeView
 from ..decision.features import LOCAL as LOCAL_TARGET
 from ..errors import (
     DeadlineExceeded,
@@ -38,6 +37,7 @@ from ..errors import (
 from ..execution import TaskPool, run_inline
 from ..protocol.codec import Codec
 from ..protocol.codes import ErrorCode
+from ..protocol.control import EventKind, NodeState, NodeView
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec, spec_of
 from .auto import AutoDecider, check_policy_name, make_policy

@@ -25,12 +25,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import Event
 
 from ..config import ClientConfig
-from ..controller.messages import NodeState, NodeView
 from ..decision.estimators import RttEstimator
 from ..errors import FrameTooLarge, RemoteProtocolError
 from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import Connection, Role, State
+from ..protocol.control import NodeState, NodeView
 from ..protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,

@@ -18,7 +18,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ..controller.messages import (
+from ..protocol.control import (
     ClientReport,
     ControllerToClient,
     EventKind,

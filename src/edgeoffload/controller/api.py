@@ -19,9 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
 from ..metrics import NodeMetrics
-from .messages import NodeView
+from ..protocol.control import NodeView
+from ..version import __version__
 from .service import Controller
 
 log = logging.getLogger("edgeoffload.controller")

@@ -17,7 +17,7 @@ import msgspec
 
 from ..liveness import PhiAccrual
 from ..metrics import HealthThresholds, NodeMetrics, assess
-from .messages import EventKind, NodeHello, NodeState, NodeView
+from ..protocol.control import EventKind, NodeHello, NodeState, NodeView
 
 HEALTH = "health: "
 

@@ -20,8 +20,7 @@ import msgspec
 
 from ..config import ControllerConfig
 from ..metrics import HealthThresholds
-from .membership import Change, Membership
-from .messages import (
+from ..protocol.control import (
     ClientReport,
     Command,
     EventKind,
@@ -32,6 +31,7 @@ from .messages import (
     TableSnapshot,
     TableUpdate,
 )
+from .membership import Change, Membership
 from .store import EventRecord, Store, open_store
 
 log = logging.getLogger("edgeoffload.controller")

@@ -19,7 +19,7 @@ import msgspec
 
 from ..errors import ConfigError
 from ..metrics import NodeMetrics
-from .messages import NodeView
+from ..protocol.control import NodeView
 
 
 @dataclass(frozen=True, slots=True)

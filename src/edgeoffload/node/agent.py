@@ -23,9 +23,9 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ..controller.messages import Command, NodeBeat, NodeHello
 from ..hostinfo import cpu_speed_hz
 from ..metrics import NodeMetrics
+from ..protocol.control import Command, NodeBeat, NodeHello
 from ..transport import reconnect_forever
 
 log = logging.getLogger("edgeoffload.node")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edgeoffload.controller.membership import Membership
-from edgeoffload.controller.messages import EventKind, NodeHello, NodeState
 from edgeoffload.metrics import GIB, HealthThresholds, NodeMetrics
+from edgeoffload.protocol.control import EventKind, NodeHello, NodeState
 
 
 def hello(node_id: str = "n1") -> NodeHello:

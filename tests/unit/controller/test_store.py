@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from edgeoffload.controller.messages import NodeState, NodeView
 from edgeoffload.controller.store import Store, open_store
 from edgeoffload.errors import ConfigError
+from edgeoffload.protocol.control import NodeState, NodeView
 from tests.unit.controller.test_membership import metrics
 
 

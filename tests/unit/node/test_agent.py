@@ -10,8 +10,8 @@ import contextlib
 import msgspec
 from websockets.asyncio.server import ServerConnection, serve
 
-from edgeoffload.controller.messages import Command, NodeBeat, NodeHello
 from edgeoffload.node.agent import ControllerAgent, ManagedNode
+from edgeoffload.protocol.control import Command, NodeBeat, NodeHello
 from tests.conftest import run
 from tests.unit.controller.test_membership import metrics
 

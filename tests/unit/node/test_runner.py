@@ -11,9 +11,9 @@ import msgspec
 from websockets.asyncio.server import ServerConnection, serve
 
 from edgeoffload.config import NodeConfig
-from edgeoffload.controller.messages import NodeBeat, NodeHello
 from edgeoffload.node.runner import managed, serve_until_signalled, start_agent
 from edgeoffload.node.server import EdgeNode
+from edgeoffload.protocol.control import NodeBeat, NodeHello
 from tests.conftest import run
 
 

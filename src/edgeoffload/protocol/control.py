@@ -5,6 +5,12 @@ every ``heartbeat_interval_s``. Controller → node: :class:`Command` (drain, re
 
 Controller → client on ``/ws/subscribe``: one :class:`TableSnapshot`, then a
 :class:`TableUpdate` per change (join, load, suspect, dead, draining, recovered, ...).
+
+They live in the protocol layer, beside the data-plane frames of :mod:`.messages`,
+because three parties speak them: the controller, and the nodes and clients that must
+not depend on the controller's package (an import contract says so). Only
+:mod:`edgeoffload.metrics` (the health sample a beat carries) is imported, and it is
+pure too.
 """
 
 from __future__ import annotations
