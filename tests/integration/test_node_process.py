@@ -111,7 +111,7 @@ def test_each_bad_input_gets_its_error_and_the_node_keeps_serving(node: NodeProc
             assert await client.submit("echo", "still serving", where="edge") == "still serving"
 
         # Raw frames the SDK would never send:
-        ws, _ = await raw_session(node.url)
+        ws, welcome = await raw_session(node.url)
         await ws.send(b"\xc1 garbage")
         bad = codec.decode(await ws.recv(decode=False))
         assert isinstance(bad, Error) and bad.code is ErrorCode.BAD_FRAME and bad.id is None
@@ -119,6 +119,11 @@ def test_each_bad_input_gets_its_error_and_the_node_keeps_serving(node: NodeProc
         assert (await answer(ws, 1)).code is ErrorCode.UNKNOWN_TASK
         await ws.send(codec.encode(Submit(2, "sleep", [1.0], deadline_ms=0.0)))
         assert (await answer(ws, 2)).code is ErrorCode.DEADLINE_EXCEEDED
+        # A task whose labels the node lacks is not offered, and refused by name.
+        assert "gpu_pid" not in welcome.tasks and "echo" in welcome.tasks
+        await ws.send(codec.encode(Submit(4, "gpu_pid", [])))
+        refused = await answer(ws, 4)
+        assert refused.code is ErrorCode.UNKNOWN_TASK and "gpu=true" in refused.message
         await ws.send(codec.encode(Heartbeat(5, 1.5)))
         status = codec.decode(await ws.recv(decode=False))
         assert isinstance(status, Status) and (status.seq, status.sent_at) == (5, 1.5)

@@ -34,7 +34,7 @@ def managed(node: EdgeNode) -> ManagedNode:
         drain=node.drain,
         resume=node.resume,
         labels=dict(config.labels),
-        tasks=sorted(node.tasks),
+        tasks=node.offered,
         speed_hz=config.speed_hz,
     )
 

@@ -3,10 +3,12 @@
 Per connection, a :class:`_Session` feeds received frames to its
 :class:`~edgeoffload.protocol.connection.Connection`, hands the messages to the node,
 and a writer task sends what accumulates (results are batched per event-loop turn into
-one ``ResultBatch`` frame). The node checks each submit, runs ``inline`` tasks at once
-in the loop, and queues the rest in the :class:`~.scheduler.Scheduler`, from which idle
-pool slots take chunks. All decisions are in the scheduler and the connection; this
-module only moves bytes and awaits.
+one ``ResultBatch`` frame). The node hands each message to its
+:class:`~.admission.Admission` (handshake, which submits to take, drain) and carries
+out what it decides: send a frame, close a refused handshake, run an ``inline`` task
+in the loop, answer an error; queued work waits in the :class:`~.scheduler.Scheduler`,
+from which idle pool slots take chunks. All decisions are in those two pure modules and
+the connection; this module only moves bytes, keeps time and awaits.
 
 Shutdown (:meth:`EdgeNode.shutdown`, on SIGTERM): stop accepting; tell every client
 ``Draining`` so that owners place new work elsewhere; let admitted work finish within
@@ -17,10 +19,12 @@ close connections with 1001; stop the pool.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any, cast
 
 import msgspec
@@ -31,30 +35,33 @@ from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
-from ..auth import verify_token
 from ..config import NodeConfig
-from ..errors import FrameTooLarge, RemoteProtocolError, Unauthorized
+from ..errors import FrameTooLarge, RemoteProtocolError
 from ..execution import TaskPool, run_inline
 from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import CLOSE_GOING_AWAY, Connection, Role, State
 from ..protocol.messages import (
-    PROTOCOL_VERSION,
     Cancel,
-    Draining,
     Error,
     Heartbeat,
     Hello,
+    Message,
     Result,
     ResultBatch,
-    Resume,
-    Status,
     Submit,
     SubmitBatch,
-    Welcome,
 )
 from ..tasks import TaskSpec, load_modules
 from ..transport import dispatch, write_nowait
+from .admission import (
+    SHUTTING_DOWN,
+    Admission,
+    Broadcast,
+    Instruction,
+    NodeOffer,
+    Send,
+)
 from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error
 
@@ -85,12 +92,12 @@ class _Session:
     Answers produced later (pool results, drain) are flushed once per loop turn.
     """
 
-    def __init__(self, node: EdgeNode, ws: ServerConnection) -> None:
+    def __init__(self, node: EdgeNode, ws: ServerConnection, sid: int) -> None:
         self.node = node
         self.ws = ws
+        self.sid = sid
+        self.state = node.admission.open(sid)  # the pure side: client id, batching, ...
         self.conn = Connection(Role.NODE, node.config.max_frame_bytes)
-        self.client_id = ""
-        self.batch_results = True
         self._answers: list[Answer] = []
         self._backlog: deque[bytes] = deque()
         self._wake = asyncio.Event()  # the writer has backlog to send
@@ -116,6 +123,12 @@ class _Session:
         """Queue a result or task error; it leaves with the others of this turn."""
         self._answers.append(answer)
         if not self._reading:  # receive() flushes what it produced itself
+            self.wake()
+
+    def send(self, message: Message) -> None:
+        """Send a control message (welcome, drain notice, ...) with this turn's frames."""
+        self.conn.send(message)
+        if not self._reading:
             self.wake()
 
     def wake(self) -> None:
@@ -172,7 +185,7 @@ class _Session:
     def _send_answers(self, answers: list[Answer]) -> None:
         """Queue answers as frames, splitting batches that exceed the frame limit and
         turning a value that cannot be encoded into that task's own error."""
-        limit = self.node.max_batch if self.batch_results else 1
+        limit = self.node.max_batch if self.state.batch_results else 1
         for i in range(0, len(answers), limit):
             part = answers[i : i + limit]
             self._send_part(part)
@@ -220,22 +233,32 @@ class EdgeNode:
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
         self.scheduler = Scheduler(config.max_pending, self.workers)
+        self.admission = Admission(
+            NodeOffer(
+                node_id=config.node_id or "",
+                tasks=self.tasks,
+                labels=dict(config.labels),
+                max_frame_bytes=config.max_frame_bytes,
+                max_batch=self.max_batch,
+                workers=self.workers,
+                auth_secret=config.auth_secret,
+            ),
+            self.scheduler,
+        )
         self.pool = TaskPool(config.tasks, self.workers)
         # Two chunks per worker in flight: one running, one waiting in the pool's call
         # queue, so a worker never idles for the round trip to the event loop.
         self._free_slots = 2 * self.workers
-        self._sessions: set[_Session] = set()
+        self._sessions: dict[int, _Session] = {}
+        self._sids = itertools.count(1)
         self._chunks: set[asyncio.Task[None]] = set()
         self._server: Server | None = None
-        self._closing = False
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
         self.node_id = config.node_id or ""
         self.started_at = time.monotonic()
         self.run_times = RunTimes()
         self._sampler: MetricsSampler | None = None
-        #: Why the node is drained without shutting down (admin or health), if it is.
-        self.drain_reason: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -256,6 +279,7 @@ class EdgeNode:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.node_id = self.node_id or f"{self.config.host}:{self.port}"
+        self.admission.offer = replace(self.admission.offer, node_id=self.node_id)
         # Workers start in the background: the node serves inline tasks meanwhile, and
         # pool tasks simply wait for the first worker. The metrics sampler (psutil) and
         # prometheus_client are imported off the event loop too.
@@ -285,28 +309,37 @@ class EdgeNode:
 
     # -- drain without shutdown (admin or degraded health) -------------------------------------
 
+    @property
+    def drain_reason(self) -> str | None:
+        """Why the node is drained without shutting down (admin or health), if it is."""
+        return self.admission.drain_reason
+
+    @property
+    def offered(self) -> list[str]:
+        """The tasks this node runs (loaded, and its labels meet their ``requires``)."""
+        return self.admission.offered
+
     def drain(self, reason: str) -> None:
         """Take no new work (clients are told and place it elsewhere); admitted work
         still runs. Undone by :meth:`resume`."""
-        if self._closing or self.drain_reason is not None:
-            return
-        self.drain_reason = reason
-        self.scheduler.draining = True
-        self._tell(State.OPEN, Draining(reason))
+        self._carry_out(self.admission.drain(reason))
 
     def resume(self, reason: str = "resumed") -> None:
         """Take new work again after :meth:`drain` (not after a shutdown)."""
-        if self._closing or self.drain_reason is None:
-            return
-        self.drain_reason = None
-        self.scheduler.draining = False
-        self._tell(State.DRAINING, Resume(reason))
+        self._carry_out(self.admission.resume(reason))
 
-    def _tell(self, state: State, message: Draining | Resume) -> None:
-        """Send ``message`` to every client whose connection is in ``state``."""
-        for session in list(self._sessions):
-            if session.conn.state is state:
-                session.conn.send(message)
+    def _carry_out(self, instructions: list[Instruction]) -> None:
+        """Do what admission decided: send, broadcast, or close a refused handshake."""
+        for ins in instructions:
+            if isinstance(ins, Broadcast):
+                for session in list(self._sessions.values()):
+                    if session.conn.state is ins.state:
+                        session.send(ins.message)
+            elif isinstance(ins, Send):
+                self._sessions[ins.sid].send(ins.message)
+            else:  # Reject: the connection state machine closes after it
+                session = self._sessions[ins.sid]
+                session.conn.reject(ins.code, ins.message)
                 session.wake()
 
     @property
@@ -316,23 +349,22 @@ class EdgeNode:
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
-    async def shutdown(self, reason: str = "node shutting down") -> None:
+    async def shutdown(self, reason: str = SHUTTING_DOWN) -> None:
         """Drain and stop (idempotent; see the module docstring)."""
-        if self._closing:
+        if self.admission.closing:
             await self._closed.wait()
             return
-        self._closing = True
-        self.scheduler.draining = True
+        instructions = self.admission.shut_down(reason, self.config.drain_timeout_s)
         assert self._server is not None
         self._server.close(close_connections=False)
-        self._tell(State.OPEN, Draining(reason, self.config.drain_timeout_s))
+        self._carry_out(instructions)
         if not self.scheduler.idle:
             self._idle.clear()
             try:
                 await asyncio.wait_for(self._idle.wait(), self.config.drain_timeout_s)
             except TimeoutError:
                 log.warning("drain timeout: %d tasks did not finish", self._abandon_all())
-        for session in list(self._sessions):
+        for session in list(self._sessions.values()):
             session.wake()
         await asyncio.sleep(0)  # let writers flush the last answers
         self._server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason=reason)
@@ -348,7 +380,7 @@ class EdgeNode:
     def abort(self) -> None:
         """Stop now (a second signal): answer admitted work ``draining``, stop the pool."""
         self._abandon_all()
-        for session in list(self._sessions):
+        for session in list(self._sessions.values()):
             session.wake()
         if self._server is not None:
             self._server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason="aborted")
@@ -359,8 +391,8 @@ class EdgeNode:
         """Answer every admitted task with ``draining`` so that its owner resubmits it."""
         jobs = self.scheduler.abandon_all()
         for job in jobs:
-            _owner(job).push(
-                Error(job.id, ErrorCode.DRAINING, "node stopped before the task finished")
+            self._push(
+                job, Error(job.id, ErrorCode.DRAINING, "node stopped before the task finished")
             )
         return len(jobs)
 
@@ -369,13 +401,13 @@ class EdgeNode:
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == PATH:
-            if self._closing:
+            if self.admission.closing:
                 return _text(503, "draining\n")
             return None
         if path == "/healthz":
             return _text(200, "ok\n")
         if path == "/readyz":
-            if self._closing or self.drain_reason is not None:
+            if self.admission.closing or self.drain_reason is not None:
                 return _text(503, f"draining: {self.drain_reason or 'shutting down'}\n")
             return _text(200, "ready\n")
         if path == "/metrics":
@@ -388,98 +420,47 @@ class EdgeNode:
         """The session of a connection, made at its first message or its handler."""
         session: _Session | None = getattr(ws, "session", None)
         if session is None:
-            session = _Session(self, ws)
+            session = _Session(self, ws, next(self._sids))
             ws.session = session  # type: ignore[attr-defined]
-            self._sessions.add(session)
+            self._sessions[session.sid] = session
         return session
 
     async def _handle(self, ws: ServerConnection) -> None:
         await self._session_of(ws).run()
 
     def _session_closed(self, session: _Session) -> None:
-        self._sessions.discard(session)
-        dropped = self.scheduler.drop_owner(session)
+        self._sessions.pop(session.sid, None)
+        dropped = self.admission.close(session.sid)
         if dropped:
-            log.info("client %s left with %d tasks pending; dropped", session.client_id, dropped)
+            log.info(
+                "client %s left with %d tasks pending; dropped", session.state.client_id, dropped
+            )
         self._check_idle()
 
     # -- messages ---------------------------------------------------------------------------
 
     def _on_event(self, session: _Session, event: Any) -> None:
-        if isinstance(event, SubmitBatch):
+        if isinstance(event, SubmitBatch | Submit):
             now = asyncio.get_running_loop().time()
-            for submit in event.items:
-                self._on_submit(session, submit, now)
-            self._dispatch()
-        elif isinstance(event, Submit):
-            self._on_submit(session, event, asyncio.get_running_loop().time())
+            items = event.items if isinstance(event, SubmitBatch) else (event,)
+            for decision in self.admission.submit_all(session.sid, items, now):
+                if isinstance(decision, Error):
+                    session.push(decision)
+                else:  # RunInline
+                    task_id, spec, args = decision
+                    ok, value, run_s = run_inline(spec, args)
+                    session.push(_answer(task_id, ok, value, run_s))
             self._dispatch()
         elif isinstance(event, Heartbeat):
-            s = self.scheduler
-            session.conn.send(
-                Status(event.seq, event.sent_at, s.queued, s.running, self.workers, s.draining)
-            )
+            session.conn.send(self.admission.heartbeat(session.sid, event).message)
         elif isinstance(event, Cancel):
-            for answer in self.scheduler.cancel(session, event.ids):
+            for answer in self.admission.cancel(session.sid, event.ids):
                 session.push(answer)
             self._check_idle()
         elif isinstance(event, Hello):
-            self._on_hello(session, event)
+            self._carry_out(self.admission.hello(session.sid, event, time.time()))
         elif isinstance(event, RemoteProtocolError):
-            log.info("client %s: %s", session.client_id or "?", event)
-
-    def _on_hello(self, session: _Session, hello: Hello) -> None:
-        session.client_id = hello.client_id
-        session.batch_results = hello.batch_results
-        if self.config.auth_secret is not None:
-            try:
-                verify_token(self.config.auth_secret, hello.token)
-            except Unauthorized as exc:
-                session.conn.reject(ErrorCode.UNAUTHORIZED, exc.message)
-                return
-        if self._closing:
-            session.conn.send(Draining("node shutting down"))
-            return
-        session.conn.send(
-            Welcome(
-                PROTOCOL_VERSION,
-                self.node_id,
-                sorted(self.tasks),
-                self.config.max_frame_bytes,
-                self.max_batch,
-                self.workers,
-                dict(self.config.labels),
-            )
-        )
-        if self.drain_reason is not None:
-            session.conn.send(Draining(self.drain_reason))
-
-    def _on_submit(self, session: _Session, submit: Submit, now: float) -> None:
-        spec = self.tasks.get(submit.task)
-        if spec is None:
-            session.push(
-                Error(
-                    submit.id, ErrorCode.UNKNOWN_TASK, f"no task named {submit.task!r} on this node"
-                )
-            )
-            return
-        try:
-            args = spec.check_args(submit.args)
-        except TypeError as exc:
-            session.push(Error(submit.id, ErrorCode.BAD_ARGS, str(exc)))
-            return
-        if spec.inline and not self.scheduler.draining:
-            if submit.deadline_ms is not None and submit.deadline_ms <= 0:
-                session.push(
-                    Error(submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival")
-                )
-                return
-            ok, value, run_s = run_inline(spec, args)
-            session.push(_answer(submit.id, ok, value, run_s))
-            return
-        error = self.scheduler.admit(session, submit, spec, args, now)
-        if error is not None:
-            session.push(error)
+            log.info("client %s: %s", session.state.client_id or "?", event)
 
     # -- the pool ---------------------------------------------------------------------------
 
@@ -493,7 +474,7 @@ class EdgeNode:
                 break
             jobs, expired = self.scheduler.next_chunk(now, size)
             for job in expired:
-                _owner(job).push(expired_error(job))
+                self._push(job, expired_error(job))
             if jobs:
                 self._free_slots -= 1
                 task = asyncio.create_task(self._run_chunk(jobs))
@@ -509,8 +490,8 @@ class EdgeNode:
         for job, (ok, value, run_s) in zip(jobs, outcomes, strict=True):
             self.run_times.add(run_s)
             if self.scheduler.finished(job, ok, run_s):
-                _owner(job).push(_answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
-        if not self._closing or not self.scheduler.idle:
+                self._push(job, _answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
+        if not self.admission.closing or not self.scheduler.idle:
             self._dispatch()
         self._check_idle()
 
@@ -518,10 +499,13 @@ class EdgeNode:
         if self.scheduler.idle:
             self._idle.set()
 
-
-def _owner(job: Job) -> _Session:
-    """The session a job came from (the scheduler keeps owners opaque)."""
-    return cast(_Session, job.owner)
+    def _push(self, job: Job, answer: Answer) -> None:
+        """Answer a job on the connection it came from (its owner is that connection's
+        id); a connection that closed has had its jobs dropped, so there is none to
+        answer."""
+        session = self._sessions.get(cast(int, job.owner))
+        if session is not None:
+            session.push(answer)
 
 
 def _answer(task_id: int, ok: bool, value: Any, run_s: float) -> Answer:

@@ -34,8 +34,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     "after the handshake.",
     ErrorCode.VERSION_MISMATCH: "The hello named a protocol version the node does not speak. "
     "Upgrade the older side; the connection is closed.",
-    ErrorCode.UNKNOWN_TASK: "No task of that name is registered on the node. Start the node "
-    "with the module that defines it (--tasks).",
+    ErrorCode.UNKNOWN_TASK: "The node does not serve a task of that name: none is registered, "
+    "or the node lacks a label the task requires (its requires; the message names the "
+    "labels). Start the node with the module that defines it (--tasks) or the labels "
+    "(--labels).",
     ErrorCode.BAD_ARGS: "The arguments do not fit the task's signature (count or annotated "
     "types). Nothing ran.",
     ErrorCode.TOO_LARGE: "The frame exceeds the node's max_frame_bytes. A conforming client "

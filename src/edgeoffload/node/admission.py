@@ -1,0 +1,343 @@
+"""Who may connect to a node and what work it takes, as pure logic: per-connection
+sessions, the handshake, admission of each submit, drain and resume.
+
+The server (:mod:`.server`) owns the sockets; for every message it calls one method
+here with the connection's id and the time, and carries out what comes back: a frame
+to send on one connection or on all of them, a refusal that closes the handshake, a
+task to run inline, an error to answer. Nothing here awaits, reads a clock or touches
+a socket, so every rule below is tested on virtual time (tests/unit/node/
+test_admission.py), and the :class:`~.scheduler.Scheduler` it feeds is the one the
+simulator runs. The shape is the scheduler's and the controller's membership: events
+in (a method per message kind; a frame of submits is one event), instructions out.
+
+Two clocks come in, named for what they are: ``now`` is the node's monotonic clock
+(deadlines are budgets measured from arrival, see docs/protocol.md), ``unix_now`` is
+wall time, only for a token's expiry (its issuer stamped it in Unix time).
+
+Rules, in the order a submit meets them:
+
+1. **The task must be offered.** A name the node does not serve, or a task whose
+   ``requires`` labels the node does not carry, is answered ``unknown_task``. The
+   node offers (in its welcome and to its controller) only the tasks it can run, so a
+   conforming client never sends either; a client that submits by name without the
+   task's spec, or that follows a stale table, is told why.
+2. **The arguments must fit** the task's signature (``bad_args``; nothing ran).
+3. **Inline tasks run at once** unless the node drains; one whose budget is already
+   spent (``deadline_ms <= 0``) is answered ``deadline_exceeded`` and never runs.
+4. **Everything else goes to the scheduler**, which refuses it while draining
+   (``draining``), when full (``overloaded``, with a retry hint) or when its deadline
+   has passed (``deadline_exceeded``); see :mod:`.scheduler`.
+
+The handshake: with an ``auth_secret``, a hello whose token is missing, badly signed
+or expired is refused (``unauthorized``, the connection closes). A node shutting down
+answers a hello with ``Draining`` and no welcome; a drained node welcomes, then says
+``Draining`` at once, so the client knows not to place work there.
+
+Drain and shutdown are states of this object, not flags set on the scheduler from
+outside: :meth:`Admission.drain`, :meth:`Admission.resume` and
+:meth:`Admission.shut_down` set the scheduler's drain flag and return the frame to
+tell every client.
+
+Per-connection state lives in a :class:`Session` keyed by the connection's id: the
+client's name, whether it takes batched answers, its token's subject. Limits that are
+per connection (quotas, fair share, bounded backlogs, hello timeouts) belong here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..auth import verify_token
+from ..errors import Unauthorized
+from ..protocol.codec import DEFAULT_MAX_FRAME_BYTES
+from ..protocol.codes import ErrorCode
+from ..protocol.connection import State
+from ..protocol.messages import (
+    PROTOCOL_VERSION,
+    Draining,
+    Error,
+    Heartbeat,
+    Hello,
+    Resume,
+    Status,
+    Submit,
+    Welcome,
+)
+from ..tasks import TaskSpec
+from .scheduler import Scheduler
+
+#: What a node says to a hello, and with each refusal, while it shuts down.
+SHUTTING_DOWN = "node shutting down"
+
+
+# -- instructions (what the server carries out) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``message`` on connection ``sid`` (a welcome, a drain notice, a status)."""
+
+    sid: int
+    message: Welcome | Draining | Resume | Status
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refuse connection ``sid``'s hello with ``code`` and close the connection."""
+
+    sid: int
+    code: ErrorCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Send ``message`` on every connection whose protocol state is ``state``: a drain
+    notice goes to open connections, a resume to draining ones (the connection state
+    machine allows nothing else)."""
+
+    message: Draining | Resume
+    state: State
+
+
+#: Run an inline task now, in the event loop, and answer its id with the outcome:
+#: ``(task id, spec, checked args)``.
+#: NOTE: a plain tuple, and one call per frame (:meth:`Admission.submit_all`), not a
+#: dataclass and a call per submit: this is the node's hottest path. Measured on
+#: 64-submit frames of inline ``echo``: 196 ns per submit, against 350 ns with a
+#: dataclass per task and a call per submit (the node's whole inline round trip is
+#: about 5 us per task at ~190,000 tasks/s).
+RunInline = tuple[int, TaskSpec, list[Any]]
+
+Instruction = Send | Reject | Broadcast
+
+#: What admission decides about one submit that is not simply queued.
+SubmitDecision = RunInline | Error
+
+
+# -- state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOffer:
+    """What a node offers, fixed when it starts.
+
+    Attributes:
+        node_id: its name (``host:port`` unless configured).
+        tasks: every task it loaded, by name.
+        labels: its labels, matched against each task's ``requires``.
+        max_frame_bytes: the largest frame it accepts (told in the welcome).
+        max_batch: the most answers it packs in one frame.
+        workers: its pool processes.
+        auth_secret: the HS256 secret; None: no token needed.
+    """
+
+    node_id: str
+    tasks: Mapping[str, TaskSpec]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    max_batch: int = 4096
+    workers: int = 1
+    auth_secret: str | None = None
+
+
+@dataclass(slots=True)
+class Session:
+    """One client connection as admission sees it.
+
+    Attributes:
+        sid: the connection's id, unique for the node's life; the owner of its jobs in
+            the scheduler.
+        client_id: the name the hello gave (empty until then).
+        batch_results: the client takes several answers in one frame.
+        subject: the token's subject when the node checks tokens.
+        welcomed: the hello was accepted (a welcome was sent).
+    """
+
+    sid: int
+    client_id: str = ""
+    batch_results: bool = True
+    subject: str | None = None
+    welcomed: bool = False
+
+
+def missing_labels(spec: TaskSpec, labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels ``spec`` requires that ``labels`` lack or carry another value."""
+    return {k: v for k, v in spec.requires.items() if labels.get(k) != v}
+
+
+class Admission:
+    """Sessions and admission for one node (see the module docstring).
+
+    Args:
+        offer: the node's fixed facts.
+        scheduler: its work queue; admission owns its drain flag.
+
+    Call :meth:`open` when a connection arrives and :meth:`close` when it ends; in
+    between, one method per received message. Sessions are keyed by ``sid``, which the
+    caller chooses (unique per connection).
+    """
+
+    def __init__(self, offer: NodeOffer, scheduler: Scheduler) -> None:
+        self.offer = offer
+        self.scheduler = scheduler
+        self.sessions: dict[int, Session] = {}
+        #: Why the node is drained without shutting down (admin or health), if it is.
+        self.drain_reason: str | None = None
+        #: The node is shutting down (for good: no resume).
+        self.closing = False
+        # Rule 1 is decided once per task, not per submit: the labels never change.
+        self._runnable: dict[str, TaskSpec] = {}
+        self._lacking: dict[str, str] = {}
+        for name, spec in offer.tasks.items():
+            missing = missing_labels(spec, offer.labels)
+            if missing:
+                wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+                self._lacking[name] = f"task {name!r} requires labels this node lacks: {wanted}"
+            else:
+                self._runnable[name] = spec
+
+    @property
+    def offered(self) -> list[str]:
+        """The names of the tasks the node can run, sorted (its welcome lists them)."""
+        return sorted(self._runnable)
+
+    @property
+    def draining(self) -> bool:
+        """The node takes no new work (drained or shutting down)."""
+        return self.scheduler.draining
+
+    # -- connections ------------------------------------------------------------------------
+
+    def open(self, sid: int) -> Session:
+        """A connection arrived (before its hello)."""
+        session = self.sessions[sid] = Session(sid)
+        return session
+
+    def close(self, sid: int) -> int:
+        """A connection ended: forget its session and its jobs (no one to answer).
+
+        Returns the number of its tasks that were still queued or running.
+        """
+        self.sessions.pop(sid, None)
+        return self.scheduler.drop_owner(sid)
+
+    def hello(self, sid: int, hello: Hello, unix_now: float) -> list[Instruction]:
+        """Accept or refuse a hello (the connection checked its version already)."""
+        session = self.sessions[sid]
+        session.client_id = hello.client_id
+        session.batch_results = hello.batch_results
+        offer = self.offer
+        if offer.auth_secret is not None:
+            try:
+                session.subject = verify_token(offer.auth_secret, hello.token, unix_now)
+            except Unauthorized as exc:
+                return [Reject(sid, ErrorCode.UNAUTHORIZED, exc.message)]
+        if self.closing:
+            return [Send(sid, Draining(SHUTTING_DOWN))]
+        session.welcomed = True
+        welcome = Welcome(
+            PROTOCOL_VERSION,
+            offer.node_id,
+            self.offered,
+            offer.max_frame_bytes,
+            offer.max_batch,
+            offer.workers,
+            dict(offer.labels),
+        )
+        if self.drain_reason is not None:
+            return [Send(sid, welcome), Send(sid, Draining(self.drain_reason))]
+        return [Send(sid, welcome)]
+
+    # -- work ----------------------------------------------------------------------------------
+
+    def submit_all(self, sid: int, submits: Iterable[Submit], now: float) -> list[SubmitDecision]:
+        """Decide the submits of one frame (rules 1-4 of the module docstring).
+
+        Returns:
+            In the submits' order, one entry per submit that was not queued: a
+            :data:`RunInline` to carry out or the :class:`Error` to answer. Submits
+            without an entry were queued in the scheduler: the caller dispatches.
+        """
+        out: list[SubmitDecision] = []
+        add = out.append
+        runnable = self._runnable
+        scheduler = self.scheduler
+        draining = scheduler.draining
+        for submit in submits:
+            spec = runnable.get(submit.task)
+            if spec is None:
+                reason = self._lacking.get(submit.task)
+                if reason is None:
+                    reason = f"no task named {submit.task!r} on this node"
+                add(Error(submit.id, ErrorCode.UNKNOWN_TASK, reason))
+                continue
+            try:
+                args = spec.check_args(submit.args)
+            except TypeError as exc:
+                add(Error(submit.id, ErrorCode.BAD_ARGS, str(exc)))
+                continue
+            if spec.inline and not draining:
+                if submit.deadline_ms is not None and submit.deadline_ms <= 0:
+                    add(
+                        Error(
+                            submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival"
+                        )
+                    )
+                else:
+                    add((submit.id, spec, args))
+                continue
+            error = scheduler.admit(sid, submit, spec, args, now)
+            if error is not None:
+                add(error)
+        return out
+
+    def submit(self, sid: int, submit: Submit, now: float) -> SubmitDecision | None:
+        """Decide one submit: :meth:`submit_all` of one, its entry or None if queued."""
+        decisions = self.submit_all(sid, (submit,), now)
+        return decisions[0] if decisions else None
+
+    def cancel(self, sid: int, ids: list[int]) -> list[Error]:
+        """Cancel the connection's pending tasks; return the answers to send."""
+        return self.scheduler.cancel(sid, ids)
+
+    def heartbeat(self, sid: int, beat: Heartbeat) -> Send:
+        """Answer a client's heartbeat with the queue's state (it echoes ``sent_at``, so
+        the client measures the round trip without synchronised clocks)."""
+        s = self.scheduler
+        return Send(
+            sid, Status(beat.seq, beat.sent_at, s.queued, s.running, self.offer.workers, s.draining)
+        )
+
+    # -- drain, resume, shutdown ---------------------------------------------------------------
+
+    def drain(self, reason: str) -> list[Instruction]:
+        """Take no new work (admitted work still runs); undone by :meth:`resume`.
+
+        A no-op while drained already or shutting down (the first reason stands).
+        """
+        if self.closing or self.drain_reason is not None:
+            return []
+        self.drain_reason = reason
+        self.scheduler.draining = True
+        return [Broadcast(Draining(reason), State.OPEN)]
+
+    def resume(self, reason: str = "resumed") -> list[Instruction]:
+        """Take new work again after :meth:`drain`; a no-op if not drained or if the
+        node is shutting down."""
+        if self.closing or self.drain_reason is None:
+            return []
+        self.drain_reason = None
+        self.scheduler.draining = False
+        return [Broadcast(Resume(reason), State.DRAINING)]
+
+    def shut_down(self, reason: str, drain_timeout_s: float) -> list[Instruction]:
+        """Stop for good: refuse new work and tell open connections how long admitted
+        work has to finish. A no-op the second time."""
+        if self.closing:
+            return []
+        self.closing = True
+        self.scheduler.draining = True
+        return [Broadcast(Draining(reason, drain_timeout_s), State.OPEN)]
