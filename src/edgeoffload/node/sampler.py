@@ -1,10 +1,16 @@
-"""Reads a node's 15 health metrics (psutil for the machine, the node for its work)."""
+"""Reads a node's 15 health metrics (psutil for the machine, the node for its work).
+
+Rates (disk, network, completed and failed tasks per second) are over the time since
+the previous sample, so the first sample after start covers the sampler's life. The
+clock is a parameter, so that a test can pin the rates exactly.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +19,7 @@ from ..metrics import NodeMetrics
 
 @dataclass
 class RunTimes:
-    """The most recent task run times, for the p95."""
+    """The most recent ``window`` task run times (seconds), for the p95 in ms."""
 
     window: int = 1000
     _times: deque[float] = field(default_factory=deque)
@@ -31,12 +37,18 @@ class RunTimes:
 
 
 class MetricsSampler:
-    """Samples the machine and the node; rates are over the time since the last sample."""
+    """Samples the machine and the node; rates are over the time since the last sample.
 
-    def __init__(self, disk_path: str = "/") -> None:
+    Args:
+        disk_path: the file system whose free space is reported.
+        clock: monotonic seconds (the rates' denominator).
+    """
+
+    def __init__(self, disk_path: str = "/", clock: Callable[[], float] = time.monotonic) -> None:
         import psutil
 
         self._psutil = psutil
+        self._clock = clock
         self._process = psutil.Process(os.getpid())
         self._disk_path = disk_path
         psutil.cpu_percent(None)  # the first call only sets the baseline
@@ -48,7 +60,7 @@ class MetricsSampler:
 
     def _counters(self, completed: int, failed: int) -> tuple[float, Any, Any, int, int]:
         ps = self._psutil
-        return (time.monotonic(), ps.disk_io_counters(), ps.net_io_counters(), completed, failed)
+        return (self._clock(), ps.disk_io_counters(), ps.net_io_counters(), completed, failed)
 
     def sample(
         self,

@@ -1,0 +1,203 @@
+"""The node's asyncio adapter in this process, over real WebSockets: that it carries out
+what admission decides (welcome, refusals, inline runs, queued runs, drain and resume
+notices, dropped work of a closed connection) and encodes answers it cannot send as
+they are as that task's error. The decisions themselves are tested in
+test_admission.py; here each path is crossed once, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from edgeoffload.config import NodeConfig
+from edgeoffload.node.server import EdgeNode
+from edgeoffload.protocol.codec import Codec
+from edgeoffload.protocol.codes import ErrorCode
+from edgeoffload.protocol.messages import (
+    PROTOCOL_VERSION,
+    Draining,
+    Error,
+    Heartbeat,
+    Hello,
+    Message,
+    Result,
+    ResultBatch,
+    Resume,
+    Status,
+    Submit,
+    SubmitBatch,
+    Welcome,
+)
+from edgeoffload.tasks import TaskSpec, load_modules
+from tests.conftest import run
+
+codec = Codec()
+LIMIT = 1 << 16  # the test node's frame limit
+
+
+def inline(name: str, fn: Any) -> TaskSpec:
+    return TaskSpec(name=name, fn=fn, module="tests", inline=True)
+
+
+TASKS = {
+    **load_modules(["edgeoffload.examples.tasks"]),
+    "grow": inline("grow", lambda n: b"x" * n),
+    "unsendable": inline("unsendable", lambda: object()),
+}
+
+
+@asynccontextmanager
+async def started(**config: Any) -> AsyncIterator[EdgeNode]:
+    node = EdgeNode(NodeConfig(port=0, workers=1, max_frame_bytes=LIMIT, **config), TASKS)
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.shutdown()
+
+
+async def hello(node: EdgeNode, **kw: Any) -> tuple[ClientConnection, Message]:
+    ws = await connect(node.url, compression=None, max_size=None)
+    await ws.send(codec.encode(Hello(PROTOCOL_VERSION, "test", **kw)))
+    return ws, await receive(ws)
+
+
+async def receive(ws: ClientConnection) -> Message:
+    message: Message = codec.decode(await ws.recv(decode=False))
+    return message
+
+
+async def answers(ws: ClientConnection, count: int) -> dict[int, Result | Error]:
+    """Read frames until ``count`` task answers arrived; by task id."""
+    out: dict[int, Result | Error] = {}
+    while len(out) < count:
+        message = await receive(ws)
+        items = message.items if isinstance(message, ResultBatch) else [message]
+        for item in items:
+            assert isinstance(item, Result | Error) and item.id is not None
+            out[item.id] = item
+    return out
+
+
+def test_welcome_then_inline_queued_and_refused_answers_in_one_frame() -> None:
+    async def scenario() -> None:
+        async with started(labels={"zone": "a"}) as node:
+            ws, welcome = await hello(node)
+            assert isinstance(welcome, Welcome)
+            assert welcome.node_id == node.node_id and welcome.labels == {"zone": "a"}
+            assert welcome.tasks == node.offered and "gpu_pid" not in welcome.tasks
+            frame = SubmitBatch(
+                [
+                    Submit(1, "echo", ["inline"]),
+                    Submit(2, "echo_pool", ["pool"]),
+                    Submit(3, "nope", []),
+                    Submit(4, "gpu_pid", []),
+                    Submit(5, "add", ["x", 1]),
+                ]
+            )
+            await ws.send(codec.encode(frame))
+            got = await answers(ws, 5)
+            assert got[1] == Result(1, "inline", got[1].run_ms)  # type: ignore[union-attr]
+            assert isinstance(got[2], Result) and got[2].value == "pool"
+            codes = {i: getattr(got[i], "code", None) for i in (3, 4, 5)}
+            assert codes == {
+                3: ErrorCode.UNKNOWN_TASK,
+                4: ErrorCode.UNKNOWN_TASK,
+                5: ErrorCode.BAD_ARGS,
+            }
+            await ws.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_drain_and_resume_reach_open_connections_and_gate_new_work() -> None:
+    async def scenario() -> None:
+        async with started() as node:
+            ws, _ = await hello(node)
+            node.drain("maintenance")
+            assert await receive(ws) == Draining("maintenance")
+            await ws.send(codec.encode(Submit(1, "echo", [1])))
+            refused = (await answers(ws, 1))[1]
+            assert isinstance(refused, Error) and refused.code is ErrorCode.DRAINING
+            # A hello to a drained node is welcomed, then told at once.
+            late, welcome = await hello(node)
+            assert isinstance(welcome, Welcome)
+            assert await receive(late) == Draining("maintenance")
+            node.resume("back")
+            assert await receive(ws) == Resume("back")
+            assert await receive(late) == Resume("back")
+            await ws.send(codec.encode(Submit(2, "echo", [2])))
+            assert (await answers(ws, 1))[2].id == 2
+            await ws.close()
+            await late.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_an_answer_too_large_or_unencodable_becomes_that_tasks_error() -> None:
+    async def scenario() -> None:
+        async with started() as node:
+            ws, _ = await hello(node)
+            frame = SubmitBatch(
+                [
+                    Submit(1, "grow", [2 * LIMIT]),
+                    Submit(2, "unsendable", []),
+                    Submit(3, "grow", [10]),
+                    # Two answers that fit one by one but not together: split in two frames.
+                    Submit(4, "grow", [LIMIT * 2 // 3]),
+                    Submit(5, "grow", [LIMIT * 2 // 3]),
+                ]
+            )
+            await ws.send(codec.encode(frame))
+            got = await answers(ws, 5)
+            too_large, unsendable = got[1], got[2]
+            assert isinstance(too_large, Error) and too_large.code is ErrorCode.TOO_LARGE
+            assert isinstance(unsendable, Error) and unsendable.code is ErrorCode.TASK_FAILED
+            assert unsendable.exc_type == "TypeError"
+            assert "result cannot be sent" in unsendable.message
+            assert [type(got[i]) for i in (3, 4, 5)] == [Result, Result, Result]
+            await ws.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_closed_connection_drops_its_queued_work() -> None:
+    async def status(ws: ClientConnection, seq: int) -> Status:
+        await ws.send(codec.encode(Heartbeat(seq, 0.0)))
+        message = await receive(ws)
+        assert isinstance(message, Status)
+        return message
+
+    async def scenario() -> None:
+        # One task per chunk and two chunks in flight: of six, two run and four queue.
+        async with started(max_chunk=1) as node:
+            ws, _ = await hello(node)
+            await ws.send(codec.encode(SubmitBatch([Submit(i, "sleep", [0.3]) for i in range(6)])))
+            assert (await status(ws, 0)).queued == 4  # the frame before it was handled
+            watcher, _ = await hello(node)
+            first = await status(watcher, 1)
+            assert (first.queued, first.running) == (4, 2)
+            await ws.close()
+            seq = 2
+            while (now := await status(watcher, seq)).queued or now.running:
+                seq += 1  # a round trip each: until the close is handled and the two ran
+            stats = node.scheduler.statistics()
+            assert (stats.admitted, stats.completed) == (6, 2)  # the four queued never ran
+            await watcher.close()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_bad_token_is_refused_and_the_connection_closed() -> None:
+    async def scenario() -> None:
+        async with started(auth_secret="s" * 32) as node:
+            ws, refusal = await hello(node, token="not-a-jwt")
+            assert isinstance(refusal, Error) and refusal.code is ErrorCode.UNAUTHORIZED
+            assert refusal.id is None and "token is invalid" in refusal.message
+            await ws.wait_closed()
+            assert ws.close_code is not None
+
+    run(scenario(), timeout=60)
