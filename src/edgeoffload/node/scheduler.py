@@ -74,6 +74,8 @@ class Scheduler:
     Args:
         max_pending: queued plus running tasks admitted before ``overloaded``.
         workers: worker processes, used for the retry hint.
+        draining: refuse new work; on a node, owned by its
+            :class:`~.admission.Admission` (drain, resume, shutdown).
     """
 
     max_pending: int
