@@ -126,7 +126,8 @@ class _Session:
             self.wake()
 
     def send(self, message: Message) -> None:
-        """Send a control message (welcome, drain notice, ...) with this turn's frames."""
+        """Send a control message (welcome, drain notice, refusal of the hello, ...) with
+        this turn's frames."""
         self.conn.send(message)
         if not self._reading:
             self.wake()
@@ -338,9 +339,7 @@ class EdgeNode:
             elif isinstance(ins, Send):
                 self._sessions[ins.sid].send(ins.message)
             else:  # Reject: the connection state machine closes after it
-                session = self._sessions[ins.sid]
-                session.conn.reject(ins.code, ins.message)
-                session.wake()
+                self._sessions[ins.sid].send(Error(None, ins.code, ins.message))
 
     @property
     def url(self) -> str:

@@ -6,10 +6,12 @@ test_admission.py; here each path is crossed once, end to end."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from edgeoffload.config import NodeConfig
@@ -199,5 +201,54 @@ def test_a_bad_token_is_refused_and_the_connection_closed() -> None:
             assert refusal.id is None and "token is invalid" in refusal.message
             await ws.wait_closed()
             assert ws.close_code is not None
+
+    run(scenario(), timeout=60)
+
+
+SHUTDOWN_WAITS = pytest.mark.xfail(
+    strict=True,
+    raises=TimeoutError,
+    reason="shutdown's second Server.close(close_connections=True) is a no-op after the "
+    "first close(close_connections=False): the node waits for connected clients to leave",
+)
+
+
+@SHUTDOWN_WAITS
+def test_shutdown_tells_clients_lets_work_finish_then_closes_with_1001() -> None:
+    async def scenario() -> None:
+        node = EdgeNode(NodeConfig(port=0, workers=1, drain_timeout_s=5.0), TASKS)
+        await node.start()
+        ws, _ = await hello(node)
+        await ws.send(codec.encode(Submit(1, "sleep_echo", ["done", 0.2])))
+        await ws.send(codec.encode(Heartbeat(1, 0.0)))
+        assert isinstance(await receive(ws), Status)  # the submit was admitted
+        shutdown = asyncio.create_task(node.shutdown("maintenance"))
+        assert await receive(ws) == Draining("maintenance", 5.0)
+        finished = (await answers(ws, 1))[1]
+        assert isinstance(finished, Result) and finished.value == "done"
+        # The client stays connected: the node closes it (1001) rather than wait for it.
+        await asyncio.wait_for(shutdown, 5)
+        await ws.wait_closed()
+        assert ws.close_code == 1001
+
+    run(scenario(), timeout=60)
+
+
+@SHUTDOWN_WAITS
+def test_work_left_at_the_drain_timeout_is_answered_draining() -> None:
+    async def scenario() -> None:
+        node = EdgeNode(NodeConfig(port=0, workers=1, drain_timeout_s=0.2), TASKS)
+        await node.start()
+        ws, _ = await hello(node)
+        await ws.send(codec.encode(Submit(1, "sleep", [5.0])))
+        await ws.send(codec.encode(Heartbeat(1, 0.0)))
+        assert isinstance(await receive(ws), Status)
+        shutdown = asyncio.create_task(node.shutdown())
+        assert await receive(ws) == Draining("node shutting down", 0.2)
+        left = (await answers(ws, 1))[1]
+        assert isinstance(left, Error) and left.code is ErrorCode.DRAINING
+        await asyncio.wait_for(shutdown, 5)
+        await ws.wait_closed()
+        assert ws.close_code == 1001
 
     run(scenario(), timeout=60)
