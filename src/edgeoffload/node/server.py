@@ -10,10 +10,11 @@ in the loop, answer an error; queued work waits in the :class:`~.scheduler.Sched
 from which idle pool slots take chunks. All decisions are in those two pure modules and
 the connection; this module only moves bytes, keeps time and awaits.
 
-Shutdown (:meth:`EdgeNode.shutdown`, on SIGTERM): stop accepting; tell every client
-``Draining`` so that owners place new work elsewhere; let admitted work finish within
-``drain_timeout_s``; answer what is left with ``draining`` errors (owners resubmit it);
-close connections with 1001; stop the pool.
+Shutdown (:meth:`EdgeNode.shutdown`, on SIGTERM): stop accepting (new connections get
+HTTP 503); tell every client ``Draining`` so that owners place new work elsewhere; let
+admitted work finish within ``drain_timeout_s``; answer what is left with ``draining``
+errors (owners resubmit it); close connections with 1001, whether or not the clients
+are still there; stop the pool.
 """
 
 from __future__ import annotations
@@ -355,7 +356,10 @@ class EdgeNode:
             return
         instructions = self.admission.shut_down(reason, self.config.drain_timeout_s)
         assert self._server is not None
-        self._server.close(close_connections=False)
+        # New connections are refused from here on (HTTP 503, see _process_request),
+        # but the listener stays open until the drain ends: websockets' Server.close()
+        # acts only on its first call, so closing it now without its connections would
+        # turn the 1001 close below into a no-op and wait for every client to leave.
         self._carry_out(instructions)
         if not self.scheduler.idle:
             self._idle.clear()

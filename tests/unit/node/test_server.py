@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from edgeoffload.config import NodeConfig
@@ -205,15 +204,6 @@ def test_a_bad_token_is_refused_and_the_connection_closed() -> None:
     run(scenario(), timeout=60)
 
 
-SHUTDOWN_WAITS = pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="shutdown's second Server.close(close_connections=True) is a no-op after the "
-    "first close(close_connections=False): the node waits for connected clients to leave",
-)
-
-
-@SHUTDOWN_WAITS
 def test_shutdown_tells_clients_lets_work_finish_then_closes_with_1001() -> None:
     async def scenario() -> None:
         node = EdgeNode(NodeConfig(port=0, workers=1, drain_timeout_s=5.0), TASKS)
@@ -234,7 +224,6 @@ def test_shutdown_tells_clients_lets_work_finish_then_closes_with_1001() -> None
     run(scenario(), timeout=60)
 
 
-@SHUTDOWN_WAITS
 def test_work_left_at_the_drain_timeout_is_answered_draining() -> None:
     async def scenario() -> None:
         node = EdgeNode(NodeConfig(port=0, workers=1, drain_timeout_s=0.2), TASKS)
