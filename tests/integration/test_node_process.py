@@ -27,6 +27,7 @@ from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
 from edgeoffload.protocol.messages import (
     PROTOCOL_VERSION,
+    Draining,
     Error,
     Heartbeat,
     Hello,
@@ -232,6 +233,21 @@ def test_sigterm_drains_admitted_work_and_exits_cleanly(node_factory) -> None:  
             draining.signal(signal.SIGTERM)
             assert await asyncio.gather(*tasks) == [0.3] * 4
             assert client.statistics().resubmitted == 0
+
+    run(main())
+    assert draining.proc.wait(10) == 0
+
+
+def test_sigterm_closes_connections_that_stay_open_with_1001(node_factory) -> None:  # type: ignore[no-untyped-def]
+    draining = node_factory("--workers", "1", "--drain-timeout-s", "10")
+
+    async def main() -> None:
+        ws, _ = await raw_session(draining.url)  # idle, and never closes by itself
+        draining.signal(signal.SIGTERM)
+        notice = codec.decode(await ws.recv(decode=False))
+        assert notice == Draining("node shutting down", 10.0)
+        await asyncio.wait_for(ws.wait_closed(), 5)  # not the drain timeout: nothing ran
+        assert ws.close_code == 1001
 
     run(main())
     assert draining.proc.wait(10) == 0
