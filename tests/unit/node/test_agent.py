@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 
 import msgspec
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from edgeoffload.node.agent import ControllerAgent, ManagedNode
@@ -111,3 +112,35 @@ def test_an_unreachable_controller_is_retried_without_raising() -> None:
             await task
 
     run(scenario(), timeout=10)
+
+
+@pytest.mark.xfail(strict=True, raises=msgspec.DecodeError, reason="a bad command kills the agent")
+def test_a_command_it_cannot_read_is_logged_and_the_session_goes_on() -> None:
+    calls: list[tuple[str, str]] = []
+
+    async def controller(ws: ServerConnection) -> None:
+        await ws.recv()  # hello
+        await ws.send('{"type": "command", "action": "explode"}')
+        await ws.send("not json")
+        await ws.send(msgspec.json.encode(Command(action="resume", reason="ok")).decode())
+        await ws.wait_closed()
+
+    async def scenario() -> None:
+        async with serve(controller, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            resumed = asyncio.Event()
+            agent = ControllerAgent(managed(calls, resumed), f"ws://127.0.0.1:{port}", 0.05)
+            task = asyncio.create_task(agent.run())
+            done, _ = await asyncio.wait(
+                {task, asyncio.create_task(resumed.wait())},
+                timeout=5,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if task in done:
+                task.result()  # raises what killed the agent
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    run(scenario(), timeout=10)
+    assert calls == [("resume", "ok")]
