@@ -132,4 +132,11 @@ class ControllerAgent:
     async def _commands(self, ws: ClientConnection) -> None:
         decoder = msgspec.json.Decoder(Command)
         async for raw in ws:
-            self.obey(decoder.decode(raw))
+            try:
+                command = decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                # A newer controller's command, or a bug: the node keeps serving and
+                # keeps its registration; the controller sees the next heartbeat.
+                log.warning("controller %s: ignored a command it cannot read: %s", self.url, exc)
+                continue
+            self.obey(command)

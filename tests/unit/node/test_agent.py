@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 
 import msgspec
-import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from edgeoffload.node.agent import ControllerAgent, ManagedNode
@@ -114,8 +113,7 @@ def test_an_unreachable_controller_is_retried_without_raising() -> None:
     run(scenario(), timeout=10)
 
 
-@pytest.mark.xfail(strict=True, raises=msgspec.DecodeError, reason="a bad command kills the agent")
-def test_a_command_it_cannot_read_is_logged_and_the_session_goes_on() -> None:
+def test_a_command_it_cannot_read_is_logged_and_the_session_goes_on(caplog) -> None:  # type: ignore[no-untyped-def]
     calls: list[tuple[str, str]] = []
 
     async def controller(ws: ServerConnection) -> None:
@@ -144,3 +142,5 @@ def test_a_command_it_cannot_read_is_logged_and_the_session_goes_on() -> None:
 
     run(scenario(), timeout=10)
     assert calls == [("resume", "ok")]
+    ignored = [r for r in caplog.records if "cannot read" in r.getMessage()]
+    assert len(ignored) == 2
