@@ -25,6 +25,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -443,17 +444,10 @@ class EdgeNode:
     # -- messages ---------------------------------------------------------------------------
 
     def _on_event(self, session: _Session, event: Any) -> None:
-        if isinstance(event, SubmitBatch | Submit):
-            now = asyncio.get_running_loop().time()
-            items = event.items if isinstance(event, SubmitBatch) else (event,)
-            for decision in self.admission.submit_all(session.sid, items, now):
-                if isinstance(decision, Error):
-                    session.push(decision)
-                else:  # RunInline
-                    task_id, spec, args = decision
-                    ok, value, run_s = run_inline(spec, args)
-                    session.push(_answer(task_id, ok, value, run_s))
-            self._dispatch()
+        if isinstance(event, SubmitBatch):
+            self._on_submits(session, event.items)
+        elif isinstance(event, Submit):
+            self._on_submits(session, (event,))
         elif isinstance(event, Heartbeat):
             session.conn.send(self.admission.heartbeat(session.sid, event).message)
         elif isinstance(event, Cancel):
@@ -464,6 +458,19 @@ class EdgeNode:
             self._carry_out(self.admission.hello(session.sid, event, time.time()))
         elif isinstance(event, RemoteProtocolError):
             log.info("client %s: %s", session.state.client_id or "?", event)
+
+    def _on_submits(self, session: _Session, submits: Sequence[Submit]) -> None:
+        """Carry out admission's decisions on one frame's submits, then hand queued work
+        to free pool slots."""
+        now = asyncio.get_running_loop().time()
+        for decision in self.admission.submit_all(session.sid, submits, now):
+            if isinstance(decision, Error):
+                session.push(decision)
+            else:  # RunInline
+                task_id, spec, args = decision
+                ok, value, run_s = run_inline(spec, args)
+                session.push(_answer(task_id, ok, value, run_s))
+        self._dispatch()
 
     # -- the pool ---------------------------------------------------------------------------
 
