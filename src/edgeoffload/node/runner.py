@@ -13,7 +13,7 @@ import each other; this module is the only one that knows both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from ..config import NodeConfig
 from .agent import ControllerAgent, ManagedNode
 from .server import EdgeNode
+
+log = logging.getLogger("edgeoffload.node")
 
 
 def managed(node: EdgeNode) -> ManagedNode:
@@ -46,7 +48,17 @@ def start_agent(node: EdgeNode) -> asyncio.Task[None] | None:
     if not config.controller:
         return None
     agent = ControllerAgent(managed(node), config.controller, config.heartbeat_interval_s)
-    return asyncio.create_task(agent.run(), name="controller-agent")
+    task = asyncio.create_task(agent.run(), name="controller-agent")
+    task.add_done_callback(_report_end)
+    return task
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """Log an agent that stopped on an unexpected error: the node goes on serving
+    (the controller is off the data path), but unregistered, and someone should know
+    now rather than at shutdown."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("controller agent stopped: %r; the node serves on, unregistered", exc)
 
 
 async def serve_until_signalled(
@@ -85,8 +97,7 @@ async def serve_until_signalled(
     finally:
         if agent is not None:
             agent.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await agent
+            await asyncio.wait({agent})  # its end, error included, was reported already
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import NoReturn
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, serve
@@ -70,3 +71,26 @@ def test_a_signalled_node_registers_then_stops_its_agent_after_the_drain() -> No
     (node,) = ready
     (hello,) = hellos
     assert hello.node_id == node.node_id and hello.url == node.url and hello.cores == 1
+
+
+def test_an_agent_that_dies_is_reported_at_once(caplog) -> None:  # type: ignore[no-untyped-def]
+    async def controller(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    def broken() -> NoReturn:
+        raise RuntimeError("sensor gone")
+
+    async def scenario() -> None:
+        async with serve(controller, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            node = EdgeNode(NodeConfig(port=0, controller=f"ws://127.0.0.1:{port}", speed_hz=1e9))
+            node.port = 1
+            node.metrics = broken  # type: ignore[method-assign]  # the first heartbeat fails
+            agent = start_agent(node)
+            assert agent is not None
+            await asyncio.wait({agent}, timeout=5)
+            assert isinstance(agent.exception(), RuntimeError)
+
+    run(scenario(), timeout=10)
+    (record,) = [r for r in caplog.records if "controller agent stopped" in r.getMessage()]
+    assert record.levelname == "ERROR" and "sensor gone" in record.getMessage()
