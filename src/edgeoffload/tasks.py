@@ -243,7 +243,8 @@ def _make_checker(fn: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
         n = len(args)
         if n < required or (maximum is not None and n > maximum):
             expected = f"{required}" if maximum == required else f"{required} to {maximum or 'any'}"
-            raise TypeError(f"{fn.__name__}() takes {expected} positional arguments, got {n}")
+            noun = "argument" if expected == "1" else "arguments"  # as Python says it
+            raise TypeError(f"{fn.__name__}() takes {expected} positional {noun}, got {n}")
         if not types:
             return args
         args = list(args)

@@ -106,7 +106,7 @@ def test_missing_labels_names_absent_and_different_values() -> None:
     [
         ("add", [1.0], "add() takes 2 positional arguments, got 1"),
         ("add", ["x", 2.0], "argument 'a': Expected `float`, got `str`"),
-        ("echo_pool", [1, 2], "echo_pool() takes 1 positional arguments, got 2"),
+        ("echo_pool", [1, 2], "echo_pool() takes 1 positional argument, got 2"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_runs_or_queues(
