@@ -105,7 +105,8 @@ def predictor_markdown(r: dict[str, Any], command: str) -> str:
 def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
     from edgeoffload.cli.evaluate import evaluate_sets
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
-    from edgeoffload.decision.learned import DEFAULT_MODEL, CostWeights
+    from edgeoffload.decision.costs import CostWeights
+    from edgeoffload.decision.learned import DEFAULT_MODEL
     from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_lstm
 
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in HELD_OUT]
@@ -181,8 +182,9 @@ def pca(
     """Does PCA on the scaled features help the MLP? Same data, same seed, with and
     without a projection on the first principal components."""
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
+    from edgeoffload.decision.costs import CostWeights
     from edgeoffload.decision.evaluation import evaluate_policy
-    from edgeoffload.decision.learned import CostWeights, LearnedPolicy, Scorer
+    from edgeoffload.decision.learned import LearnedPolicy, Scorer
     from edgeoffload.decision.train_policy import FitConfig, fit_mlp
 
     weights = CostWeights()

@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.sim_command == "sweep":
         return _sweep(args, scenario, out)
+    from ..decision.registry import resolve
     from ..sim.output import write_json, write_records
-    from ..sim.policy_names import resolve
     from ..sim.report import write_report
     from ..sim.results import SimResult
     from ..sim.simulation import Simulation
@@ -197,8 +197,8 @@ def _print(summaries: list[dict[str, Any]]) -> None:
 
 
 def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
+    from ..decision.registry import resolve
     from ..sim.output import write_json
-    from ..sim.policy_names import resolve
     from ..sim.sweep import points, sweep
 
     grid = {
@@ -231,14 +231,20 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
 
 
 def _list() -> int:
-    from ..sim.policy_names import known
+    from ..decision.registry import ALIASES, NAMED
     from ..sim.scenario import bundled_names, load_scenario
 
     print("bundled scenarios:")
     for name in bundled_names():
         s = load_scenario(name)
         print(f"  {name:14s} {s.description.split(': ')[0].split('. ')[0]}")
-    print("policies: " + ", ".join(sorted(known())) + " (or module:Name)")
+    print("policies:")
+    for name, named in NAMED.items():
+        print(f"  {name:14s} {named.summary}")
+    for alias, name in ALIASES.items():
+        print(f"  {alias:14s} {name}")
+    print("  DIR            a trained model folder (edgeoffload train --out DIR)")
+    print("  module:Name    any importable factory of objects with decide()")
     sys.stdout.flush()
     return 0
 

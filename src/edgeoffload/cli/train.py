@@ -126,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--records must be >= 1, got {args.records}")
     if args.model == "bandwidth":
         return _train_bandwidth(args)
+    from ..decision.costs import CostWeights
     from ..decision.evaluation import evaluate_policy
-    from ..decision.learned import CostWeights
     from ..decision.policies import CostModel
     from ..decision.train_policy import FITTERS, FitConfig
 

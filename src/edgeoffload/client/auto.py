@@ -18,8 +18,9 @@ one vectorised ``policy.decide`` call per task name. The features come from:
   first large transfer).
 
 The policy is ``ClientConfig.policy``: ``"auto"`` is the shipped learned model (the
-``learned`` policy of :mod:`edgeoffload.decision.policies`); any other registered name,
-or a policy object given to the client, works the same. An online policy also gets
+``learned`` policy); any other name or model folder that
+:mod:`edgeoffload.decision.registry` resolves, or a policy object given to the client,
+works the same. An online policy also gets
 ``observe`` calls with the realised latency of each decided task.
 """
 
@@ -197,18 +198,16 @@ class AutoDecider:
 
 
 def check_policy_name(name: str) -> None:
-    """Raises ConfigError unless ``name`` is ``"auto"`` or a registered policy."""
-    from ..decision.policies import POLICIES
-    from ..errors import ConfigError
+    """Raises ConfigError unless ``name`` resolves (``"auto"``, a registered name, a
+    model folder: :mod:`edgeoffload.decision.registry`); loads nothing."""
+    from ..decision.registry import check
 
-    if name != "auto" and name not in POLICIES:
-        raise ConfigError(f"policy: unknown {name!r}; choose from auto, {', '.join(POLICIES)}")
+    check(name)
 
 
 def make_policy(name: str) -> Any:
     """The policy called ``name``; ``"auto"`` is the shipped learned model (loaded on
     the first decision, not at start-up)."""
-    from ..decision.policies import POLICIES
+    from ..decision.registry import resolve
 
-    check_policy_name(name)
-    return POLICIES["learned" if name == "auto" else name]()
+    return resolve(name)

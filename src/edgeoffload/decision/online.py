@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .base import ContextPolicy, decisions, margin_confidence
+from .costs import option_costs, weighted_cost
 from .features import F64, I64, LOCAL, Context, Decisions, DeviceState, NodeStates, TaskBatch
-from .policies import ContextPolicy, _decisions, margin_confidence, option_costs, weighted_cost
 
 #: The key of the device's own CPU (nodes use their ids).
 LOCAL_KEY = "local"
@@ -106,7 +107,7 @@ class OnlineCostModel(ContextPolicy):
                 )
                 choice[explore] = pick
                 confidence[explore] = 0.0
-        return _decisions(choice, confidence, latency, energy)
+        return decisions(choice, confidence, latency, energy)
 
     def observe(
         self,

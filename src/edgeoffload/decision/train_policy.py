@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .costs import CostWeights
 from .evaluation import Labelled
 from .features import F64
-from .learned import OPTION_FEATURES, CostWeights, input_bounds, option_features
+from .learned import OPTION_FEATURES, input_bounds, option_features
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
 from .train_predictor import export_onnx

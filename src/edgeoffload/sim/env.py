@@ -33,8 +33,8 @@ import numpy as np
 from gymnasium import spaces
 
 from ..decision.features import LOCAL, Decisions
+from ..decision.registry import resolve
 from .phase import Request
-from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario, from_dict
 from .simulation import Simulation

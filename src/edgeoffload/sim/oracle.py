@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..decision.base import Policy
 from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL, NODE_FEATURES, TASK_FEATURES
-from ..decision.policies import Policy
+from ..decision.registry import resolve
 from .nodes import dvfs
-from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario
 from .simulation import Probe, Simulation

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeoffload.decision.costs import CostWeights
 from edgeoffload.decision.evaluation import Labelled
 from edgeoffload.decision.features import Context, DeviceState, NodeStates, TaskBatch
 from edgeoffload.decision.history import (
@@ -17,7 +18,6 @@ from edgeoffload.decision.history import (
     evaluate_history,
     history_windows,
 )
-from edgeoffload.decision.learned import CostWeights
 from edgeoffload.decision.nn import Lstm
 from edgeoffload.decision.train_policy import FitConfig, fit_lstm
 from edgeoffload.errors import ConfigError

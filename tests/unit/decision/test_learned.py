@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision import learned
+from edgeoffload.decision.costs import CostWeights
 from edgeoffload.decision.evaluation import Labelled, evaluate_policy
 from edgeoffload.decision.features import (
     TASK_FEATURES,
@@ -18,16 +19,15 @@ from edgeoffload.decision.features import (
     TaskBatch,
 )
 from edgeoffload.decision.learned import (
-    CostWeights,
     LearnedPolicy,
     Scorer,
     ThresholdPolicy,
-    default_policy,
     option_features,
     option_features_one,
 )
 from edgeoffload.decision.modelfile import ModelFiles
-from edgeoffload.decision.policies import POLICIES, CostModel
+from edgeoffload.decision.policies import CostModel
+from edgeoffload.decision.registry import resolve
 from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_mlp
 from edgeoffload.errors import ConfigError
 
@@ -107,7 +107,7 @@ def test_fast_paths_decide_as_the_batch_path_on_random_inputs(k: int) -> None:
     """The shipped model (inputs clipped to its bounds): one task in plain floats and a
     float64 network, and a decide() batch (device and nodes shared, features written
     in float32) against the Context path that evaluation and training use."""
-    policy = default_policy("learned")
+    policy = resolve("learned")
     assert isinstance(policy, LearnedPolicy)
     ctx = awkward_context(400, k, seed=10 + k)
     batch = policy.decide_context(ctx)
@@ -176,13 +176,11 @@ def test_bad_inputs_are_config_errors(mlp_folder: Path, tmp_path: Path) -> None:
     ModelFiles("bandwidth_gru").save(tmp_path / "bw")
     with pytest.raises(ConfigError, match="bandwidth_gru"):
         Scorer(tmp_path / "bw")
-    with pytest.raises(ConfigError, match="unknown learned policy"):
-        default_policy("oracle")
 
 
 def test_the_shipped_model_is_the_default_policy() -> None:
     for name in ("learned", "threshold"):
-        policy = POLICIES[name]()
+        policy = resolve(name)
         tasks = TaskBatch.of(cpu_cycles=[1e9, 5e9], input_bytes=[1e4, 1e6], deadline_s=[1.0, 8.0])
         nodes = NodeStates(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
         d = policy.decide(tasks, DeviceState(1.5e9), nodes)

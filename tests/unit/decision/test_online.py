@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeoffload.decision.costs import CostWeights, option_costs
 from edgeoffload.decision.evaluation import evaluate_online, evaluate_policy
 from edgeoffload.decision.features import Context, DeviceState, NodeStates, TaskBatch
-from edgeoffload.decision.learned import CostWeights
 from edgeoffload.decision.online import OnlineCostModel
-from edgeoffload.decision.policies import CostModel, option_costs
+from edgeoffload.decision.policies import CostModel
 
 from .synthetic import synthetic_labelled
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeoffload.decision.costs import option_costs
 from edgeoffload.decision.features import (
     LOCAL,
     Context,
@@ -13,14 +14,8 @@ from edgeoffload.decision.features import (
     PowerModel,
     TaskBatch,
 )
-from edgeoffload.decision.policies import (
-    POLICIES,
-    AlwaysEdge,
-    AlwaysLocal,
-    CostModel,
-    RandomPolicy,
-    option_costs,
-)
+from edgeoffload.decision.policies import AlwaysEdge, AlwaysLocal, CostModel, RandomPolicy
+from edgeoffload.decision.registry import NAMED
 
 
 def two_nodes(up_bps: float = 8e6, queue_s: float = 0.0) -> NodeStates:
@@ -111,10 +106,10 @@ def test_always_edge_picks_the_fastest_node() -> None:
 
 
 def test_every_named_policy_builds_a_policy() -> None:
-    for name, factory in POLICIES.items():
-        if name in ("learned", "threshold"):
-            continue  # need the shipped model: tests/unit/decision/test_learned.py
-        policy = factory()
+    for name, named in NAMED.items():
+        if name in ("learned", "threshold") or named.make is None:
+            continue  # the shipped model: test_learned.py; model folders: test_registry.py
+        policy = named.make()
         d = policy.decide(TaskBatch.of(cpu_cycles=1e9), DeviceState(1e9), two_nodes())
         assert len(d) == 1
         assert policy.name == name
