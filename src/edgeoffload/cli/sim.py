@@ -36,7 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("run", help="simulate one scenario under one policy")
     common(p)
-    p.add_argument("--policy", default=None, help="policy name (default: the scenario's)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="policy name, model folder or module:Name (default: the scenario's)",
+    )
     p.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="records file format"
     )
@@ -44,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("compare", help="run several policies on identical traces and workloads")
     common(p)
-    p.add_argument("--policies", required=True, help="comma-separated policy names")
+    p.add_argument(
+        "--policies", required=True, help="comma-separated policy names or model folders"
+    )
     p.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="records file format"
     )
