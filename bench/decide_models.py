@@ -32,7 +32,7 @@ BANDWIDTH_MODEL = (
 
 def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
     from edgeoffload.decision.estimators import LearnedPredictor
-    from edgeoffload.decision.train_predictor import evaluate, one_second_series, time_inference
+    from edgeoffload.decision.train.predictor import evaluate, one_second_series, time_inference
     from edgeoffload.traces import load_dataset
 
     p = LearnedPredictor(model)
@@ -107,7 +107,7 @@ def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
     from edgeoffload.decision.costs import CostWeights
     from edgeoffload.decision.learned import DEFAULT_MODEL
-    from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_lstm
+    from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_lstm
 
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in HELD_OUT]
     t0 = time.perf_counter()
@@ -185,7 +185,7 @@ def pca(
     from edgeoffload.decision.costs import CostWeights
     from edgeoffload.decision.evaluation import evaluate_policy
     from edgeoffload.decision.learned import LearnedPolicy, Scorer
-    from edgeoffload.decision.train_policy import FitConfig, fit_mlp
+    from edgeoffload.decision.train.policy import FitConfig, fit_mlp
 
     weights = CostWeights()
     train = make_records(DEFAULT_SCENARIO, train_records, dataset="pensieve_train", seed=1)

@@ -19,7 +19,7 @@ from edgeoffload.decision.history import (
     history_windows,
 )
 from edgeoffload.decision.nn import Lstm
-from edgeoffload.decision.train_policy import FitConfig, fit_lstm
+from edgeoffload.decision.train.policy import FitConfig, fit_lstm
 from edgeoffload.errors import ConfigError
 
 from .synthetic import random_context, synthetic_labelled

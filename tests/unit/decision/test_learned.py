@@ -28,7 +28,7 @@ from edgeoffload.decision.learned import (
 from edgeoffload.decision.modelfile import ModelFiles
 from edgeoffload.decision.policies import CostModel
 from edgeoffload.decision.registry import resolve
-from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_mlp
+from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_mlp
 from edgeoffload.errors import ConfigError
 
 from .synthetic import random_context, synthetic_labelled

@@ -93,7 +93,7 @@ def test_check_reads_only_the_metadata(tmp_path: Path) -> None:
 
 
 def test_an_lstm_folder_is_the_history_policy(tmp_path: Path) -> None:
-    from edgeoffload.decision.train_policy import FitConfig, fit_lstm
+    from edgeoffload.decision.train.policy import FitConfig, fit_lstm
 
     fitted = fit_lstm(synthetic_labelled(300, 1, seed=1), CostWeights(), FitConfig(epochs=1))
     fitted.files.save(tmp_path, fitted.onnx)
