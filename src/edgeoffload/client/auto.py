@@ -35,11 +35,11 @@ import numpy as np
 
 from ..decision.estimators import HarmonicMean
 from ..decision.features import (
-    LOCAL,
+    LOCAL_INDEX,
     TASK_FEATURES,
     Decisions,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     TaskBatch,
 )
 from ..hostinfo import battery_level, cpu_load, cpu_speed_hz
@@ -62,13 +62,13 @@ MAX_LOAD = 0.95
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """A decision for one task: LOCAL or an index into the links given."""
+    """A decision for one task: LOCAL_INDEX or an index into the links given."""
 
     target: int
     decisions: Decisions  # the one-row decision, for online policies' observe()
     tasks: TaskBatch
     device: DeviceState
-    nodes: NodeStates
+    nodes: NodeFeatures
 
 
 class AutoDecider:
@@ -107,9 +107,9 @@ class AutoDecider:
             payload_bytes * 8.0 / seconds
         )
 
-    def node_states(
+    def node_features(
         self, links: Sequence[NodeLink], in_flight: Sequence[int], mean_run_s: float
-    ) -> NodeStates:
+    ) -> NodeFeatures:
         n = len(links)
         speed = np.empty(n)
         cores = np.empty(n)
@@ -130,7 +130,7 @@ class AutoDecider:
             load[i] = (view.cpu_percent / 100.0) if view is not None else 0.0
             bps[i] = self.bandwidth_bps(link)
             rtt[i] = link.rtt_s
-        return NodeStates(
+        return NodeFeatures(
             tuple(link.node_id for link in links), speed, cores, queue, load, bps, bps, rtt
         )
 
@@ -162,12 +162,12 @@ class AutoDecider:
             columns["priority"].append(float(p.priority))
         tasks = TaskBatch(**{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
         device = self.device_state(local_backlog_s)
-        nodes = self.node_states(links, in_flight, mean_run_s)
+        nodes = self.node_features(links, in_flight, mean_run_s)
         decisions = self.policy.decide(tasks, device, nodes)
         choices = []
         for i in range(len(group)):
             target = int(decisions.target[i])
-            if target == LOCAL:
+            if target == LOCAL_INDEX:
                 self.decided_local += 1
             else:
                 self.decided_edge += 1

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .features import F64, I64, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import F64, I64, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
 
 
 class Policy(Protocol):
@@ -22,7 +22,7 @@ class Policy(Protocol):
 
     name: str
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions: ...
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions: ...
 
 
 class ContextPolicy:
@@ -32,7 +32,7 @@ class ContextPolicy:
 
     name: str = "policy"
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         return self.decide_context(Context.of(tasks, device, nodes))
 
     def decide_context(self, ctx: Context) -> Decisions:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import F64, Columns, Context, DeviceState, NodeStates, TaskBatch
+from .features import F64, Columns, Context, DeviceState, NodeFeatures, TaskBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def costs_of(cols: Columns) -> tuple[F64, F64, F64]:
 
 
 def option_costs_one(
-    tasks: TaskBatch, device: DeviceState, nodes: NodeStates
+    tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures
 ) -> tuple[list[float], list[float], list[float]]:
     """:func:`option_costs` of a single task in plain Python floats.
 

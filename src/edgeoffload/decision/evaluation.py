@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .costs import CostWeights, weighted_cost
-from .features import DEVICE_FEATURES, F64, I64, LOCAL, Context, Decisions
+from .features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, Context, Decisions
 
 
 class Records(Protocol):
@@ -181,7 +181,9 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
 
 def columns_of(decisions: Decisions) -> I64:
     """Decisions' targets as columns (0: local, 1 + i: node i)."""
-    return np.asarray(np.where(decisions.target == LOCAL, 0, decisions.target + 1), dtype=np.int64)
+    return np.asarray(
+        np.where(decisions.target == LOCAL_INDEX, 0, decisions.target + 1), dtype=np.int64
+    )
 
 
 def evaluate_policy(

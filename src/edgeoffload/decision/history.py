@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from .base import ContextPolicy, decisions
 from .costs import CostWeights
 from .evaluation import Labelled, columns_of, score
-from .features import F64, I64, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import F64, I64, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
 from .learned import OPTION_FEATURES, masked_softmax, option_features
 from .modelfile import ModelFiles, Scaler
 from .nn import Lstm, Mlp
@@ -141,7 +141,7 @@ class HistoryPolicy(ContextPolicy):
         return decisions(choice, prob[np.arange(len(ctx)), choice], latency, energy)
 
     def decide(
-        self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates, now_s: float | None = None
+        self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures, now_s: float | None = None
     ) -> Decisions:
         """Decide, then remember this call (``now_s``: the caller's clock; default: one
         second after the previous call)."""

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from ..errors import ConfigError
 from .base import ContextPolicy, decisions
 from .costs import CostWeights, cost_of, cost_one, costs_of, option_costs_one
-from .features import F64, Columns, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import F64, Columns, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
 
@@ -169,7 +169,7 @@ def _finite(v: F64) -> F64:
 def option_features_one(
     tasks: TaskBatch,
     device: DeviceState,
-    nodes: NodeStates,
+    nodes: NodeFeatures,
     weights: CostWeights,
     bias: bool = False,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -460,14 +460,14 @@ class LearnedPolicy(ContextPolicy):
         available = fill_features(planes, cols, latency, energy, transfer, cost, w)
         return masked_softmax(self.scorer.plane_scores(planes), available), latency, energy
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         if len(tasks) == 1 and self.scorer.one_task is not None:
             return self.decide_one(tasks, device, nodes, self.scorer.one_task)
         prob, latency, energy = self.probabilities_of(Columns.of(tasks, device, nodes))
         return _choose(prob, latency, energy)
 
     def decide_one(
-        self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates, net: OneTaskNet
+        self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures, net: OneTaskNet
     ) -> Decisions:
         """One task in plain floats and a float64 forward pass (:class:`OneTaskNet`): the
         same choice as the batch path, confidences equal up to float32 rounding."""

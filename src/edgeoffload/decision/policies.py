@@ -22,7 +22,7 @@ import numpy as np
 from .base import ContextPolicy, decisions, margin_confidence
 from .base import Policy as Policy  # re-exported: the simulator types its policy with it
 from .costs import cost_one, option_costs, option_costs_one, weighted_cost
-from .features import F64, LOCAL, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .features import F64, LOCAL_INDEX, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
 
 
 @dataclass
@@ -32,7 +32,7 @@ class AlwaysLocal(ContextPolicy):
     def decide_context(self, ctx: Context) -> Decisions:
         latency, energy, _ = option_costs(ctx)
         n = len(ctx)
-        return Decisions(np.full(n, LOCAL), np.ones(n), latency[:, 0], energy[:, 0])
+        return Decisions(np.full(n, LOCAL_INDEX), np.ones(n), latency[:, 0], energy[:, 0])
 
 
 @dataclass
@@ -70,7 +70,7 @@ class CostModel(ContextPolicy):
         cost = weighted_cost(latency, energy, ctx, self.latency_weight, self.deadline_penalty)
         return cost, latency, energy
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         if len(tasks) != 1:
             return self.decide_context(Context.of(tasks, device, nodes))
         latency, energy, _ = option_costs_one(tasks, device, nodes)

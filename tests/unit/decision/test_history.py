@@ -9,7 +9,7 @@ import pytest
 
 from edgeoffload.decision.costs import CostWeights
 from edgeoffload.decision.evaluation import Labelled
-from edgeoffload.decision.features import Context, DeviceState, NodeStates, TaskBatch
+from edgeoffload.decision.features import Context, DeviceState, NodeFeatures, TaskBatch
 from edgeoffload.decision.history import (
     STEPS,
     HistoryPolicy,
@@ -86,7 +86,7 @@ def test_lstm_policy_learns_and_decides_online(lstm_folder: Path) -> None:
         t, d, nd = ctx.tasks[i], ctx.device[i], ctx.nodes[i]
         tasks = TaskBatch(*(np.array([v]) for v in t))
         device = DeviceState(d[0], d[1], d[2])
-        nodes = NodeStates(("a", "b"), *(nd[:, c].copy() for c in range(7)))
+        nodes = NodeFeatures(("a", "b"), *(nd[:, c].copy() for c in range(7)))
         online = policy.decide(tasks, device, nodes, now_s=float(i))
     offline = policy.decide_with_history(
         Context(ctx.tasks[2:], ctx.device[2:], ctx.nodes[2:]),

@@ -14,7 +14,7 @@ from edgeoffload.decision.features import (
     TASK_FEATURES,
     Context,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     PowerModel,
     TaskBatch,
 )
@@ -36,12 +36,14 @@ from .synthetic import random_context, synthetic_labelled
 WEIGHTS = CostWeights()
 
 
-def objects(ctx: Context, i: int) -> tuple[TaskBatch, DeviceState, NodeStates]:
+def objects(ctx: Context, i: int) -> tuple[TaskBatch, DeviceState, NodeFeatures]:
     """Row ``i`` of a Context as the client's objects."""
     t, d, nd = ctx.tasks[i], ctx.device[i], ctx.nodes[i]
     tasks = TaskBatch(*(np.array([v]) for v in t))
     device = DeviceState(d[0], d[1], d[2], PowerModel(d[3], d[4], d[5], d[6]), d[7], d[8])
-    nodes = NodeStates(tuple(f"n{j}" for j in range(len(nd))), *(nd[:, c].copy() for c in range(7)))
+    nodes = NodeFeatures(
+        tuple(f"n{j}" for j in range(len(nd))), *(nd[:, c].copy() for c in range(7))
+    )
     return tasks, device, nodes
 
 
@@ -182,7 +184,7 @@ def test_the_shipped_model_is_the_default_policy() -> None:
     for name in ("learned", "threshold"):
         policy = resolve(name)
         tasks = TaskBatch.of(cpu_cycles=[1e9, 5e9], input_bytes=[1e4, 1e6], deadline_s=[1.0, 8.0])
-        nodes = NodeStates(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
+        nodes = NodeFeatures(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
         d = policy.decide(tasks, DeviceState(1.5e9), nodes)
         assert len(d) == 2
         assert policy.name == name

@@ -7,10 +7,10 @@ import pytest
 
 from edgeoffload.decision.costs import option_costs
 from edgeoffload.decision.features import (
-    LOCAL,
+    LOCAL_INDEX,
     Context,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     PowerModel,
     TaskBatch,
 )
@@ -18,8 +18,8 @@ from edgeoffload.decision.policies import AlwaysEdge, AlwaysLocal, CostModel, Ra
 from edgeoffload.decision.registry import NAMED
 
 
-def two_nodes(up_bps: float = 8e6, queue_s: float = 0.0) -> NodeStates:
-    return NodeStates(
+def two_nodes(up_bps: float = 8e6, queue_s: float = 0.0) -> NodeFeatures:
+    return NodeFeatures(
         ("a", "b"),
         speed_hz=np.array([4e9, 2e9]),
         cores=np.array([4.0, 4.0]),
@@ -51,8 +51,8 @@ def test_draining_battery_moves_the_choice_toward_energy() -> None:
     policy = CostModel(latency_weight=0.9)
     full = policy.decide(tasks, DeviceState(2e9, battery=1.0, power=power), nodes)
     empty = policy.decide(tasks, DeviceState(2e9, battery=0.05, power=power), nodes)
-    assert full.target[0] == LOCAL
-    assert empty.target[0] != LOCAL
+    assert full.target[0] == LOCAL_INDEX
+    assert empty.target[0] != LOCAL_INDEX
     assert empty.expected_energy_j[0] < full.expected_energy_j[0]
 
 
@@ -65,7 +65,7 @@ def test_deadline_miss_is_penalised() -> None:
     tasks_due = TaskBatch.of(cpu_cycles=1e9, input_bytes=2e6, output_bytes=1e3, deadline_s=0.6)
     due = CostModel(latency_weight=0.1).decide(tasks_due, device, nodes)
     assert relaxed.target[0] == 0
-    assert due.target[0] == LOCAL
+    assert due.target[0] == LOCAL_INDEX
 
 
 def test_batch_decides_like_single_tasks(ctx: Context) -> None:
@@ -79,8 +79,8 @@ def test_batch_decides_like_single_tasks(ctx: Context) -> None:
 def test_no_nodes_means_local() -> None:
     tasks = TaskBatch.of(cpu_cycles=[1e9, 2e9])
     for policy in (CostModel(), AlwaysEdge(), AlwaysLocal(), RandomPolicy()):
-        d = policy.decide(tasks, DeviceState(1e9), NodeStates.empty())
-        assert d.target.tolist() == [LOCAL, LOCAL]
+        d = policy.decide(tasks, DeviceState(1e9), NodeFeatures.empty())
+        assert d.target.tolist() == [LOCAL_INDEX, LOCAL_INDEX]
         assert d.expected_latency_s.tolist() == [1.0, 2.0]
 
 

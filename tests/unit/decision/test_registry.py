@@ -13,7 +13,7 @@ from edgeoffload.client.auto import check_policy_name, make_policy
 from edgeoffload.decision import registry
 from edgeoffload.decision.base import Policy
 from edgeoffload.decision.costs import CostWeights
-from edgeoffload.decision.features import DeviceState, NodeStates, TaskBatch
+from edgeoffload.decision.features import DeviceState, NodeFeatures, TaskBatch
 from edgeoffload.decision.history import HistoryPolicy
 from edgeoffload.decision.learned import DEFAULT_MODEL, LearnedPolicy
 from edgeoffload.decision.modelfile import ModelFiles
@@ -25,7 +25,7 @@ from edgeoffload.sim.runner import run
 from .synthetic import synthetic_labelled
 from .test_cli import TINY
 
-NODES = NodeStates(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
+NODES = NodeFeatures(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
 
 
 def decide(policy: Policy) -> int:
