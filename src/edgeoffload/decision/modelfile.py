@@ -22,7 +22,7 @@ ONNX = "model.onnx"
 
 
 def package_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
