@@ -203,7 +203,7 @@ def _print(summaries: list[dict[str, Any]]) -> None:
 
 
 def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
-    from ..decision.registry import resolve
+    from ..decision.registry import check
     from ..sim.output import write_json
     from ..sim.sweep import points, sweep
 
@@ -213,7 +213,7 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     }
     policies = _split(args.policies) if args.policies else [scenario.policy]
     for name in policies:
-        resolve(name)
+        check(name)  # before any worker starts
     seeds = [int(s) for s in _split(args.seeds)] if args.seeds else [args.seed or scenario.seed]
     total = len(points(grid, policies, seeds))
     progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")

@@ -223,7 +223,7 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class Columns:
     """A decision batch as columns that broadcast to (n, 1 + k): what the cost model and
-    the learned features compute on (:func:`~.policies.costs_of`).
+    the learned features compute on (:func:`~.costs.costs_of`).
 
     Built from a :class:`Context` (a row per task: device columns (n, 1), node columns
     (n, k)) or straight from a ``decide`` call's objects (the device as Python floats,

@@ -92,14 +92,23 @@ def test_check_reads_only_the_metadata(tmp_path: Path) -> None:
         registry.resolve(tmp_path)
 
 
-def test_an_lstm_folder_is_the_history_policy(tmp_path: Path) -> None:
-    from edgeoffload.decision.train.policy import FitConfig, fit_lstm
+def test_trained_folders_resolve_to_their_kind(tmp_path: Path) -> None:
+    from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_lstm
 
-    fitted = fit_lstm(synthetic_labelled(300, 1, seed=1), CostWeights(), FitConfig(epochs=1))
-    fitted.files.save(tmp_path, fitted.onnx)
-    policy = registry.resolve(str(tmp_path))
-    assert isinstance(policy, HistoryPolicy)
-    assert policy.name == "learned_lstm"
+    data = synthetic_labelled(300, 1, seed=1)
+    for kind, fit, config in (
+        ("lstm", fit_lstm, FitConfig(epochs=1)),
+        ("gbdt", fit_gbdt, FitConfig(gbdt_iterations=5)),
+    ):
+        fitted = fit(data, CostWeights(), config)
+        fitted.files.save(tmp_path / kind, fitted.onnx)
+    lstm = registry.resolve(str(tmp_path / "lstm"))
+    assert isinstance(lstm, HistoryPolicy)
+    assert lstm.name == "learned_lstm"
+    trees = registry.resolve(str(tmp_path / "gbdt"))
+    assert isinstance(trees, LearnedPolicy)
+    assert trees.name == "gbdt"
+    assert decide(trees) in (-1, 0)
 
 
 def test_module_paths() -> None:
@@ -112,6 +121,7 @@ def test_module_paths() -> None:
 
 def test_the_client_resolves_through_the_registry() -> None:
     check_policy_name(str(DEFAULT_MODEL))
+    assert isinstance(make_policy(str(DEFAULT_MODEL)), LearnedPolicy)
     assert isinstance(make_policy("online"), OnlineCostModel)
     assert isinstance(make_policy("auto"), LearnedPolicy)
     with pytest.raises(ConfigError, match="did you mean 'online'"):
