@@ -248,7 +248,7 @@ def _list() -> int:
     for name, named in NAMED.items():
         print(f"  {name:14s} {named.summary}")
     for alias, name in ALIASES.items():
-        print(f"  {alias:14s} {name}")
+        print(f"  {alias:14s} the client's default: {name}")
     print("  DIR            a trained model folder (edgeoffload train --out DIR)")
     print("  module:Name    any importable factory of objects with decide()")
     sys.stdout.flush()

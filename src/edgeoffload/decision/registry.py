@@ -82,6 +82,8 @@ ALIASES = {"auto": "learned"}
 #: The name a policy built from a model folder has, by kind of model.
 NAME_OF_KIND = {"policy_mlp": "learned", "policy_gbdt": "gbdt", LSTM_KIND: "learned_lstm"}
 POLICY_KINDS = (*SCORER_KINDS, LSTM_KIND)
+#: ``edgeoffload train --model`` of each kind.
+TRAIN_AS = {"policy_mlp": "mlp", "policy_gbdt": "gbdt", LSTM_KIND: "lstm"}
 
 
 def names() -> tuple[str, ...]:
@@ -145,8 +147,9 @@ def _parse(spec: str | Path) -> tuple[str, str]:
     if named is not None:
         if named.make is None:
             raise ConfigError(
-                f"policy {text!r} is a kind of trained model ({named.kind}) with none shipped: "
-                f"give its model folder instead ({named.summary})"
+                f"policy {text!r} is a kind of trained model ({named.kind}) and none is "
+                f"shipped: give its model folder (edgeoffload train --model "
+                f"{TRAIN_AS[str(named.kind)]} --out DIR, then DIR)"
             )
         return "name", name
     if ":" in text:
