@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
 
     if "droo" in parts:
         from bench import decide_droo
-        from edgeoffload.decision.droo_learner import DrooConfig
+        from edgeoffload.decision.droo.learner import DrooConfig
 
         droo = decide_droo.run(args.droo_reference_frames, DrooConfig(seed=args.seed))
         droo["command"] = command

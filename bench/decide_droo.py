@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeoffload.decision.droo import ModeSolver, all_modes, load_droo_data
-from edgeoffload.decision.droo_learner import DrooAgent, DrooConfig, reference_decide
+from edgeoffload.decision.droo.learner import DrooAgent, DrooConfig, reference_decide
+from edgeoffload.decision.droo.problem import ModeSolver, all_modes, load_droo_data
 
 ANCHOR = {"normalized_rate_mean": 0.9997, "exact_share": 0.93, "decision_ms": 3.7}
 

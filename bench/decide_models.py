@@ -32,7 +32,7 @@ BANDWIDTH_MODEL = (
 
 def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
     from edgeoffload.decision.estimators import LearnedPredictor
-    from edgeoffload.decision.train_predictor import evaluate, one_second_series, time_inference
+    from edgeoffload.decision.train.predictor import evaluate, one_second_series, time_inference
     from edgeoffload.traces import load_dataset
 
     p = LearnedPredictor(model)
@@ -105,8 +105,9 @@ def predictor_markdown(r: dict[str, Any], command: str) -> str:
 def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
     from edgeoffload.cli.evaluate import evaluate_sets
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
-    from edgeoffload.decision.learned import DEFAULT_MODEL, CostWeights
-    from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_lstm
+    from edgeoffload.decision.costs import CostWeights
+    from edgeoffload.decision.learned import DEFAULT_MODEL
+    from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_lstm
 
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in HELD_OUT]
     t0 = time.perf_counter()
@@ -181,9 +182,10 @@ def pca(
     """Does PCA on the scaled features help the MLP? Same data, same seed, with and
     without a projection on the first principal components."""
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
+    from edgeoffload.decision.costs import CostWeights
     from edgeoffload.decision.evaluation import evaluate_policy
-    from edgeoffload.decision.learned import CostWeights, LearnedPolicy, Scorer
-    from edgeoffload.decision.train_policy import FitConfig, fit_mlp
+    from edgeoffload.decision.learned import LearnedPolicy, Scorer
+    from edgeoffload.decision.train.policy import FitConfig, fit_mlp
 
     weights = CostWeights()
     train = make_records(DEFAULT_SCENARIO, train_records, dataset="pensieve_train", seed=1)

@@ -1,7 +1,7 @@
 """The timing part of ``edgeoffload bench decide``: how long one decision takes.
 
 ``single``: one task, 3 candidate nodes, from the client's objects (TaskBatch,
-DeviceState, NodeStates) to Decisions: feature extraction, scaling, the model, the
+DeviceState, NodeFeatures) to Decisions: feature extraction, scaling, the model, the
 choice. ``batched_per_task``: the same for a batch of 1,000 tasks, divided by 1,000.
 Each figure is the best of :data:`ROUNDS` rounds of many calls (timeit's advice: the
 minimum is the least disturbed by other load), the rounds of all figures interleaved.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeoffload.decision.features import DeviceState, NodeStates, PowerModel, TaskBatch
+from edgeoffload.decision.features import DeviceState, NodeFeatures, PowerModel, TaskBatch
 from edgeoffload.decision.learned import (
     ONNX_FROM_ROWS,
     LearnedPolicy,
@@ -47,7 +47,7 @@ def _best_interleaved(
     return best
 
 
-def _inputs(n: int) -> tuple[TaskBatch, DeviceState, NodeStates]:
+def _inputs(n: int) -> tuple[TaskBatch, DeviceState, NodeFeatures]:
     rng = np.random.default_rng(0)
     tasks = TaskBatch.of(
         cpu_cycles=rng.uniform(3e8, 5e9, n),
@@ -57,7 +57,7 @@ def _inputs(n: int) -> tuple[TaskBatch, DeviceState, NodeStates]:
         priority=rng.integers(0, 2, n).astype(float),
     )
     device = DeviceState(1.5e9, load=0.2, battery=0.7, power=PowerModel())
-    nodes = NodeStates(
+    nodes = NodeFeatures(
         ("edge-0", "edge-1", "edge-2"),
         speed_hz=np.full(3, 3e9),
         cores=np.full(3, 8.0),

@@ -132,7 +132,7 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         "least_in_flight"
     )
     #: Decides local or edge for where="auto": "auto" (the shipped learned model) or a
-    #: policy name of edgeoffload.decision.policies (cost_model, always_edge, ...).
+    #: policy name, model folder or module:Name (edgeoffload.decision.registry).
     policy: str = "auto"
     #: Hedged requests for idempotent tasks: a second copy goes to another node when
     #: the first is slower than that task's p95; the first result wins.

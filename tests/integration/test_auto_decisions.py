@@ -89,7 +89,7 @@ def test_tasks_not_registered_here_are_not_decided(node_factory) -> None:  # typ
 
 
 def test_unknown_policy_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="policy: unknown 'nope'"):
+    with pytest.raises(ConfigError, match="unknown policy 'nope'"):
         Client([], policy="nope")
 
 

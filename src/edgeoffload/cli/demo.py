@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-kill", action="store_true", help="do not kill a node half-way")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--policy", default="auto", help="decision policy for where=auto tasks (default: auto)"
+        "--policy",
+        default="auto",
+        help="decision policy for where=auto tasks: a name (see sim list) or a model folder "
+        "(default: auto)",
     )
 
 
@@ -33,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tasks < 1 or args.nodes < 1:
         sys.stderr.write("edgeoffload demo: error: --tasks and --nodes must be >= 1\n")
         return 2
+    from ..decision.registry import check
+
+    check(args.policy)  # a typo is refused before any node starts
     import tempfile
 
     nodes = []

@@ -56,12 +56,13 @@ def evaluate_sets(
     """``{policy: {set name: metrics}}`` for sets of (name, dataset, trace file);
     ``extra`` adds policies (name -> object with ``decide_context``), ``extra_models``
     more model folders (name -> folder, any kind)."""
+    from ..decision.costs import CostWeights
     from ..decision.evaluation import evaluate_online, evaluate_policy
     from ..decision.history import KIND as LSTM_KIND
-    from ..decision.learned import CostWeights, LearnedPolicy, Scorer, ThresholdPolicy
+    from ..decision.learned import LearnedPolicy, Scorer, ThresholdPolicy
     from ..decision.modelfile import ModelFiles
     from ..decision.online import OnlineCostModel
-    from ..decision.policies import POLICIES
+    from ..decision.registry import resolve
     from .train import score_model
 
     files = ModelFiles.load(model)
@@ -79,7 +80,7 @@ def evaluate_sets(
         if files.kind != LSTM_KIND:
             policies["threshold"] = ThresholdPolicy(LearnedPolicy(Scorer(model)))
         policies.update(extra or {})
-        policies.update({p: POLICIES[p]() for p in BASELINES if p != "online"})
+        policies.update({p: resolve(p) for p in BASELINES if p != "online"})
         for policy_name, policy in policies.items():
             result = evaluate_policy(labelled, policy.decide_context, weights)
             out.setdefault(policy_name, {})[name] = result
@@ -112,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--trace {trace}: no such file")
     if not sets:
         sets = [(d, d, None) for d in HELD_OUT]
+    from ..decision.registry import check
+
+    check(Path(args.model))  # before the first simulated record
+    check(args.behaviour)
     results = evaluate_sets(
         args.model, args.scenario, sets, args.records, args.seed, args.behaviour
     )

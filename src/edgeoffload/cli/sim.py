@@ -36,7 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("run", help="simulate one scenario under one policy")
     common(p)
-    p.add_argument("--policy", default=None, help="policy name (default: the scenario's)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="policy name, model folder or module:Name (default: the scenario's)",
+    )
     p.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="records file format"
     )
@@ -44,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("compare", help="run several policies on identical traces and workloads")
     common(p)
-    p.add_argument("--policies", required=True, help="comma-separated policy names")
+    p.add_argument(
+        "--policies", required=True, help="comma-separated policy names or model folders"
+    )
     p.add_argument(
         "--format", choices=("csv", "parquet"), default="csv", help="records file format"
     )
@@ -128,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.sim_command == "sweep":
         return _sweep(args, scenario, out)
+    from ..decision.registry import resolve
     from ..sim.output import write_json, write_records
-    from ..sim.policy_names import resolve
     from ..sim.report import write_report
     from ..sim.results import SimResult
     from ..sim.simulation import Simulation
@@ -197,8 +203,8 @@ def _print(summaries: list[dict[str, Any]]) -> None:
 
 
 def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
+    from ..decision.registry import check
     from ..sim.output import write_json
-    from ..sim.policy_names import resolve
     from ..sim.sweep import points, sweep
 
     grid = {
@@ -207,7 +213,7 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     }
     policies = _split(args.policies) if args.policies else [scenario.policy]
     for name in policies:
-        resolve(name)
+        check(name)  # before any worker starts
     seeds = [int(s) for s in _split(args.seeds)] if args.seeds else [args.seed or scenario.seed]
     total = len(points(grid, policies, seeds))
     progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")
@@ -231,14 +237,20 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
 
 
 def _list() -> int:
-    from ..sim.policy_names import known
+    from ..decision.registry import ALIASES, NAMED
     from ..sim.scenario import bundled_names, load_scenario
 
     print("bundled scenarios:")
     for name in bundled_names():
         s = load_scenario(name)
         print(f"  {name:14s} {s.description.split(': ')[0].split('. ')[0]}")
-    print("policies: " + ", ".join(sorted(known())) + " (or module:Name)")
+    print("policies:")
+    for name, named in NAMED.items():
+        print(f"  {name:14s} {named.summary}")
+    for alias, name in ALIASES.items():
+        print(f"  {alias:14s} the client's default: {name}")
+    print("  DIR            a trained model folder (edgeoffload train --out DIR)")
+    print("  module:Name    any importable factory of objects with decide()")
     sys.stdout.flush()
     return 0
 

@@ -126,10 +126,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--records must be >= 1, got {args.records}")
     if args.model == "bandwidth":
         return _train_bandwidth(args)
+    from ..decision.costs import CostWeights
     from ..decision.evaluation import evaluate_policy
-    from ..decision.learned import CostWeights
     from ..decision.policies import CostModel
-    from ..decision.train_policy import FITTERS, FitConfig
+    from ..decision.train.policy import FITTERS, FitConfig
 
     weights = CostWeights()
     print(f"recording {args.records:,} decisions of {args.scenario} on {args.dataset}")
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _train_bandwidth(args: argparse.Namespace) -> int:
     from ..decision.estimators import LearnedPredictor
-    from ..decision.train_predictor import PredictorConfig, evaluate, one_second_series, train
+    from ..decision.train.predictor import PredictorConfig, evaluate, one_second_series, train
     from ..traces import load_dataset
 
     series = one_second_series(load_dataset(args.dataset))

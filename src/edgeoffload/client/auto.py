@@ -18,8 +18,9 @@ one vectorised ``policy.decide`` call per task name. The features come from:
   first large transfer).
 
 The policy is ``ClientConfig.policy``: ``"auto"`` is the shipped learned model (the
-``learned`` policy of :mod:`edgeoffload.decision.policies`); any other registered name,
-or a policy object given to the client, works the same. An online policy also gets
+``learned`` policy); any other name or model folder that
+:mod:`edgeoffload.decision.registry` resolves, or a policy object given to the client,
+works the same. An online policy also gets
 ``observe`` calls with the realised latency of each decided task.
 """
 
@@ -34,11 +35,11 @@ import numpy as np
 
 from ..decision.estimators import HarmonicMean
 from ..decision.features import (
-    LOCAL,
+    LOCAL_INDEX,
     TASK_FEATURES,
     Decisions,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     TaskBatch,
 )
 from ..hostinfo import battery_level, cpu_load, cpu_speed_hz
@@ -61,13 +62,13 @@ MAX_LOAD = 0.95
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """A decision for one task: LOCAL or an index into the links given."""
+    """A decision for one task: LOCAL_INDEX or an index into the links given."""
 
     target: int
     decisions: Decisions  # the one-row decision, for online policies' observe()
     tasks: TaskBatch
     device: DeviceState
-    nodes: NodeStates
+    nodes: NodeFeatures
 
 
 class AutoDecider:
@@ -106,9 +107,9 @@ class AutoDecider:
             payload_bytes * 8.0 / seconds
         )
 
-    def node_states(
+    def node_features(
         self, links: Sequence[NodeLink], in_flight: Sequence[int], mean_run_s: float
-    ) -> NodeStates:
+    ) -> NodeFeatures:
         n = len(links)
         speed = np.empty(n)
         cores = np.empty(n)
@@ -129,7 +130,7 @@ class AutoDecider:
             load[i] = (view.cpu_percent / 100.0) if view is not None else 0.0
             bps[i] = self.bandwidth_bps(link)
             rtt[i] = link.rtt_s
-        return NodeStates(
+        return NodeFeatures(
             tuple(link.node_id for link in links), speed, cores, queue, load, bps, bps, rtt
         )
 
@@ -161,12 +162,12 @@ class AutoDecider:
             columns["priority"].append(float(p.priority))
         tasks = TaskBatch(**{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
         device = self.device_state(local_backlog_s)
-        nodes = self.node_states(links, in_flight, mean_run_s)
+        nodes = self.node_features(links, in_flight, mean_run_s)
         decisions = self.policy.decide(tasks, device, nodes)
         choices = []
         for i in range(len(group)):
             target = int(decisions.target[i])
-            if target == LOCAL:
+            if target == LOCAL_INDEX:
                 self.decided_local += 1
             else:
                 self.decided_edge += 1
@@ -197,18 +198,16 @@ class AutoDecider:
 
 
 def check_policy_name(name: str) -> None:
-    """Raises ConfigError unless ``name`` is ``"auto"`` or a registered policy."""
-    from ..decision.policies import POLICIES
-    from ..errors import ConfigError
+    """Raises ConfigError unless ``name`` resolves (``"auto"``, a registered name, a
+    model folder: :mod:`edgeoffload.decision.registry`); loads nothing."""
+    from ..decision.registry import check
 
-    if name != "auto" and name not in POLICIES:
-        raise ConfigError(f"policy: unknown {name!r}; choose from auto, {', '.join(POLICIES)}")
+    check(name)
 
 
 def make_policy(name: str) -> Any:
     """The policy called ``name``; ``"auto"`` is the shipped learned model (loaded on
     the first decision, not at start-up)."""
-    from ..decision.policies import POLICIES
+    from ..decision.registry import resolve
 
-    check_policy_name(name)
-    return POLICIES["learned" if name == "auto" else name]()
+    return resolve(name)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..config import ClientConfig, load
-from ..decision.features import LOCAL as LOCAL_TARGET
+from ..decision.features import LOCAL_INDEX as LOCAL_TARGET
 from ..errors import (
     DeadlineExceeded,
     FrameTooLarge,
@@ -44,9 +44,9 @@ from .auto import AutoDecider, check_policy_name, make_policy
 from .graph import Graph, Stage, run_graph
 from .latency import TaskLatency
 from .link import LinkListener, NodeLink
+from .node_table import TableFollower
 from .owner import LOCAL, OwnerTable, Pending, Where
 from .placement import DEFAULT_SPEED_HZ, Candidate, Placement, TaskCost, make_placement
-from .table import TableFollower
 
 log = logging.getLogger("edgeoffload.client")
 

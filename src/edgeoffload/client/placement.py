@@ -124,11 +124,11 @@ def expected_completion_s(c: Candidate, task: TaskCost) -> float:
     return c.rtt_s + transfer + c.load * compute + compute
 
 
-POLICIES = ("least_in_flight", "least_loaded", "power_of_two", "latency_aware")
+PLACEMENTS = ("least_in_flight", "least_loaded", "power_of_two", "latency_aware")
 
 
 def make_placement(name: str, seed: int | None = None) -> Placement:
-    """The placement policy called ``name`` (one of :data:`POLICIES`)."""
+    """The placement policy called ``name`` (one of :data:`PLACEMENTS`)."""
     if name == "least_in_flight":
         return LeastInFlight()
     if name == "least_loaded":
@@ -137,4 +137,4 @@ def make_placement(name: str, seed: int | None = None) -> Placement:
         return PowerOfTwo(seed)
     if name == "latency_aware":
         return LatencyAware()
-    raise ValueError(f"unknown placement {name!r}; choose from {', '.join(POLICIES)}")
+    raise ValueError(f"unknown placement {name!r}; choose from {', '.join(PLACEMENTS)}")

@@ -5,7 +5,7 @@
   predictor of MPC video streaming (Yin et al., SIGCOMM 2015): one very fast sample
   cannot inflate it, a slow one pulls it down at once;
 - :class:`LearnedPredictor`: a small GRU over the last ``window`` one-second samples,
-  trained on the Pensieve traces (``edgeoffload.decision.train_predictor``), run in
+  trained on the Pensieve traces (``edgeoffload.decision.train.predictor``), run in
   numpy; it predicts the mean throughput over the next 1 s and 5 s;
 - :class:`RttEstimator`: smoothed round-trip time as TCP keeps it (RFC 6298, alpha 1/8).
 

@@ -3,7 +3,7 @@
 A :class:`Labelled` set holds what each decision saw (a :class:`Context` row) and what
 every option really cost (latency, device energy; from the simulator's hindsight
 records, ``edgeoffload.sim.oracle``). The oracle's choice is the option of lowest
-realised cost under the same cost as the policies (:func:`~.policies.weighted_cost`).
+realised cost under the same cost as the policies (:func:`~.costs.weighted_cost`).
 
 Metrics of a policy's choices (:func:`score`):
 
@@ -29,9 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from .features import DEVICE_FEATURES, F64, I64, LOCAL, Context, Decisions
-from .learned import CostWeights
-from .policies import weighted_cost
+from .costs import CostWeights, weighted_cost
+from .features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, Context, Decisions
 
 
 class Records(Protocol):
@@ -182,7 +181,9 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
 
 def columns_of(decisions: Decisions) -> I64:
     """Decisions' targets as columns (0: local, 1 + i: node i)."""
-    return np.asarray(np.where(decisions.target == LOCAL, 0, decisions.target + 1), dtype=np.int64)
+    return np.asarray(
+        np.where(decisions.target == LOCAL_INDEX, 0, decisions.target + 1), dtype=np.int64
+    )
 
 
 def evaluate_policy(

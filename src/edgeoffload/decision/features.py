@@ -93,8 +93,10 @@ class DeviceState:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeStates:
-    """``k`` candidate nodes as this device sees them now; arrays of shape (k,).
+class NodeFeatures:
+    """``k`` candidate nodes as this device sees them now, as decision features; arrays
+    of shape (k,). (Whether a node is alive is the controller's ``NodeState``; this is
+    what a policy weighs among the nodes it may use.)
 
     ``up_bps`` / ``down_bps`` / ``rtt_s`` are the estimated link to each node; ``queue_s``
     is the expected wait before a new task starts there (queue length times mean run
@@ -114,18 +116,19 @@ class NodeStates:
         return len(self.ids)
 
     @classmethod
-    def empty(cls) -> NodeStates:
+    def empty(cls) -> NodeFeatures:
         z = np.zeros(0)
         return cls((), z, z, z, z, z, z, z)
 
 
-#: Target index meaning "run on the device".
-LOCAL = -1
+#: Target index meaning "run on the device" (an index, where the client names the device
+#: as a placement with the string ``client.owner.LOCAL``).
+LOCAL_INDEX = -1
 
 
 @dataclass(frozen=True, slots=True)
 class Decisions:
-    """Per task: ``target`` (LOCAL or an index into the nodes), a confidence in [0, 1],
+    """Per task: ``target`` (LOCAL_INDEX or an index into the nodes), a confidence in [0, 1],
     and the expected latency (s) and device energy (J) of the chosen target."""
 
     target: I64
@@ -168,7 +171,7 @@ def device_row(device: DeviceState) -> tuple[float, ...]:
     )
 
 
-#: Columns of :attr:`Context.nodes` (the NodeStates of each candidate).
+#: Columns of :attr:`Context.nodes` (the NodeFeatures of each candidate).
 NODE_FEATURES = ("speed_hz", "cores", "queue_s", "load", "up_bps", "down_bps", "rtt_s")
 
 
@@ -196,7 +199,7 @@ class Context:
         return int(self.nodes.shape[1])
 
     @classmethod
-    def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Context:
+    def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Context:
         """The arrays of a ``decide(tasks, device, nodes)`` call (rows share device and
         nodes: broadcast views, no copies)."""
         n = len(tasks)
@@ -220,7 +223,7 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class Columns:
     """A decision batch as columns that broadcast to (n, 1 + k): what the cost model and
-    the learned features compute on (:func:`~.policies.costs_of`).
+    the learned features compute on (:func:`~.costs.costs_of`).
 
     Built from a :class:`Context` (a row per task: device columns (n, 1), node columns
     (n, k)) or straight from a ``decide`` call's objects (the device as Python floats,
@@ -240,7 +243,7 @@ class Columns:
     k: int
 
     @classmethod
-    def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Columns:
+    def of(cls, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Columns:
         """The columns of a ``decide(tasks, device, nodes)`` call."""
         return cls(
             tuple(getattr(tasks, name)[:, None] for name in TASK_FEATURES),

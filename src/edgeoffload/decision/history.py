@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
+from .base import ContextPolicy, decisions
+from .costs import CostWeights
 from .evaluation import Labelled, columns_of, score
-from .features import F64, I64, Context, Decisions, DeviceState, NodeStates, TaskBatch
-from .learned import OPTION_FEATURES, CostWeights, masked_softmax, option_features
+from .features import F64, I64, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
+from .learned import OPTION_FEATURES, masked_softmax, option_features
 from .modelfile import ModelFiles, Scaler
 from .nn import Lstm, Mlp
-from .policies import ContextPolicy, _decisions
 
 HISTORY_FEATURES = (
     "log10_up_bps",
@@ -137,10 +138,10 @@ class HistoryPolicy(ContextPolicy):
         x, available, latency, energy = option_features(ctx, self.scorer.weights)
         prob = masked_softmax(self.scorer.scores(x, history), available)
         choice = np.argmax(prob, axis=1)
-        return _decisions(choice, prob[np.arange(len(ctx)), choice], latency, energy)
+        return decisions(choice, prob[np.arange(len(ctx)), choice], latency, energy)
 
     def decide(
-        self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates, now_s: float | None = None
+        self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures, now_s: float | None = None
     ) -> Decisions:
         """Decide, then remember this call (``now_s``: the caller's clock; default: one
         second after the previous call)."""

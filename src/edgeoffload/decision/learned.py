@@ -28,17 +28,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ConfigError
-from .features import F64, Columns, Context, Decisions, DeviceState, NodeStates, TaskBatch
+from .base import ContextPolicy, decisions
+from .costs import CostWeights, cost_of, cost_one, costs_of, option_costs_one
+from .features import F64, Columns, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
-from .policies import (
-    ContextPolicy,
-    _decisions,
-    cost_of,
-    cost_one,
-    costs_of,
-    option_costs_one,
-)
 
 #: Per-option features of the learned scorers, in order.
 OPTION_FEATURES = (
@@ -74,14 +68,6 @@ CLIP_PERCENTILES = (0.1, 99.9)
 LN10 = math.log(10.0)
 #: Where the shipped default model lives (made by ``make train``).
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
-
-
-@dataclass(frozen=True, slots=True)
-class CostWeights:
-    """The cost every decision minimises (the oracle's labels use the same)."""
-
-    latency_weight: float = 0.5
-    deadline_penalty: float = 10.0
 
 
 def option_features(ctx: Context, weights: CostWeights) -> tuple[F64, F64, F64, F64]:
@@ -183,7 +169,7 @@ def _finite(v: F64) -> F64:
 def option_features_one(
     tasks: TaskBatch,
     device: DeviceState,
-    nodes: NodeStates,
+    nodes: NodeFeatures,
     weights: CostWeights,
     bias: bool = False,
 ) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -474,14 +460,14 @@ class LearnedPolicy(ContextPolicy):
         available = fill_features(planes, cols, latency, energy, transfer, cost, w)
         return masked_softmax(self.scorer.plane_scores(planes), available), latency, energy
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         if len(tasks) == 1 and self.scorer.one_task is not None:
             return self.decide_one(tasks, device, nodes, self.scorer.one_task)
         prob, latency, energy = self.probabilities_of(Columns.of(tasks, device, nodes))
         return _choose(prob, latency, energy)
 
     def decide_one(
-        self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates, net: OneTaskNet
+        self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures, net: OneTaskNet
     ) -> Decisions:
         """One task in plain floats and a float64 forward pass (:class:`OneTaskNet`): the
         same choice as the batch path, confidences equal up to float32 rounding."""
@@ -507,7 +493,7 @@ class LearnedPolicy(ContextPolicy):
 
 def _choose(prob: F64, latency: F64, energy: F64) -> Decisions:
     choice = np.argmax(prob, axis=1)
-    return _decisions(choice, prob[np.arange(len(choice)), choice], latency, energy)
+    return decisions(choice, prob[np.arange(len(choice)), choice], latency, energy)
 
 
 @dataclass
@@ -523,12 +509,12 @@ class ThresholdPolicy(ContextPolicy):
         prob, latency, energy = self.learned.probabilities(ctx)
         n = len(ctx)
         if ctx.k == 0:
-            return _decisions(np.zeros(n, dtype=np.int64), np.ones(n), latency, energy)
+            return decisions(np.zeros(n, dtype=np.int64), np.ones(n), latency, energy)
         p_offload = 1.0 - prob[:, 0]
         node = 1 + np.argmax(prob[:, 1:], axis=1)
         choice = np.where(p_offload > self.threshold, node, 0)
         confidence = np.where(choice == 0, prob[:, 0], p_offload)
-        return _decisions(choice, confidence, latency, energy)
+        return decisions(choice, confidence, latency, energy)
 
 
 @dataclass
@@ -545,20 +531,3 @@ def load_scorer(folder: str | Path | None = None) -> Scorer:
     if path not in _CACHE.scorers:
         _CACHE.scorers[path] = Scorer(path)
     return _CACHE.scorers[path]
-
-
-def default_policy(kind: str, folder: str | Path | None = None) -> ContextPolicy:
-    """``learned``, ``threshold`` or ``online`` on the model in ``folder`` (default: the
-    shipped one).
-
-    Raises:
-        ConfigError: unknown kind, or a bad model folder.
-    """
-    if kind == "online":
-        from .online import OnlineCostModel
-
-        return OnlineCostModel()
-    if kind not in ("learned", "threshold"):
-        raise ConfigError(f"unknown learned policy {kind!r} (learned, threshold, online)")
-    learned = LearnedPolicy(load_scorer(folder))
-    return learned if kind == "learned" else ThresholdPolicy(learned)

@@ -20,8 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .features import F64, I64, LOCAL, Context, Decisions, DeviceState, NodeStates, TaskBatch
-from .policies import ContextPolicy, _decisions, margin_confidence, option_costs, weighted_cost
+from .base import ContextPolicy, decisions, margin_confidence
+from .costs import option_costs, weighted_cost
+from .features import (
+    F64,
+    I64,
+    LOCAL_INDEX,
+    Context,
+    Decisions,
+    DeviceState,
+    NodeFeatures,
+    TaskBatch,
+)
 
 #: The key of the device's own CPU (nodes use their ids).
 LOCAL_KEY = "local"
@@ -79,7 +89,7 @@ class OnlineCostModel(ContextPolicy):
         energy = np.asarray(self._energy)[keys]
         return np.exp(lat), np.exp(energy)
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         keys = np.array([[self._key(LOCAL_KEY), *(self._key(i) for i in nodes.ids)]])
         ctx = Context.of(tasks, device, nodes)
         return self.decide_keys(ctx, np.broadcast_to(keys, (len(tasks), keys.shape[1])))
@@ -106,13 +116,13 @@ class OnlineCostModel(ContextPolicy):
                 )
                 choice[explore] = pick
                 confidence[explore] = 0.0
-        return _decisions(choice, confidence, latency, energy)
+        return decisions(choice, confidence, latency, energy)
 
     def observe(
         self,
         tasks: TaskBatch,
         device: DeviceState,
-        nodes: NodeStates,
+        nodes: NodeFeatures,
         decisions: Decisions,
         latency_s: F64,
         energy_j: F64,
@@ -120,7 +130,9 @@ class OnlineCostModel(ContextPolicy):
         """Learn from realised outcomes of tasks decided with ``decisions`` (rows with a
         NaN latency, e.g. failed tasks, are skipped)."""
         names = [LOCAL_KEY, *nodes.ids]
-        keys = np.array([self._key(names[0 if t == LOCAL else t + 1]) for t in decisions.target])
+        keys = np.array(
+            [self._key(names[0 if t == LOCAL_INDEX else t + 1]) for t in decisions.target]
+        )
         self.observe_keys(
             keys, decisions.expected_latency_s, decisions.expected_energy_j, latency_s, energy_j
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..decision.features import LOCAL
+from ..decision.features import LOCAL_INDEX as LOCAL
 from .table import Outcome
 
 if TYPE_CHECKING:

@@ -32,9 +32,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..decision.features import LOCAL, Decisions
+from ..decision.features import LOCAL_INDEX, Decisions
+from ..decision.registry import resolve
 from .phase import Request
-from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario, from_dict
 from .simulation import Simulation
@@ -169,7 +169,7 @@ class OffloadEnv(gym.Env[np.ndarray, np.int64]):
         targets = []
         for action in self._actions:
             node = candidates[action - 1] if 1 <= action <= len(candidates) else None
-            targets.append(request.index.index(node) if node in request.index else LOCAL)
+            targets.append(request.index.index(node) if node in request.index else LOCAL_INDEX)
         n = request.n
         nan = np.full(n, np.nan)
         sim.commit(request, Decisions(np.array(targets, dtype=np.int64), nan, nan, nan))

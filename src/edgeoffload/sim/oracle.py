@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL, NODE_FEATURES, TASK_FEATURES
-from ..decision.policies import Policy
+from ..decision.base import Policy
+from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, NODE_FEATURES, TASK_FEATURES
+from ..decision.registry import resolve
 from .nodes import dvfs
-from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario
 from .simulation import Probe, Simulation
@@ -61,7 +61,7 @@ class OracleRecords:
         tasks: (n, 7) the TaskBatch features, in :data:`TASK_FEATURES` order.
         device: (n, len(DEVICE_FEATURES)) the DeviceState, in the decision engine's
             :data:`DEVICE_FEATURES` order (its PowerModel's fields included).
-        nodes: (n, k, len(NODE_FEATURES)) the NodeStates as the device estimated them
+        nodes: (n, k, len(NODE_FEATURES)) the NodeFeatures as the device estimated them
             (its view and its bandwidth estimates), in :data:`NODE_FEATURES` order.
         node_ids: (n, k) names index: ``node_index`` holds each column's node number,
             ``node_names`` maps numbers to names.
@@ -162,11 +162,11 @@ def _collect(sim: Simulation) -> OracleRecords:
     target = records["target"][task_ids]
     chosen = np.array(
         [
-            LOCAL
-            if tgt == LOCAL
+            LOCAL_INDEX
+            if tgt == LOCAL_INDEX
             else int(np.flatnonzero(node_index[i] == tgt)[0])
             if np.any(node_index[i] == tgt)
-            else LOCAL
+            else LOCAL_INDEX
             for i, tgt in enumerate(target.tolist())
         ],
         dtype=np.int64,

@@ -23,9 +23,9 @@ from ..decision.features import (
     I64,
     Context,
     DeviceState,
-    NodeStates,
     TaskBatch,
 )
+from ..decision.features import NodeFeatures as NodeStates
 from ..errors import InvalidState
 from . import rounds
 from .table import Outcome, Reason

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..decision.features import F64, I64, LOCAL
+from ..decision.features import F64, I64
+from ..decision.features import LOCAL_INDEX as LOCAL
 from ..errors import InvalidState
 from .links import LinkArrays
 from .table import Outcome

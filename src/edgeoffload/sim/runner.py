@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..decision.policies import Policy
-from .policy_names import resolve
+from ..decision.base import Policy
+from ..decision.registry import resolve
 from .results import SimResult
 from .scenario import Scenario, load_scenario, validate
 from .simulation import Simulation

@@ -44,14 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from ..decision.features import (
-    LOCAL,
-    Context,
-    Decisions,
-    DeviceState,
-    NodeStates,
-    TaskBatch,
-)
+from ..decision.features import LOCAL_INDEX as LOCAL
+from ..decision.features import Context, Decisions, DeviceState, TaskBatch
+from ..decision.features import NodeFeatures as NodeStates
 from ..decision.policies import Policy
 from ..errors import InvalidState
 from ..protocol.codes import ErrorCode

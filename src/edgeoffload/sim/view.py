@@ -1,8 +1,8 @@
-"""A device's view of the nodes: the decision engine's NodeStates, as of one instant.
+"""A device's view of the nodes: the decision engine's NodeFeatures, as of one instant.
 
 Nodes report their state (expected queue wait, busy share, up or not) in heartbeats;
 the simulator takes one snapshot of every node per refresh phase and builds each
-device's :class:`~edgeoffload.decision.features.NodeStates` from it plus the device's
+device's :class:`~edgeoffload.decision.features.NodeFeatures` from it plus the device's
 own link estimates. Devices that can use the same nodes share the node-side arrays
 (one set per distinct candidate list), so a device costs a few small numpy calls.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..decision.features import F64, I64, NODE_FEATURES, NodeStates
+from ..decision.features import F64, I64, NODE_FEATURES, NodeFeatures
 from .nodes import SimNode
 
 _INF = float("inf")
@@ -80,7 +80,7 @@ class View:
         self._padded = None
 
     def context_nodes(self, candidates: I64, up_bps: F64, down_bps: F64, rtt_s: F64) -> F64:
-        """NodeStates rows for many devices at once: (devices, k, features) in the
+        """NodeFeatures rows for many devices at once: (devices, k, features) in the
         decision engine's NODE_FEATURES order, NaN where a device has no node (padding, -1) or
         the node is down. ``up_bps``, ``down_bps``, ``rtt_s``: per device."""
         if self._padded is None:
@@ -116,8 +116,8 @@ class View:
         rtt_s: float,
         exclude: int = -1,
         data_at: int = -1,
-    ) -> tuple[list[int], NodeStates]:
-        """The NodeStates a device with these estimates sees, and the node index of each
+    ) -> tuple[list[int], NodeFeatures]:
+        """The NodeFeatures a device with these estimates sees, and the node index of each
         column (a decision's target ``i`` means node ``index[i]``)."""
         key = (candidates, exclude)
         s = self._sets.get(key)
@@ -134,7 +134,7 @@ class View:
             up = 1.0 / (1.0 / up_bps + s.inv_wan)
             down = 1.0 / (1.0 / down_bps + s.inv_wan)
             rtt = rtt_s + s.rtt_extra
-        return s.index, NodeStates(s.ids, s.speed, s.cores, s.queue, s.load, up, down, rtt)
+        return s.index, NodeFeatures(s.ids, s.speed, s.cores, s.queue, s.load, up, down, rtt)
 
     def _from_node(
         self, s: _Set, data_at: int, up_bps: float, down_bps: float, rtt_s: float

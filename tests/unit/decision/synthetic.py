@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeoffload.decision.costs import option_costs
 from edgeoffload.decision.evaluation import Labelled
 from edgeoffload.decision.features import Context
-from edgeoffload.decision.policies import option_costs
 
 
 def random_context(n: int, k: int, seed: int = 0) -> Context:

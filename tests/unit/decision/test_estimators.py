@@ -75,7 +75,7 @@ def test_bad_parameters_are_config_errors() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edgeoffload.decision.train_predictor import PredictorConfig, train
+    from edgeoffload.decision.train.predictor import PredictorConfig, train
 
     rng = np.random.default_rng(0)
     series = [np.exp(np.cumsum(rng.normal(0, 0.2, 300))) for _ in range(6)]
@@ -106,7 +106,7 @@ def test_learned_predictor_is_scale_free(tiny_model: Path) -> None:
 
 
 def test_learned_predictor_numpy_matches_onnxruntime(tiny_model: Path) -> None:
-    from edgeoffload.decision.train_predictor import time_inference
+    from edgeoffload.decision.train.predictor import time_inference
 
     timing = time_inference(tiny_model, repeats=3)  # asserts equal outputs inside
     assert set(timing) == {"numpy_1_us", "numpy_1000_us", "onnx_1_us", "onnx_1000_us"}

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeoffload.decision.costs import CostWeights
 from edgeoffload.decision.evaluation import Labelled
-from edgeoffload.decision.features import Context, DeviceState, NodeStates, TaskBatch
+from edgeoffload.decision.features import Context, DeviceState, NodeFeatures, TaskBatch
 from edgeoffload.decision.history import (
     STEPS,
     HistoryPolicy,
@@ -17,9 +18,8 @@ from edgeoffload.decision.history import (
     evaluate_history,
     history_windows,
 )
-from edgeoffload.decision.learned import CostWeights
 from edgeoffload.decision.nn import Lstm
-from edgeoffload.decision.train_policy import FitConfig, fit_lstm
+from edgeoffload.decision.train.policy import FitConfig, fit_lstm
 from edgeoffload.errors import ConfigError
 
 from .synthetic import random_context, synthetic_labelled
@@ -86,7 +86,7 @@ def test_lstm_policy_learns_and_decides_online(lstm_folder: Path) -> None:
         t, d, nd = ctx.tasks[i], ctx.device[i], ctx.nodes[i]
         tasks = TaskBatch(*(np.array([v]) for v in t))
         device = DeviceState(d[0], d[1], d[2])
-        nodes = NodeStates(("a", "b"), *(nd[:, c].copy() for c in range(7)))
+        nodes = NodeFeatures(("a", "b"), *(nd[:, c].copy() for c in range(7)))
         online = policy.decide(tasks, device, nodes, now_s=float(i))
     offline = policy.decide_with_history(
         Context(ctx.tasks[2:], ctx.device[2:], ctx.nodes[2:]),

@@ -8,27 +8,27 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision import learned
+from edgeoffload.decision.costs import CostWeights
 from edgeoffload.decision.evaluation import Labelled, evaluate_policy
 from edgeoffload.decision.features import (
     TASK_FEATURES,
     Context,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     PowerModel,
     TaskBatch,
 )
 from edgeoffload.decision.learned import (
-    CostWeights,
     LearnedPolicy,
     Scorer,
     ThresholdPolicy,
-    default_policy,
     option_features,
     option_features_one,
 )
 from edgeoffload.decision.modelfile import ModelFiles
-from edgeoffload.decision.policies import POLICIES, CostModel
-from edgeoffload.decision.train_policy import FitConfig, fit_gbdt, fit_mlp
+from edgeoffload.decision.policies import CostModel
+from edgeoffload.decision.registry import resolve
+from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_mlp
 from edgeoffload.errors import ConfigError
 
 from .synthetic import random_context, synthetic_labelled
@@ -36,12 +36,14 @@ from .synthetic import random_context, synthetic_labelled
 WEIGHTS = CostWeights()
 
 
-def objects(ctx: Context, i: int) -> tuple[TaskBatch, DeviceState, NodeStates]:
+def objects(ctx: Context, i: int) -> tuple[TaskBatch, DeviceState, NodeFeatures]:
     """Row ``i`` of a Context as the client's objects."""
     t, d, nd = ctx.tasks[i], ctx.device[i], ctx.nodes[i]
     tasks = TaskBatch(*(np.array([v]) for v in t))
     device = DeviceState(d[0], d[1], d[2], PowerModel(d[3], d[4], d[5], d[6]), d[7], d[8])
-    nodes = NodeStates(tuple(f"n{j}" for j in range(len(nd))), *(nd[:, c].copy() for c in range(7)))
+    nodes = NodeFeatures(
+        tuple(f"n{j}" for j in range(len(nd))), *(nd[:, c].copy() for c in range(7))
+    )
     return tasks, device, nodes
 
 
@@ -107,7 +109,7 @@ def test_fast_paths_decide_as_the_batch_path_on_random_inputs(k: int) -> None:
     """The shipped model (inputs clipped to its bounds): one task in plain floats and a
     float64 network, and a decide() batch (device and nodes shared, features written
     in float32) against the Context path that evaluation and training use."""
-    policy = default_policy("learned")
+    policy = resolve("learned")
     assert isinstance(policy, LearnedPolicy)
     ctx = awkward_context(400, k, seed=10 + k)
     batch = policy.decide_context(ctx)
@@ -176,15 +178,13 @@ def test_bad_inputs_are_config_errors(mlp_folder: Path, tmp_path: Path) -> None:
     ModelFiles("bandwidth_gru").save(tmp_path / "bw")
     with pytest.raises(ConfigError, match="bandwidth_gru"):
         Scorer(tmp_path / "bw")
-    with pytest.raises(ConfigError, match="unknown learned policy"):
-        default_policy("oracle")
 
 
 def test_the_shipped_model_is_the_default_policy() -> None:
     for name in ("learned", "threshold"):
-        policy = POLICIES[name]()
+        policy = resolve(name)
         tasks = TaskBatch.of(cpu_cycles=[1e9, 5e9], input_bytes=[1e4, 1e6], deadline_s=[1.0, 8.0])
-        nodes = NodeStates(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
+        nodes = NodeFeatures(("a",), *(np.array([v]) for v in (3e9, 8, 0.0, 0.1, 2e6, 8e6, 0.03)))
         d = policy.decide(tasks, DeviceState(1.5e9), nodes)
         assert len(d) == 2
         assert policy.name == name

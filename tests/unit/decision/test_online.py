@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeoffload.decision.costs import CostWeights, option_costs
 from edgeoffload.decision.evaluation import evaluate_online, evaluate_policy
-from edgeoffload.decision.features import Context, DeviceState, NodeStates, TaskBatch
-from edgeoffload.decision.learned import CostWeights
+from edgeoffload.decision.features import Context, DeviceState, NodeFeatures, TaskBatch
 from edgeoffload.decision.online import OnlineCostModel
-from edgeoffload.decision.policies import CostModel, option_costs
+from edgeoffload.decision.policies import CostModel
 
 from .synthetic import synthetic_labelled
 
-NODES = NodeStates(
+NODES = NodeFeatures(
     ("a", "b"),
     speed_hz=np.array([4e9, 3e9]),
     cores=np.array([8.0, 8.0]),

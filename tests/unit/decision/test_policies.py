@@ -5,26 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeoffload.decision.costs import option_costs
 from edgeoffload.decision.features import (
-    LOCAL,
+    LOCAL_INDEX,
     Context,
     DeviceState,
-    NodeStates,
+    NodeFeatures,
     PowerModel,
     TaskBatch,
 )
-from edgeoffload.decision.policies import (
-    POLICIES,
-    AlwaysEdge,
-    AlwaysLocal,
-    CostModel,
-    RandomPolicy,
-    option_costs,
-)
+from edgeoffload.decision.policies import AlwaysEdge, AlwaysLocal, CostModel, RandomPolicy
+from edgeoffload.decision.registry import NAMED
 
 
-def two_nodes(up_bps: float = 8e6, queue_s: float = 0.0) -> NodeStates:
-    return NodeStates(
+def two_nodes(up_bps: float = 8e6, queue_s: float = 0.0) -> NodeFeatures:
+    return NodeFeatures(
         ("a", "b"),
         speed_hz=np.array([4e9, 2e9]),
         cores=np.array([4.0, 4.0]),
@@ -56,8 +51,8 @@ def test_draining_battery_moves_the_choice_toward_energy() -> None:
     policy = CostModel(latency_weight=0.9)
     full = policy.decide(tasks, DeviceState(2e9, battery=1.0, power=power), nodes)
     empty = policy.decide(tasks, DeviceState(2e9, battery=0.05, power=power), nodes)
-    assert full.target[0] == LOCAL
-    assert empty.target[0] != LOCAL
+    assert full.target[0] == LOCAL_INDEX
+    assert empty.target[0] != LOCAL_INDEX
     assert empty.expected_energy_j[0] < full.expected_energy_j[0]
 
 
@@ -70,7 +65,7 @@ def test_deadline_miss_is_penalised() -> None:
     tasks_due = TaskBatch.of(cpu_cycles=1e9, input_bytes=2e6, output_bytes=1e3, deadline_s=0.6)
     due = CostModel(latency_weight=0.1).decide(tasks_due, device, nodes)
     assert relaxed.target[0] == 0
-    assert due.target[0] == LOCAL
+    assert due.target[0] == LOCAL_INDEX
 
 
 def test_batch_decides_like_single_tasks(ctx: Context) -> None:
@@ -84,8 +79,8 @@ def test_batch_decides_like_single_tasks(ctx: Context) -> None:
 def test_no_nodes_means_local() -> None:
     tasks = TaskBatch.of(cpu_cycles=[1e9, 2e9])
     for policy in (CostModel(), AlwaysEdge(), AlwaysLocal(), RandomPolicy()):
-        d = policy.decide(tasks, DeviceState(1e9), NodeStates.empty())
-        assert d.target.tolist() == [LOCAL, LOCAL]
+        d = policy.decide(tasks, DeviceState(1e9), NodeFeatures.empty())
+        assert d.target.tolist() == [LOCAL_INDEX, LOCAL_INDEX]
         assert d.expected_latency_s.tolist() == [1.0, 2.0]
 
 
@@ -111,10 +106,10 @@ def test_always_edge_picks_the_fastest_node() -> None:
 
 
 def test_every_named_policy_builds_a_policy() -> None:
-    for name, factory in POLICIES.items():
-        if name in ("learned", "threshold"):
-            continue  # need the shipped model: tests/unit/decision/test_learned.py
-        policy = factory()
+    for name, named in NAMED.items():
+        if name in ("learned", "threshold") or named.make is None:
+            continue  # the shipped model: test_learned.py; model folders: test_registry.py
+        policy = named.make()
         d = policy.decide(TaskBatch.of(cpu_cycles=1e9), DeviceState(1e9), two_nodes())
         assert len(d) == 1
         assert policy.name == name

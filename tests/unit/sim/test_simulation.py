@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from edgeoffload.decision.features import Decisions, DeviceState, NodeStates, TaskBatch
+from edgeoffload.decision.features import Decisions, DeviceState, NodeFeatures, TaskBatch
 from edgeoffload.decision.policies import AlwaysEdge, AlwaysLocal, CostModel
 from edgeoffload.errors import InvalidState
 from edgeoffload.sim import run, summarize
@@ -348,7 +348,7 @@ def test_dag_stages_run_in_order_and_may_split_between_device_and_nodes() -> Non
 class Broken:
     name: str = "broken"
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         n = len(tasks) + 1
         z = np.zeros(n)
         return Decisions(np.full(n, -1), z, z, z)
@@ -367,14 +367,14 @@ class Learner:
     seen: list[tuple[float, int, int]] | None = None  # (time told, tasks, done)
     sim: Simulation | None = None
 
-    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeStates) -> Decisions:
+    def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         return CostModel().decide(tasks, device, nodes)
 
     def observe(
         self,
         tasks: TaskBatch,
         device: DeviceState,
-        nodes: NodeStates,
+        nodes: NodeFeatures,
         decisions: Decisions,
         latency_s: np.ndarray,
         energy_j: np.ndarray,

@@ -3,7 +3,7 @@
 After Huang, Bi and Zhang (IEEE TMC 2020; ``revenol/DROO``): a fully connected network
 maps a frame's channel gains to a relaxed offloading mode in (0, 1)^N; order-preserving
 quantization turns it into K binary candidates; the subproblem
-(:class:`~edgeoffload.decision.droo.ModeSolver`) scores each; the best is the decision,
+(:class:`~.problem.ModeSolver`) scores each; the best is the decision,
 and it is stored in a replay memory the network is trained on every few frames (it learns
 from its own best choices, never from labels). K adapts to the index of recent winners.
 
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .droo import F64, Modes, ModeSolver, bisection_reference
-from .nn import Mlp
+from ..nn import Mlp
+from .problem import F64, Modes, ModeSolver, bisection_reference
 
 if TYPE_CHECKING:
     from collections.abc import Callable

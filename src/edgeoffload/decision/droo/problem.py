@@ -35,7 +35,7 @@ per step), kept as the side-by-side baseline.
 The data set's ``output_obj`` is reproduced to 1e-6 relative on 29,987 of its 30,000
 frames; on the other 13 (at most 1.6e-6) ``output_obj`` exceeds the objective evaluated
 at the data set's own ``output_a`` / ``output_tau`` by as much, while our value agrees
-with the paper's bisection and with SLSQP to 1e-12 (tests/unit/decision/test_droo.py).
+with the paper's bisection and with SLSQP to 1e-12 (tests/unit/decision/droo/test_problem.py).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def load_droo_data(path: str | None = None) -> DrooData:
 
     from scipy.io import loadmat
 
-    from ..datasets import data_dir
+    from ...datasets import data_dir
 
     file = Path(path) if path else data_dir() / "offloading" / "droo" / "data_10.mat"
     raw = loadmat(file)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from edgeoffload.decision.droo import (
+from edgeoffload.decision.droo.problem import (
     DrooData,
     ModeSolver,
     WpMec,

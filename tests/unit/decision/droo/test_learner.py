@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeoffload.decision.droo import load_droo_data
-from edgeoffload.decision.droo_learner import (
+from edgeoffload.decision.droo.learner import (
     DrooAgent,
     DrooConfig,
     order_preserving,
     reference_decide,
 )
+from edgeoffload.decision.droo.problem import load_droo_data
 
 
 def test_order_preserving_quantization_as_in_the_paper() -> None:

@@ -1,17 +1,18 @@
 """Fit the learned policies on labelled decisions (torch and scikit-learn: the ``train``
 extra, imported inside the functions).
 
-- ``mlp``: one network scores every option (:data:`~.learned.OPTION_FEATURES` in, one
-  logit out), trained with a softmax over each decision's options against the oracle's
-  choice (cross-entropy); saved as numpy weights (the runtime path) and ONNX.
+- ``mlp``: one network scores every option
+  (:data:`~edgeoffload.decision.learned.OPTION_FEATURES` in, one logit out), trained
+  with a softmax over each decision's options against the oracle's choice
+  (cross-entropy); saved as numpy weights (the runtime path) and ONNX.
 - ``gbdt``: gradient-boosted trees (scikit-learn's GradientBoostingClassifier: skl2onnx
   1.20 cannot convert HistGradientBoostingClassifier under scikit-learn 1.9) on
   the same option rows, label "this option is the oracle's"; the decision is the option
   of highest probability; saved as ONNX (skl2onnx) for onnxruntime.
 
 Both keep the scaler fitted on the training rows, the bounds the runtime clips inputs
-to (:func:`~.learned.input_bounds`), the feature names and order, the cost weights of the
-labels and the validation metrics in ``meta.json``.
+to (:func:`~edgeoffload.decision.learned.input_bounds`), the feature names and order, the
+cost weights of the labels and the validation metrics in ``meta.json``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import Labelled
-from .features import F64
-from .learned import OPTION_FEATURES, CostWeights, input_bounds, option_features
-from .modelfile import ModelFiles, Scaler
-from .nn import Mlp
-from .train_predictor import export_onnx
+from ..costs import CostWeights
+from ..evaluation import Labelled
+from ..features import F64
+from ..learned import OPTION_FEATURES, input_bounds, option_features
+from ..modelfile import ModelFiles, Scaler
+from ..nn import Mlp
+from .predictor import export_onnx
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +224,12 @@ FITTERS = {"mlp": fit_mlp, "gbdt": fit_gbdt}
 
 def fit_lstm(labelled: Labelled, weights: CostWeights, config: FitConfig | None = None) -> Fitted:
     """Train the option scorer with an LSTM over the device's recent calls
-    (:mod:`.history`): the LSTM's last state joins every option's features."""
+    (:mod:`edgeoffload.decision.history`): the LSTM's last state joins every option's
+    features."""
     import torch
 
-    from .history import HISTORY_FEATURES, KIND, STEPS, history_windows
-    from .nn import Lstm
+    from ..history import HISTORY_FEATURES, KIND, STEPS, history_windows
+    from ..nn import Lstm
 
     cfg = config or FitConfig()
     torch.manual_seed(cfg.seed)

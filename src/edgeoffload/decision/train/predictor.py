@@ -2,9 +2,9 @@
 
 Data: every trace resampled to one-second means (exact time averages of the trace);
 inputs are windows of the last ``window`` seconds, targets the mean over the next 1 s and
-5 s, both relative to the window's harmonic mean (see :mod:`.estimators`). Training on
-``pensieve_train`` (Pensieve's cooked_traces); evaluation on the other datasets as they
-are, without retraining.
+5 s, both relative to the window's harmonic mean (see
+:mod:`edgeoffload.decision.estimators`). Training on ``pensieve_train`` (Pensieve's
+cooked_traces); evaluation on the other datasets as they are, without retraining.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .estimators import (
+from ..estimators import (
     F64,
     KIND,
     LearnedPredictor,
@@ -27,8 +27,8 @@ from .estimators import (
     window_features,
     windows,
 )
-from .modelfile import ModelFiles
-from .nn import Gru, Mlp
+from ..modelfile import ModelFiles
+from ..nn import Gru, Mlp
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""The DROO benchmark (edgeoffload.decision.droo)."""
