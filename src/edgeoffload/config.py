@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from .auth import DEFAULT_MAX_TTL_S, MIN_SECRET_CHARS, Keys
 from .errors import ConfigError
 from .protocol.codec import DEFAULT_MAX_FRAME_BYTES
 
@@ -29,9 +30,37 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+#: RFC 7518 section 3.2: an HS256 key at least as long as the hash.
+Secret = Annotated[str, msgspec.Meta(min_length=MIN_SECRET_CHARS)]
+
+#: Fields that hold secrets: never command-line flags, redacted by `config show`.
+SECRET_FIELDS = frozenset({"auth_secret", "auth_previous_secret", "token"})
+#: Secret field -> the field naming a file to read it from.
+_SECRET_FILES = {
+    "auth_secret": "auth_secret_file",
+    "auth_previous_secret": "auth_previous_secret_file",
+}
 
 
-class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class AuthConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Authentication settings shared by the node and the controller (edgeoffload.auth)."""
+
+    #: Secret for HS256 tokens; when set, requests without a valid token of the
+    #: right role are refused. Never a flag (argv is visible to every user in `ps`): set
+    #: EDGEOFFLOAD_AUTH_SECRET, the TOML file, or --auth-secret-file.
+    auth_secret: Secret | None = None
+    #: File holding auth_secret (its first line); for secrets mounted as files.
+    auth_secret_file: str | None = None
+    #: The previous secret, still accepted during a key rotation
+    #: (EDGEOFFLOAD_AUTH_PREVIOUS_SECRET, TOML, or --auth-previous-secret-file).
+    auth_previous_secret: Secret | None = None
+    #: File holding auth_previous_secret.
+    auth_previous_secret_file: str | None = None
+    #: Longest token lifetime (exp - iat) accepted.
+    auth_max_ttl_s: Positive = DEFAULT_MAX_TTL_S
+
+
+class NodeConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An edge node (``edgeoffload node``)."""
 
     host: str = "127.0.0.1"
@@ -53,9 +82,6 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     chunk_budget_s: Positive = 0.02
     #: On SIGTERM, time allowed for admitted work to finish before it is cancelled.
     drain_timeout_s: NonNegative = 10.0
-    #: Secret for HS256 tokens; when set, a hello without a valid token is refused.
-    #: At least 32 characters (RFC 7518 section 3.2: a key as long as the hash).
-    auth_secret: Annotated[str, msgspec.Meta(min_length=32)] | None = None
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.
@@ -72,7 +98,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     speed_hz: Positive | None = None
 
 
-class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ControllerConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The controller (``edgeoffload controller``)."""
 
     host: str = "127.0.0.1"
@@ -182,10 +208,55 @@ def load(
         if raw is not None:
             values[name] = _parse_env(raw)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for secret, file_field in _SECRET_FILES.items():
+        if file_field in fields and values.get(file_field) is not None:
+            values[secret] = _read_secret(str(values[file_field]), secret, values)
     try:
         return msgspec.convert(values, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_field_message(str(exc))) from None
+
+
+def _read_secret(path: str, field: str, values: Mapping[str, Any]) -> str:
+    """The first line of ``path``, for ``field`` (given once: a file or the value)."""
+    if values.get(field) is not None:
+        raise ConfigError(f"{field}: give the secret or its file, not both")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"{field}_file: cannot read {path}: {exc.strerror}") from None
+
+
+def keys_of(config: AuthConfig) -> Keys | None:
+    """The secrets a component checks tokens with (``None``: authentication off)."""
+    if config.auth_secret is None:
+        return None
+    return Keys(config.auth_secret, config.auth_previous_secret, config.auth_max_ttl_s)
+
+
+def unprotected_warning(config: NodeConfig | ControllerConfig, what: str) -> str | None:
+    """The loud start-up warning for a component reachable off loopback without a
+    secret (authentication is off by default only where nobody else can connect)."""
+    if config.auth_secret is not None or is_loopback(config.host):
+        return None
+    return (
+        f"WARNING: this {what} listens on {config.host}, beyond loopback, WITHOUT "
+        "authentication: anyone who can reach it can use it. Set EDGEOFFLOAD_AUTH_SECRET "
+        "or --auth-secret-file (see `edgeoffload token create --help`)."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or name) only accepts local connections."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_env(raw: str) -> Any:
@@ -207,5 +278,9 @@ def _field_message(msg: str) -> str:
 
 
 def to_dict(config: NodeConfig | ClientConfig | ControllerConfig) -> dict[str, Any]:
-    """Plain dict of a config (for ``edgeoffload config show``)."""
-    return msgspec.to_builtins(config)  # type: ignore[no-any-return]
+    """Plain dict of a config (for ``edgeoffload config show``), secrets redacted."""
+    values: dict[str, Any] = msgspec.to_builtins(config)
+    for name in SECRET_FIELDS & values.keys():
+        if values[name] is not None:
+            values[name] = "<redacted>"
+    return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -56,13 +57,90 @@ def test_config_show_reflects_file_and_environment(tmp_path) -> None:  # type: i
     assert json.loads(result.stdout)["node"]["workers"] == 3
 
 
-def test_token_is_accepted_by_a_secured_node(node_factory) -> None:  # type: ignore[no-untyped-def]
-    secret = "a-long-enough-secret-for-hs256-0123456789"
-    secured = node_factory("--workers", "1", "--auth-secret", secret)
-    token = edgeoffload("token", "--secret", secret, "--ttl", "60").stdout.strip()
-    ok = edgeoffload("submit", "echo", '"hi"', "--url", secured.url, "--token", token)
+def test_token_is_accepted_by_a_secured_node(node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "secret"
+    secret.write_text("a-long-enough-secret-for-hs256-0123456789\n")
+    secured = node_factory("--workers", "1", "--auth-secret-file", str(secret))
+    made = edgeoffload(
+        "token",
+        "create",
+        "--role",
+        "client",
+        "--subject",
+        "cam",
+        "--ttl",
+        "1h",
+        "--secret-file",
+        str(secret),
+    )
+    assert made.returncode == 0, made.stderr
+    token = tmp_path / "token"
+    token.write_text(made.stdout)
+    ok = edgeoffload("submit", "echo", '"hi"', "--url", secured.url, "--token-file", str(token))
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout) == "hi"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        # The secret is never taken from argv (every user can read it with `ps`).
+        (["--role", "client", "--subject", "x", "--secret", "s" * 40], {}, "unrecognized"),
+        (["--role", "client", "--subject", "x"], {}, "no secret: give --secret-file"),
+        (
+            ["--role", "client", "--subject", "x"],
+            {"EDGEOFFLOAD_AUTH_SECRET": "short"},
+            "at least 32",
+        ),
+        (["--role", "root", "--subject", "x"], {}, "invalid choice: 'root'"),
+        (["--role", "client", "--subject", "x", "--ttl", "-5"], {}, "positive duration"),
+        (
+            ["--role", "client", "--subject", "x", "--secret-file", "/nonexistent"],
+            {},
+            "cannot read",
+        ),
+    ],
+)
+def test_token_create_refuses_bad_usage_in_one_line(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeoffload", "token", "create", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "EDGEOFFLOAD_AUTH_SECRET"} | env,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_token_create_reads_the_secret_from_the_environment() -> None:
+    from edgeoffload.auth import CLIENT_ROLES, Keys, Role, verify_token
+
+    secret = "env-secret-long-enough-for-hs256-0123456789"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeoffload",
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--subject",
+            "ops",
+            "--ttl",
+            "30m",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EDGEOFFLOAD_AUTH_SECRET": secret},
+    )
+    assert result.returncode == 0, result.stderr
+    claims = verify_token(Keys(secret), result.stdout.strip(), CLIENT_ROLES)
+    assert (claims.subject, claims.role) == ("ops", Role.ADMIN)
 
 
 def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:

@@ -54,3 +54,79 @@ def test_bad_file_is_a_config_error(tmp_path: Path) -> None:
 def test_client_batch_delay_is_capped_at_one_millisecond() -> None:
     with pytest.raises(ConfigError, match="batch_max_delay_s"):
         load(ClientConfig, env={}, overrides={"batch_max_delay_s": 0.01})
+
+
+def test_secrets_come_from_files_and_are_redacted_when_shown(tmp_path: Path) -> None:
+    from edgeoffload.config import keys_of, to_dict
+
+    current, previous = tmp_path / "secret", tmp_path / "old"
+    current.write_text("c" * 40 + "\n")
+    previous.write_text("p" * 40 + "\n")
+    cfg = load(
+        NodeConfig,
+        env={},
+        overrides={"auth_secret_file": str(current), "auth_previous_secret_file": str(previous)},
+    )
+    keys = keys_of(cfg)
+    assert keys is not None and (keys.current, keys.previous) == ("c" * 40, "p" * 40)
+    shown = to_dict(cfg)
+    assert shown["auth_secret"] == shown["auth_previous_secret"] == "<redacted>"
+    assert "c" * 40 not in repr(shown) and "p" * 40 not in repr(shown)
+    assert keys_of(load(NodeConfig, env={})) is None
+
+
+def test_a_secret_file_that_cannot_be_read_or_a_secret_given_twice_is_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match=r"auth_secret_file: cannot read .*missing"):
+        load(NodeConfig, env={}, overrides={"auth_secret_file": str(tmp_path / "missing")})
+    (tmp_path / "s").write_text("s" * 40)
+    with pytest.raises(ConfigError, match="the secret or its file, not both"):
+        load(
+            NodeConfig,
+            env={"EDGEOFFLOAD_AUTH_SECRET": "e" * 40},
+            overrides={"auth_secret_file": str(tmp_path / "s")},
+        )
+    (tmp_path / "short").write_text("too-short")
+    with pytest.raises(ConfigError, match="auth_secret: Expected `str` of length >= 32"):
+        load(NodeConfig, env={}, overrides={"auth_secret_file": str(tmp_path / "short")})
+
+
+def test_secrets_are_never_command_line_flags() -> None:
+    import argparse
+
+    from edgeoffload.cli.options import add_config_options
+    from edgeoffload.config import ClientConfig
+
+    for cls in (NodeConfig, ClientConfig):
+        parser = argparse.ArgumentParser()
+        add_config_options(parser, cls)
+        flags = {a for action in parser._actions for a in action.option_strings}
+        assert not flags & {"--auth-secret", "--auth-previous-secret", "--token"}
+    parser = argparse.ArgumentParser()
+    add_config_options(parser, NodeConfig)
+    flags = {a for action in parser._actions for a in action.option_strings}
+    assert {"--auth-secret-file", "--auth-previous-secret-file", "--auth-max-ttl-s"} <= flags
+
+
+@pytest.mark.parametrize(
+    ("host", "secret", "warns"),
+    [
+        ("127.0.0.1", None, False),
+        ("localhost", None, False),
+        ("::1", None, False),
+        ("0.0.0.0", None, True),
+        ("10.1.2.3", None, True),
+        ("edge.example", None, True),
+        ("0.0.0.0", "s" * 32, False),
+    ],
+)
+def test_a_node_reachable_beyond_loopback_without_a_secret_is_warned_about(
+    host: str, secret: str | None, warns: bool
+) -> None:
+    from edgeoffload.config import unprotected_warning
+
+    warning = unprotected_warning(NodeConfig(host=host, auth_secret=secret), "node")
+    assert (warning is not None) is warns
+    if warning is not None:
+        assert host in warning and "WITHOUT authentication" in warning

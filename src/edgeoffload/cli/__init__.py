@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: subcommand -> (module under edgeoffload.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
-    "token": ("token", "make an access token for nodes started with --auth-secret"),
+    "token": ("token", "create an access token (role client, node or admin)"),
     "sim": ("sim", "simulate devices, links and nodes: sim run|compare|sweep|list|validate"),
     "compress": ("compress", "INT8-quantize or prune a model; print size, latency, accuracy"),
     "distill": ("distill", "train a small student model on a teacher's outputs (train extra)"),
@@ -30,7 +30,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error and exit code 2 on bad usage."""
+    """argparse with a one-line error and exit code 2 on bad usage.
+
+    Abbreviated options are off: with them ``token --secret S`` silently meant
+    ``--secret-file S``, and the error then printed the secret.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (try --help)\n")

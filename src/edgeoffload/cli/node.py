@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from ..config import NodeConfig
 from .options import add_config_options, overrides
@@ -16,12 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load
+    from ..config import load, unprotected_warning
     from ..node.runner import print_ready, serve_until_signalled
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     config = load(NodeConfig, toml_path=args.config, overrides=overrides(args, NodeConfig))
+    warning = unprotected_warning(config, "node")
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
     asyncio.run(serve_until_signalled(config, print_ready))
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..config import ClientConfig, ControllerConfig, NodeConfig
+from ..config import SECRET_FIELDS, ClientConfig, ControllerConfig, NodeConfig
 
 Config = type[NodeConfig] | type[ClientConfig] | type[ControllerConfig]
 
@@ -23,7 +23,13 @@ def _comments(cls: type) -> dict[str, str]:
     """The ``#:`` comment lines above each field in the class source."""
     comments: dict[str, str] = {}
     pending: list[str] = []
-    for line in inspect.getsource(cls).splitlines():
+    lines = [
+        line
+        for base in reversed(cls.__mro__)
+        if base.__module__ == cls.__module__
+        for line in inspect.getsource(base).splitlines()
+    ]
+    for line in lines:
         stripped = line.strip()
         if stripped.startswith("#:"):
             pending.append(stripped[2:].strip())
@@ -40,6 +46,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: Config) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [node] / [client] table")
     helps = _comments(cls)
     for field in msgspec.structs.fields(cls):
+        if field.name in SECRET_FIELDS:
+            continue  # argv is visible to every user (`ps`): secrets come from env or files
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not msgspec.NODEFAULT else None
         if default is None and field.default_factory is not msgspec.NODEFAULT:

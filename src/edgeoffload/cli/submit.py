@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -19,7 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--priority", type=int, default=0)
     parser.add_argument("--deadline", type=float, default=None, help="seconds")
-    parser.add_argument("--token", default=None, help="access token (see `edgeoffload token`)")
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default=None,
+        help="file holding an access token (default: $EDGEOFFLOAD_TOKEN; see "
+        "`edgeoffload token create`)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a node")
 
 
@@ -33,6 +40,17 @@ def run(args: argparse.Namespace) -> int:
                 f"edgeoffload submit: error: argument {i + 1} is not JSON ({exc}): {raw!r}\n"
             )
             return 2
+    token = os.environ.get("EDGEOFFLOAD_TOKEN") or None
+    if args.token_file is not None:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except OSError as exc:
+            sys.stderr.write(
+                f"edgeoffload submit: error: cannot read --token-file {args.token_file}: "
+                f"{exc.strerror}\n"
+            )
+            return 2
     import asyncio
 
     from ..client.client import Client
@@ -40,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         urls = args.url or ["ws://127.0.0.1:8765/offload"]
-        async with Client(urls, token=args.token, wait_for_node_s=args.timeout) as client:
+        async with Client(urls, token=token, wait_for_node_s=args.timeout) as client:
             return await client.submit(
                 args.task, *values, priority=args.priority, deadline=args.deadline, where="edge"
             )

@@ -31,8 +31,8 @@ from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
-from ..auth import verify_token
-from ..config import NodeConfig
+from ..auth import CLIENT_ROLES, verify_token
+from ..config import NodeConfig, keys_of
 from ..errors import FrameTooLarge, RemoteProtocolError, Unauthorized
 from ..execution import TaskPool, run_inline
 from ..metrics import NodeMetrics
@@ -216,6 +216,7 @@ class EdgeNode:
 
     def __init__(self, config: NodeConfig, tasks: dict[str, TaskSpec] | None = None) -> None:
         self.config = config
+        self._keys = keys_of(config)
         self.tasks = tasks if tasks is not None else load_modules(config.tasks)
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
@@ -441,9 +442,9 @@ class EdgeNode:
     def _on_hello(self, session: _Session, hello: Hello) -> None:
         session.client_id = hello.client_id
         session.batch_results = hello.batch_results
-        if self.config.auth_secret is not None:
+        if self._keys is not None:
             try:
-                verify_token(self.config.auth_secret, hello.token)
+                verify_token(self._keys, hello.token, CLIENT_ROLES)
             except Unauthorized as exc:
                 session.conn.reject(ErrorCode.UNAUTHORIZED, exc.message)
                 return
