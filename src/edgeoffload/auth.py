@@ -33,7 +33,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import Unauthorized
+from .errors import Forbidden, Unauthorized
 
 #: Clock skew tolerated between the token's issuer and its checker.
 LEEWAY_S = 5.0
@@ -88,6 +88,17 @@ class Keys:
     def secrets(self) -> tuple[str, ...]:
         """The accepted secrets, current first."""
         return (self.current,) if self.previous is None else (self.current, self.previous)
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (RFC 6750 section 2.1),
+    or ``None`` when there is no such header."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def make_token(
@@ -200,5 +211,5 @@ def _checked(claims: dict[str, object], keys: Keys, roles: Collection[Role], now
         ) from None
     if role not in roles:
         wanted = " or ".join(sorted(r.value for r in roles))
-        raise Unauthorized(None, f"role {role.value!r} may not do this (needs {wanted})")
+        raise Forbidden(None, f"role {role.value!r} may not do this (needs {wanted})")
     return Claims(subject=str(claims["sub"]), role=role, expires_at=float(exp))

@@ -34,11 +34,12 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Secret = Annotated[str, msgspec.Meta(min_length=MIN_SECRET_CHARS)]
 
 #: Fields that hold secrets: never command-line flags, redacted by `config show`.
-SECRET_FIELDS = frozenset({"auth_secret", "auth_previous_secret", "token"})
+SECRET_FIELDS = frozenset({"auth_secret", "auth_previous_secret", "token", "controller_token"})
 #: Secret field -> the field naming a file to read it from.
 _SECRET_FILES = {
     "auth_secret": "auth_secret_file",
     "auth_previous_secret": "auth_previous_secret_file",
+    "controller_token": "controller_token_file",
 }
 
 
@@ -88,6 +89,11 @@ class NodeConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     ping_interval_s: Positive | None = 20.0
     #: Controller to register with (ws://HOST:PORT), if any.
     controller: str | None = None
+    #: The node's own token for the controller (role node, subject = node_id), when the
+    #: controller has a secret: EDGEOFFLOAD_CONTROLLER_TOKEN, TOML or the file below.
+    controller_token: str | None = None
+    #: File holding controller_token.
+    controller_token_file: str | None = None
     #: Heartbeat period towards the controller (carries the health metrics).
     heartbeat_interval_s: Positive = 1.0
     #: URL clients should use for this node, if not ws://host:port/offload.
@@ -122,6 +128,9 @@ class ControllerConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fie
     memory_available_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 2 * 1024**3
     disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 10 * 1024**3
     health_consecutive: Count = 3
+    #: With a secret, REST reads and /metrics still need no token (the probes
+    #: /healthz and /readyz never do). Off: any valid token is needed to read.
+    open_reads: bool = False
 
 
 class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from ..config import ControllerConfig
 from .options import add_config_options, overrides
@@ -16,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load
+    from ..config import load, unprotected_warning
     from ..controller.runner import ControllerServer, serve_until_signalled
 
     logging.basicConfig(
@@ -25,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     config = load(
         ControllerConfig, toml_path=args.config, overrides=overrides(args, ControllerConfig)
     )
+    warning = unprotected_warning(config, "controller")
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
 
     def ready(server: ControllerServer) -> None:
         print(f"READY {server.url}", flush=True)

@@ -37,8 +37,12 @@ class TableListener(Protocol):
 class TableFollower:
     """Follows one controller's table for one client."""
 
-    def __init__(self, controller_url: str, listener: TableListener) -> None:
+    def __init__(
+        self, controller_url: str, listener: TableListener, token: str | None = None
+    ) -> None:
         self.url = controller_url.rstrip("/") + "/ws/subscribe"
+        #: The client's token (role client) for a controller with a secret.
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.listener = listener
         self.nodes: dict[str, NodeView] = {}
         self.connected = False
@@ -65,7 +69,9 @@ class TableFollower:
 
     async def _session(self) -> None:
         decoder = msgspec.json.Decoder(ControllerToClient)
-        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+        async with connect(
+            self.url, open_timeout=5, close_timeout=1, additional_headers=self._headers
+        ) as ws:
             self._ws = ws
             async for raw in ws:
                 message = decoder.decode(raw)

@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ..auth import Claims
 from ..config import ControllerConfig
 from ..metrics import HealthThresholds
+from .access import check_node_id
 from .membership import Change, Membership
 from .messages import (
     ClientReport,
@@ -40,6 +42,9 @@ T = TypeVar("T")
 #: Updates a slow subscriber may lag behind before it is dropped (it reconnects and
 #: gets a fresh snapshot, so nothing is lost but the backlog).
 SUBSCRIBER_BACKLOG = 10_000
+
+#: Events a client may report (the rest are the controller's own observations).
+CLIENT_EVENTS = frozenset({EventKind.RESUBMITTED})
 
 _node_decoder = msgspec.json.Decoder(NodeToController)
 _report_decoder = msgspec.json.Decoder(ClientReport)
@@ -172,11 +177,20 @@ class Controller:
         self,
         receive: Callable[[], Awaitable[bytes | str]],
         send: Callable[[bytes], Awaitable[None]],
+        claims: Claims | None = None,
     ) -> None:
-        """One node's control connection: a hello, then heartbeats until it closes."""
+        """One node's control connection: a hello, then heartbeats until it closes.
+
+        With authentication on, ``claims`` are the node token's and the hello's node id
+        must be its subject (:func:`.access.check_node_id`), and so must every beat's.
+
+        Raises:
+            Unauthorized: the hello names another node id than the token's subject.
+        """
         first = _node_decoder.decode(await receive())
         if not isinstance(first, NodeHello):
             raise ValueError("the first message from a node must be its hello")
+        check_node_id(claims, first.node_id)
         node_id = first.node_id
         self._node_senders[node_id] = send
         try:
@@ -187,6 +201,8 @@ class Controller:
             while True:
                 message = _node_decoder.decode(await receive())
                 if isinstance(message, NodeBeat):
+                    if message.node_id != node_id:
+                        raise ValueError(f"a beat for {message.node_id!r} on {node_id!r}'s link")
                     now = time.time()
                     self.heartbeats += 1
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
@@ -201,11 +217,17 @@ class Controller:
         self,
         receive: Callable[[], Awaitable[bytes | str]],
         send: Callable[[bytes], Awaitable[None]],
+        claims: Claims | None = None,
     ) -> None:
-        """A client following the table: a snapshot, then every update, in order."""
+        """A client following the table: a snapshot, then every update, in order.
+
+        The client may report what it did (resubmissions, for the event log); with
+        authentication on, each report is logged with the token's subject.
+        """
         sub = _Subscriber()
         self._subscribers.add(sub)
-        reader = asyncio.create_task(self._client_reports(receive))
+        subject = claims.subject if claims is not None else None
+        reader = asyncio.create_task(self._client_reports(receive, subject))
         try:
             await send(encode(TableSnapshot(nodes=self.membership.views())))
             while not reader.done():
@@ -223,15 +245,24 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    async def _client_reports(self, receive: Callable[[], Awaitable[bytes | str]]) -> None:
+    async def _client_reports(
+        self, receive: Callable[[], Awaitable[bytes | str]], subject: str | None
+    ) -> None:
+        """Log what clients report. A client reports only its own resubmissions: any
+        other kind (``dead``, ``joined``...) is the controller's word alone, and a
+        client that claims one is disconnected (2,000 fake ``dead`` events were once
+        written this way)."""
         while True:
             report = _report_decoder.decode(await receive())
+            if report.event not in CLIENT_EVENTS:
+                raise ValueError(f"clients may not report {report.event.value!r} events")
+            by = f" by {subject}" if subject is not None else ""
             await self.db(
                 self.store.add_event,
                 time.time(),
                 report.event.value,
                 report.node_id,
-                f"{report.count} tasks",
+                f"{report.count} tasks{by}",
             )
             self.events_logged += 1
 

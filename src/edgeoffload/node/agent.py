@@ -35,6 +35,9 @@ class ControllerAgent:
         self.interval_s = interval_s
         self.connected = False
         self._speed_hz: float | None = node.config.speed_hz
+        token = node.config.controller_token
+        #: The node's own token (role node) for a controller with a secret.
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def run(self) -> None:
         await reconnect_forever(
@@ -47,7 +50,9 @@ class ControllerAgent:
         node = self.node
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
-        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+        async with connect(
+            self.url, open_timeout=5, close_timeout=1, additional_headers=self._headers
+        ) as ws:
             hello = NodeHello(
                 node_id=node.node_id,
                 url=node.config.advertise_url or node.url,
