@@ -122,6 +122,9 @@ class ControllerConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fie
     acceptable_pause_s: NonNegative = 1.0
     #: How long metric samples are kept.
     retention_s: Positive = 3600.0
+    #: The event log keeps at most this many events, none older than events_retention_s.
+    events_max: Count = 100_000
+    events_retention_s: Positive = 7 * 24 * 3600.0
     #: Health thresholds: above/below these for `health_consecutive` samples, a node
     #: is drained until it is healthy as long again.
     cpu_percent_max: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0

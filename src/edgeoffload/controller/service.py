@@ -64,6 +64,7 @@ class ControllerStats:
     subscribers: int
     heartbeats: int
     events: int
+    failed_changes: int
 
 
 class Controller:
@@ -90,11 +91,19 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeats = 0
         self.events_logged = 0
-        self.ready = False
+        self.failed_changes = 0
+        self._started = False
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call on the store's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    @property
+    def ready(self) -> bool:
+        """The store is open and the tick loop (failure detection) is alive: what
+        ``/readyz`` answers, so that an orchestrator restarts a controller whose loop
+        has died instead of trusting it."""
+        return self._started and bool(self._tasks) and not self._tasks[0].done()
 
     @property
     def store(self) -> Store:
@@ -111,10 +120,10 @@ class Controller:
             asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._retention_loop()),
         ]
-        self.ready = True
+        self._started = True
 
     async def close(self) -> None:
-        self.ready = False
+        self._started = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -134,26 +143,49 @@ class Controller:
 
     async def _retention_loop(self) -> None:
         while True:
-            await self.db(self.store.prune_metrics, time.time() - self.config.retention_s)
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("pruning the store failed")
             await asyncio.sleep(min(60.0, self.config.retention_s / 10))
+
+    async def prune(self) -> None:
+        """Drop metric samples past ``retention_s`` and events past their count and age
+        (the event log was never pruned: 2,000 fake events in 2 s stayed forever)."""
+        now = time.time()
+        await self.db(self.store.prune_metrics, now - self.config.retention_s)
+        await self.db(
+            self.store.prune_events, now - self.config.events_retention_s, self.config.events_max
+        )
 
     # -- changes ----------------------------------------------------------------------------
 
     async def apply(self, changes: list[Change]) -> None:
-        """Persist, log, push to subscribers and command nodes, for each change."""
+        """Persist, log, push to subscribers and command nodes, for each change.
+
+        A change that fails (the store refuses it, say) is logged and counted in
+        ``failed_changes``, and the others go on: the tick loop runs this, and one
+        poisoned change must never stop failure detection for every node.
+        """
         now = time.time()
         for change in changes:
-            node = change.node
-            if change.event is not EventKind.LOAD:
-                await self.db(self.store.save_node, node)
-                await self.db(
-                    self.store.add_event, now, change.event.value, node.node_id, change.detail
-                )
-                self.events_logged += 1
-                log.info("node %s %s %s", node.node_id, change.event.value, change.detail)
-            self._publish(encode(TableUpdate(event=change.event, node=node)))
-            if change.event in (EventKind.DRAINED, EventKind.RESUMED):
-                await self._command(node, change)
+            try:
+                await self._apply_one(change, now)
+            except Exception:
+                self.failed_changes += 1
+                log.exception("change %s of node %s failed", change.event, change.node.node_id)
+
+    async def _apply_one(self, change: Change, now: float) -> None:
+        node = change.node
+        if change.event is not EventKind.LOAD:
+            await self.db(self.store.save_node, node)
+            event = change.event.value
+            await self.db(self.store.add_event, now, event, node.node_id, change.detail)
+            self.events_logged += 1
+            log.info("node %s %s %s", node.node_id, change.event.value, change.detail)
+        self._publish(encode(TableUpdate(event=change.event, node=node)))
+        if change.event in (EventKind.DRAINED, EventKind.RESUMED):
+            await self._command(node, change)
 
     async def _command(self, node: NodeView, change: Change) -> None:
         send = self._node_senders.get(node.node_id)
@@ -298,4 +330,5 @@ class Controller:
             subscribers=len(self._subscribers),
             heartbeats=self.heartbeats,
             events=self.events_logged,
+            failed_changes=self.failed_changes,
         )

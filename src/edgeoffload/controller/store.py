@@ -147,6 +147,18 @@ class Store:
         self._db.commit()
         return int(event_id)
 
+    def prune_events(self, before: float, keep: int) -> int:
+        """Delete events older than ``before``, then all but the newest ``keep``."""
+        cur = self._execute("DELETE FROM events WHERE ts < ?", (before,))
+        deleted = int(cur.rowcount)
+        cur = self._execute(
+            "DELETE FROM events WHERE id <= "
+            "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (keep,),
+        )
+        self._db.commit()
+        return deleted + max(0, int(cur.rowcount))
+
     def events(
         self, since_id: int = 0, limit: int = 1000, node_id: str | None = None
     ) -> list[EventRecord]:
