@@ -43,8 +43,9 @@ _SECRET_FILES = {
 }
 
 
-class AuthConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Authentication settings shared by the node and the controller (edgeoffload.auth)."""
+class SecurityConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Authentication (edgeoffload.auth) and TLS (edgeoffload.tls) of a component that
+    listens: shared by the node and the controller."""
 
     #: Secret for HS256 tokens; when set, requests without a valid token of the
     #: right role are refused. Never a flag (argv is visible to every user in `ps`): set
@@ -59,9 +60,23 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True):
     auth_previous_secret_file: str | None = None
     #: Longest token lifetime (exp - iat) accepted.
     auth_max_ttl_s: Positive = DEFAULT_MAX_TTL_S
+    #: Certificate (PEM) to serve TLS with: wss:// and https:// instead of ws:// and
+    #: http://. Off by default, like authentication, only fit for loopback.
+    tls_cert_file: str | None = None
+    #: Its private key (PEM), unless it is in tls_cert_file.
+    tls_key_file: str | None = None
+    #: Mutual TLS: peers connecting here must show a certificate signed by this CA.
+    tls_client_ca_file: str | None = None
+    #: CA bundle to verify the servers this component connects to (a node's controller),
+    #: besides the system's.
+    tls_ca_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
 
-class NodeConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An edge node (``edgeoffload node``)."""
 
     host: str = "127.0.0.1"
@@ -104,7 +119,7 @@ class NodeConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     speed_hz: Positive | None = None
 
 
-class ControllerConfig(AuthConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The controller (``edgeoffload controller``)."""
 
     host: str = "127.0.0.1"
@@ -165,6 +180,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Controller whose node table to follow (ws://HOST:PORT); nodes join and leave
     #: the client as the table says.
     controller: str | None = None
+    #: CA bundle to verify wss:// nodes and controllers with, besides the system's.
+    tls_ca_file: str | None = None
+    #: Mutual TLS: the client's certificate (PEM) and its key, shown to servers.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     #: How a node is chosen among those that can take a task.
     placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
         "least_in_flight"
@@ -240,7 +260,7 @@ def _read_secret(path: str, field: str, values: Mapping[str, Any]) -> str:
         raise ConfigError(f"{field}_file: cannot read {path}: {exc.strerror}") from None
 
 
-def keys_of(config: AuthConfig) -> Keys | None:
+def keys_of(config: SecurityConfig) -> Keys | None:
     """The secrets a component checks tokens with (``None``: authentication off)."""
     if config.auth_secret is None:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 from collections.abc import Callable
 
 from ..config import ControllerConfig
@@ -26,6 +27,10 @@ class ControllerServer:
             lifespan="off",
             ws="websockets-sansio",
             ws_ping_interval=None,
+            ssl_certfile=config.tls_cert_file,
+            ssl_keyfile=config.tls_key_file,
+            ssl_ca_certs=config.tls_client_ca_file,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if config.tls_client_ca_file else ssl.CERT_NONE,
         )
         self._server = uvicorn.Server(self._config)
         self._serving: asyncio.Task[None] | None = None
@@ -44,7 +49,8 @@ class ControllerServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._config.host}:{self.port}"
+        scheme = "https" if self.controller.config.tls else "http"
+        return f"{scheme}://{self._config.host}:{self.port}"
 
     async def stop(self) -> None:
         self._server.should_exit = True

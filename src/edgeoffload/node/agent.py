@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..controller.messages import Command, NodeBeat, NodeHello
 from ..hostinfo import cpu_speed_hz
+from ..tls import context_for
 from ..transport import reconnect_forever
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ class ControllerAgent:
         token = node.config.controller_token
         #: The node's own token (role node) for a controller with a secret.
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        #: For a wss:// controller: verified against the system's CAs and tls_ca_file,
+        #: the node's certificate shown for mutual TLS.
+        self._ssl = context_for(
+            self.url, node.config.tls_ca_file, node.config.tls_cert_file, node.config.tls_key_file
+        )
 
     async def run(self) -> None:
         await reconnect_forever(
@@ -51,7 +57,11 @@ class ControllerAgent:
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
         async with connect(
-            self.url, open_timeout=5, close_timeout=1, additional_headers=self._headers
+            self.url,
+            open_timeout=5,
+            close_timeout=1,
+            additional_headers=self._headers,
+            ssl=self._ssl,
         ) as ws:
             hello = NodeHello(
                 node_id=node.node_id,

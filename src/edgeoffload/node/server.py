@@ -54,6 +54,7 @@ from ..protocol.messages import (
     Welcome,
 )
 from ..tasks import TaskSpec, load_modules
+from ..tls import server_context_of
 from ..transport import dispatch, write_nowait
 from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error
@@ -253,6 +254,9 @@ class EdgeNode:
             ping_interval=self.config.ping_interval_s,
             process_request=self._process_request,
             server_header=None,
+            ssl=server_context_of(
+                self.config.tls_cert_file, self.config.tls_key_file, self.config.tls_client_ca_file
+            ),
         )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
@@ -320,7 +324,8 @@ class EdgeNode:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{PATH}"
+        scheme = "wss" if self.config.tls else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{PATH}"
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
