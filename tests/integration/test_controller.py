@@ -311,3 +311,22 @@ def test_prometheus_text_on_the_controller_and_the_node(
         "edgeoffload_node_process_rss_bytes",
     } <= families
     assert http("GET", f"{node_http}/healthz")[0] == 200
+
+
+def test_the_demo_runs_on_a_controllers_nodes(controller_factory, node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The compose file's demo client: no local nodes, the controller's table instead."""
+    import subprocess
+    import sys
+
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    for _ in range(2):
+        node_factory("--workers", "1", "--controller", ws_url(controller))
+    wait_for(lambda: len(node_rows(controller)) == 2, what="2 nodes")
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeoffload", "demo", "--controller", ws_url(controller),
+         "--tasks", "200", "--no-kill"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"the nodes of {ws_url(controller)}" in result.stdout
+    assert "every task completed exactly once" in result.stdout
