@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("submit", "run one task on a node and print its result as JSON"),
     "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
+    "status": ("status", "show the site: nodes, states, queues, throughput, recent events"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
     "token": ("token", "create an access token (role client, node or admin)"),
     "sim": ("sim", "simulate devices, links and nodes: sim run|compare|sweep|list|validate"),

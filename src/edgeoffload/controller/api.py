@@ -231,10 +231,14 @@ def create_app(controller: Controller) -> FastAPI:
         since_id: int = Query(0, ge=0, le=MAX_ID, description="return events after this id"),
         limit: int = Query(100, ge=1, le=10_000),
         node_id: str | None = None,
+        last: int | None = Query(None, ge=1, le=10_000, description="the newest N instead"),
     ) -> Response:
         if (refused := denied(request, Access.READ)) is not None:
             return refused
-        rows = await controller.events(since_id, limit, node_id)
+        if last is not None:
+            rows = await controller.events(since_id, last, node_id, newest=True)
+        else:
+            rows = await controller.events(since_id, limit, node_id)
         return _json([Event(r.id, r.ts, r.kind, r.node_id, r.detail) for r in rows])
 
     @app.get("/metrics", response_class=Response, include_in_schema=False)

@@ -316,8 +316,10 @@ class Controller:
             await self.apply([change])
         return self.membership.get(node_id)
 
-    async def events(self, since_id: int, limit: int, node_id: str | None) -> list[EventRecord]:
-        return await self.db(self.store.events, since_id, limit, node_id)
+    async def events(
+        self, since_id: int, limit: int, node_id: str | None, newest: bool = False
+    ) -> list[EventRecord]:
+        return await self.db(self.store.events, since_id, limit, node_id, newest)
 
     def statistics(self) -> ControllerStats:
         by_state: dict[str, int] = {}

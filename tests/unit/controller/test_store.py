@@ -86,3 +86,10 @@ def test_events_are_pruned_by_age_then_count(store: Store) -> None:
     kept = store.events(0, 100)
     assert [e.node_id for e in kept] == [f"n{i}" for i in range(15, 30)]
     assert store.prune_events(before=0.0, keep=100) == 0
+
+
+def test_the_newest_events_come_oldest_first(store: Store) -> None:
+    for i in range(10):
+        store.add_event(float(i), "joined", f"n{i}", "")
+    assert [e.node_id for e in store.events(0, 3, newest=True)] == ["n7", "n8", "n9"]
+    assert [e.node_id for e in store.events(0, 3, "n2", newest=True)] == ["n2"]
