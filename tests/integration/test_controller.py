@@ -330,3 +330,43 @@ def test_the_demo_runs_on_a_controllers_nodes(controller_factory, node_factory, 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"the nodes of {ws_url(controller)}" in result.stdout
     assert "every task completed exactly once" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["controller", "node", "demo", "status", "sim", "bench"])
+def test_every_command_takes_log_level_and_log_format(command: str) -> None:
+    from tests.conftest import edgeoffload
+
+    shown = edgeoffload(command, "--help")
+    assert "--log-level" in shown.stdout and "--log-format" in shown.stdout, command
+    bad = edgeoffload(command, "--log-format", "xml")
+    assert bad.returncode == 2 and "invalid choice: 'xml'" in bad.stderr
+
+
+def test_json_logs_of_controller_and_node_are_one_object_a_line_with_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.conftest import start_node
+
+    log_path = tmp_path / "controller.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeoffload", "controller", "--port", "0",
+             "--store", f"sqlite:///{tmp_path}/c.db", "--cpu-percent-max", "100",
+             "--log-format", "json", "--log-level", "INFO"],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split()[1].replace("http://", "ws://")
+    node = start_node("--workers", "1", "--controller", url, "--node-id", "n-json")
+    try:
+        wait_for(lambda: "n-json" in log_path.read_text(), what="the join logged")
+    finally:
+        node.stop()
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    joined = [r for r in records if r.get("node_id") == "n-json" and "joined" in r["message"]]
+    assert joined and joined[0]["logger"] == "edgeoffload.controller"
+    assert {"ts", "time", "level", "logger", "message"} <= set(joined[0])

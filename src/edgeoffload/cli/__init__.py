@@ -54,6 +54,7 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(f"edgeoffload.cli.{module}").add_arguments(p)
+        add_log_options(p)
         subparsers[name] = p
     return parser, subparsers
 
@@ -67,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = Parser(prog="edgeoffload")
         sub = parser.add_subparsers(dest="command", parser_class=Parser)
         module = importlib.import_module(f"edgeoffload.cli.{COMMANDS[command][0]}")
-        module.add_arguments(sub.add_parser(command, description=COMMANDS[command][1]))
+        chosen = sub.add_parser(command, description=COMMANDS[command][1])
+        module.add_arguments(chosen)
+        add_log_options(chosen)
     else:
         parser, _ = build_parser()
     args = parser.parse_args(args_list)
@@ -75,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from ..errors import ConfigError
+    from ..logs import configure
 
+    configure(args.log_level, args.log_format)
     try:
         code: int = importlib.import_module(f"edgeoffload.cli.{COMMANDS[args.command][0]}").run(
             args
@@ -86,6 +91,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format`` on every command (edgeoffload.logs)."""
+    from ..logs import LEVELS
+
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=LEVELS,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING (default), ERROR or CRITICAL",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text (default) or json: one object per line, with task, node and "
+        "connection ids as fields",
+    )
 
 
 def _version() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from ..config import ControllerConfig
@@ -13,16 +12,12 @@ from .options import add_config_options, overrides
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_options(parser, ControllerConfig)
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load, unprotected_warning
     from ..controller.runner import ControllerServer, serve_until_signalled
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
     config = load(
         ControllerConfig, toml_path=args.config, overrides=overrides(args, ControllerConfig)
     )

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     logs = tempfile.mkdtemp(prefix="edgeoffload-demo-")
     try:
         for i in range(args.nodes):
-            nodes.append(_start_node(f"{logs}/node{i}.log"))
+            nodes.append(_start_node(f"{logs}/node{i}.log", args.log_format))
         return asyncio.run(_workload(args, nodes, token))
     finally:
         for proc, _ in nodes:
@@ -80,9 +80,9 @@ def _token(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _start_node(log_path: str) -> tuple[subprocess.Popen[str], str]:
+def _start_node(log_path: str, log_format: str) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "edgeoffload", "node", "--port", "0", "--workers", "1"]
-    cmd += ["--log-level", "INFO"]
+    cmd += ["--log-level", "INFO", "--log-format", log_format]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
@@ -143,11 +143,11 @@ async def _workload(
     from ..client.client import Client
 
     console = Console()
-    logging.basicConfig(
-        level="WARNING",
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
-    )
+    if args.log_format == "text":  # rich renders records above the progress bar
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(RichHandler(console=console, show_path=False))
     items = _workload_items(args.tasks, args.seed)
     latencies: list[float] = []
     errors: Counter[str] = Counter()

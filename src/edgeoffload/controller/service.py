@@ -173,7 +173,12 @@ class Controller:
                 await self._apply_one(change, now)
             except Exception:
                 self.failed_changes += 1
-                log.exception("change %s of node %s failed", change.event, change.node.node_id)
+                log.exception(
+                    "change %s of node %s failed",
+                    change.event,
+                    change.node.node_id,
+                    extra={"node_id": change.node.node_id},
+                )
 
     async def _apply_one(self, change: Change, now: float) -> None:
         node = change.node
@@ -182,7 +187,13 @@ class Controller:
             event = change.event.value
             await self.db(self.store.add_event, now, event, node.node_id, change.detail)
             self.events_logged += 1
-            log.info("node %s %s %s", node.node_id, change.event.value, change.detail)
+            log.info(
+                "node %s %s %s",
+                node.node_id,
+                event,
+                change.detail,
+                extra={"node_id": node.node_id},
+            )
         self._publish(encode(TableUpdate(event=change.event, node=node)))
         if change.event in (EventKind.DRAINED, EventKind.RESUMED):
             await self._command(node, change)
