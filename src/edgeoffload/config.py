@@ -2,9 +2,12 @@
 
 Each component takes one frozen struct (:class:`NodeConfig`, :class:`ClientConfig`);
 units are in the field names. :func:`load` builds one from, in increasing precedence:
-the defaults below, a TOML file (its ``[node]`` or ``[client]`` table), environment
-variables ``EDGEOFFLOAD_<FIELD>`` (e.g. ``EDGEOFFLOAD_WORKERS=4``), and explicit
-overrides (the CLI's flags). Every value is validated by msgspec on the way in, so a
+the defaults below, a TOML file (its ``[node]``, ``[controller]`` or ``[client]``
+table), environment variables ``EDGEOFFLOAD_<COMPONENT>__<FIELD>`` (e.g.
+``EDGEOFFLOAD_NODE__WORKERS=4``; lists as ``a,b``, tables as ``k=v,k2=v2``; see
+:func:`env_values`), and explicit overrides (the CLI's flags). An unknown
+``EDGEOFFLOAD_*`` variable is refused with the closest known name, rather than
+silently ignored. Every value is validated by msgspec on the way in, so a
 bad value fails at start-up with :class:`~edgeoffload.errors.ConfigError` naming the
 field and the problem, e.g. ``workers: Expected `int` >= 1, got 0``.
 
@@ -207,7 +210,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 C = TypeVar("C", NodeConfig, ClientConfig, ControllerConfig)
 
-_SECTIONS = {NodeConfig: "node", ClientConfig: "client", ControllerConfig: "controller"}
+_SECTIONS: dict[type[NodeConfig | ClientConfig | ControllerConfig], str] = {
+    NodeConfig: "node",
+    ClientConfig: "client",
+    ControllerConfig: "controller",
+}
 
 
 def load(
@@ -235,10 +242,7 @@ def load(
         values.update(section)
     env = os.environ if env is None else env
     fields = {f.name: f for f in msgspec.structs.fields(cls)}
-    for name in fields:
-        raw = env.get(f"EDGEOFFLOAD_{name.upper()}")
-        if raw is not None:
-            values[name] = _parse_env(raw)
+    values.update(env_values(cls, env))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     for secret, file_field in _SECRET_FILES.items():
         if file_field in fields and values.get(file_field) is not None:
@@ -291,13 +295,85 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _parse_env(raw: str) -> Any:
-    """Environment values are TOML literals when they parse as one (numbers, booleans,
-    lists), else plain strings: ``4`` -> 4, ``["a", "b"]`` -> list, ``x.y`` -> "x.y"."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+#: Site-wide variables: one value for every component that has the field (the site's
+#: secret is one secret). A component's own variable takes precedence.
+SHARED_ENV = {
+    "EDGEOFFLOAD_AUTH_SECRET": "auth_secret",
+    "EDGEOFFLOAD_AUTH_PREVIOUS_SECRET": "auth_previous_secret",
+}
+#: Variables that are not configuration fields, read where they are used: a client
+#: token for the commands (submit, status), the data folder, the image's health URL,
+#: and one the node's process pool sets for its own workers.
+OTHER_ENV = frozenset(
+    {"EDGEOFFLOAD_TOKEN", "EDGEOFFLOAD_DATA", "EDGEOFFLOAD_HEALTH_URL", "EDGEOFFLOAD_POOL_PARENT"}
+)
+
+
+def env_name(cls: type[NodeConfig | ClientConfig | ControllerConfig], field: str) -> str:
+    """The variable that sets ``field`` of ``cls``: ``EDGEOFFLOAD_<COMPONENT>__<FIELD>``,
+    e.g. ``EDGEOFFLOAD_NODE__PORT`` (the double underscore separates the component, as
+    Dask's ``DASK_DISTRIBUTED__...`` does, so each component is set on its own)."""
+    return f"EDGEOFFLOAD_{_SECTIONS[cls].upper()}__{field.upper()}"
+
+
+def known_env() -> set[str]:
+    """Every ``EDGEOFFLOAD_*`` variable that means something."""
+    names = set(SHARED_ENV) | OTHER_ENV
+    for cls in _SECTIONS:
+        names.update(env_name(cls, f.name) for f in msgspec.structs.fields(cls))
+    return names
+
+
+def env_values(
+    cls: type[NodeConfig | ClientConfig | ControllerConfig], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The fields of ``cls`` set in ``env``, parsed by each field's type.
+
+    Raises:
+        ConfigError: an ``EDGEOFFLOAD_*`` variable that no component knows (with the
+            closest known name), or a value that does not parse.
+    """
+    known = known_env()
+    for name in env:
+        if name.startswith("EDGEOFFLOAD_") and name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"unknown environment variable {name}{hint}; variables are "
+                "EDGEOFFLOAD_<COMPONENT>__<FIELD>, e.g. EDGEOFFLOAD_NODE__PORT"
+            )
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        shared = next((v for v, f in SHARED_ENV.items() if f == field.name), None)
+        raw = env.get(env_name(cls, field.name), env.get(shared) if shared else None)
+        if raw is not None:
+            values[field.name] = _parse_env(raw, str(field.type), env_name(cls, field.name))
+    return values
+
+
+def _parse_env(raw: str, kind: str, name: str) -> Any:
+    """An environment value by its field's type: a list as ``a,b`` (or a TOML list), a
+    table as ``k=v,k2=v2`` (or a TOML inline table); anything else stays a string, which
+    msgspec's lax conversion turns into the field's type (``4``, ``0.5``, ``false``)."""
+    text = raw.strip()
+    if ("dict" in kind and text.startswith("{")) or ("list" in kind and text.startswith("[")):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{name}: {exc} in {raw!r}") from None
+    if "dict" in kind:
+        table = {}
+        for pair in (p for p in text.split(",") if p.strip()):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{name}: expected KEY=VALUE,KEY2=VALUE2, got {raw!r}")
+            table[key.strip()] = value.strip()
+        return table
+    if "list" in kind:
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return raw
 
 
 def _field_message(msg: str) -> str:

@@ -177,3 +177,21 @@ def _session_members(sid: int) -> list[int]:
         except OSError:
             pass
     return members
+
+
+def test_submit_applies_the_client_settings_config_show_prints() -> None:
+    """Seen: EDGEOFFLOAD_PLACEMENT=psychic edgeoffload submit add 1 2 printed 3.0."""
+    env = {**os.environ, "EDGEOFFLOAD_CLIENT__PLACEMENT": "psychic"}
+    for argv in (["submit", "add", "1", "2"], ["config", "show", "client"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "edgeoffload", *argv],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert result.returncode == 2, (argv, result.stdout)
+        assert "placement: Invalid enum value 'psychic'" in result.stderr
+    shown = subprocess.run(
+        [sys.executable, "-m", "edgeoffload", "config", "show", "client"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "EDGEOFFLOAD_CLIENT__PLACEMENT": "power_of_two"},
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["client"]["placement"] == "power_of_two"

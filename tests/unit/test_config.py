@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ def test_precedence_defaults_file_env_overrides(tmp_path: Path) -> None:
     f = tmp_path / "edge.toml"
     f.write_text('[node]\nworkers = 3\nport = 9000\nhost = "0.0.0.0"\n')
     cfg = load(
-        NodeConfig, toml_path=f, env={"EDGEOFFLOAD_PORT": "9100"}, overrides={"host": "127.0.0.2"}
+        NodeConfig,
+        toml_path=f,
+        env={"EDGEOFFLOAD_NODE__PORT": "9100"},
+        overrides={"host": "127.0.0.2"},
     )
     assert (cfg.workers, cfg.port, cfg.host) == (3, 9100, "127.0.0.2")
     assert cfg.max_pending == NodeConfig().max_pending
@@ -20,11 +24,67 @@ def test_precedence_defaults_file_env_overrides(tmp_path: Path) -> None:
 
 def test_env_values_parse_as_toml_literals() -> None:
     cfg = load(
-        NodeConfig, env={"EDGEOFFLOAD_TASKS": '["a.b", "c"]', "EDGEOFFLOAD_AUTH_SECRET": "s" * 32}
+        NodeConfig,
+        env={"EDGEOFFLOAD_NODE__TASKS": '["a.b", "c"]', "EDGEOFFLOAD_AUTH_SECRET": "s" * 32},
     )
     assert cfg.tasks == ["a.b", "c"] and cfg.auth_secret == "s" * 32
-    client = load(ClientConfig, env={"EDGEOFFLOAD_BATCHING": "false"})
+    client = load(ClientConfig, env={"EDGEOFFLOAD_CLIENT__BATCHING": "false"})
     assert client.batching is False
+
+
+def test_each_component_has_its_own_variables() -> None:
+    """Seen: EDGEOFFLOAD_HEARTBEAT_INTERVAL_S set the node's controller heartbeat and the
+    client's data heartbeat at once, and EDGEOFFLOAD_PORT moved node and controller."""
+    from edgeoffload.config import ControllerConfig
+
+    env = {"EDGEOFFLOAD_NODE__PORT": "9100", "EDGEOFFLOAD_CLIENT__HEARTBEAT_INTERVAL_S": "0.5"}
+    assert load(NodeConfig, env=env).port == 9100
+    assert load(ControllerConfig, env=env).port == ControllerConfig().port
+    assert load(ClientConfig, env=env).heartbeat_interval_s == 0.5
+    assert load(NodeConfig, env=env).heartbeat_interval_s == NodeConfig().heartbeat_interval_s
+
+
+def test_the_site_secret_is_shared_unless_a_component_sets_its_own() -> None:
+    from edgeoffload.config import ControllerConfig
+
+    env = {"EDGEOFFLOAD_AUTH_SECRET": "s" * 32, "EDGEOFFLOAD_NODE__AUTH_SECRET": "n" * 32}
+    assert load(NodeConfig, env=env).auth_secret == "n" * 32
+    assert load(ControllerConfig, env=env).auth_secret == "s" * 32
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("EDGEOFFLOAD_NODE_PORT", "did you mean EDGEOFFLOAD_NODE__PORT?"),
+        ("EDGEOFFLOAD_PORT", "did you mean EDGEOFFLOAD_NODE__PORT?"),
+        ("EDGEOFFLOAD_CLIENT__PLACMENT", "did you mean EDGEOFFLOAD_CLIENT__PLACEMENT?"),
+        ("EDGEOFFLOAD_ZZZZZZZZZZZZZZZZZZZZZZZZZ", "EDGEOFFLOAD_<COMPONENT>__<FIELD>"),
+    ],
+)
+def test_an_unknown_variable_is_refused_with_the_closest_name(name: str, hint: str) -> None:
+    """Seen: EDGEOFFLOAD_NODE_PORT=abc was silently ignored."""
+    with pytest.raises(
+        ConfigError, match=f"unknown environment variable {name}.*{re.escape(hint)}"
+    ):
+        load(NodeConfig, env={name: "abc"})
+
+
+def test_lists_and_tables_take_simple_syntax() -> None:
+    """Seen: lists and tables needed TOML literals, and the error did not say so."""
+    env = {"EDGEOFFLOAD_NODE__TASKS": "a.b, c", "EDGEOFFLOAD_NODE__LABELS": "gpu=true,zone=a"}
+    cfg = load(NodeConfig, env=env)
+    assert cfg.tasks == ["a.b", "c"] and cfg.labels == {"gpu": "true", "zone": "a"}
+    inline = load(NodeConfig, env={"EDGEOFFLOAD_NODE__LABELS": '{gpu = "true"}'})
+    assert inline.labels == {"gpu": "true"}
+    with pytest.raises(ConfigError, match="EDGEOFFLOAD_NODE__LABELS: expected KEY=VALUE"):
+        load(NodeConfig, env={"EDGEOFFLOAD_NODE__LABELS": "gpu"})
+    with pytest.raises(ConfigError, match="workers: Expected `int`"):
+        load(NodeConfig, env={"EDGEOFFLOAD_NODE__WORKERS": "many"})
+
+
+def test_variables_that_are_not_fields_are_known() -> None:
+    env = {"EDGEOFFLOAD_TOKEN": "t", "EDGEOFFLOAD_HEALTH_URL": "http://x", "EDGEOFFLOAD_DATA": "/d"}
+    assert load(NodeConfig, env=env) == NodeConfig()
 
 
 @pytest.mark.parametrize(

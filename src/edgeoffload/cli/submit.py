@@ -54,11 +54,22 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..client.client import Client
+    from ..config import ClientConfig, load
     from ..errors import EdgeOffloadError
 
+    # The client's settings as `config show client` prints them (file-less: defaults <
+    # EDGEOFFLOAD_CLIENT__* < these flags), so what is shown is what runs.
+    config = load(
+        ClientConfig,
+        overrides={
+            "urls": args.url or ["ws://127.0.0.1:8765/offload"],
+            "token": token,
+            "wait_for_node_s": args.timeout,
+        },
+    )
+
     async def go() -> Any:
-        urls = args.url or ["ws://127.0.0.1:8765/offload"]
-        async with Client(urls, token=token, wait_for_node_s=args.timeout) as client:
+        async with Client(config=config) as client:
             return await client.submit(
                 args.task, *values, priority=args.priority, deadline=args.deadline, where="edge"
             )
