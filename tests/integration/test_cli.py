@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -195,3 +196,85 @@ def test_submit_applies_the_client_settings_config_show_prints() -> None:
         env={**os.environ, "EDGEOFFLOAD_CLIENT__PLACEMENT": "power_of_two"},
     )  # fmt: skip
     assert json.loads(shown.stdout)["client"]["placement"] == "power_of_two"
+
+
+def test_a_port_in_use_is_one_line_naming_the_address_and_creates_nothing(  # type: ignore[no-untyped-def]
+    node_factory, tmp_path
+) -> None:
+    """Seen: the node printed a 32-line traceback (exit 1); the controller printed
+    uvicorn's error, exited 3 and created its database anyway."""
+    taken = node_factory("--workers", "1")
+    port = taken.url.rsplit(":", 1)[1].split("/")[0]
+    node = edgeoffload("node", "--port", port, "--workers", "1", timeout=60)
+    assert node.returncode == 2
+    assert node.stderr.strip() == (
+        f"edgeoffload node: error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(another process listens there)"
+    )
+    db = tmp_path / "never.db"
+    controller = edgeoffload("controller", "--port", port, "--store", f"sqlite:///{db}")
+    assert controller.returncode == 2
+    assert f"edgeoffload controller: error: cannot listen on 127.0.0.1:{port}" in controller.stderr
+    assert len(controller.stderr.strip().splitlines()) == 1 and not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--url", "http://127.0.0.1:8765/offload"], "'http://127.0.0.1:8765/offload' is not"),
+        (["--url", "notaurl"], "--url 'notaurl' is not a node URL"),
+        (["--deadline", "-1"], "--deadline: expected a positive number of seconds, got '-1'"),
+        (["--timeout", "-1"], "--timeout: expected a positive number of seconds, got '-1'"),
+    ],
+)
+def test_submit_refuses_bad_usage_at_once(argv: list[str], message: str) -> None:
+    """Seen: these were accepted and failed after 5-15 s (or named an internal field)."""
+    started = time.monotonic()
+    result = edgeoffload("submit", "add", "1", "2", *argv)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 10  # refused before any connection attempt
+
+
+def test_a_task_module_is_found_from_its_folder_or_by_its_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: `--tasks mymodule` from the module's own folder failed, and
+    `--tasks ./mymodule.py` crashed with a traceback."""
+    (tmp_path / "mymodule.py").write_text(
+        "from edgeoffload import task\n\n@task(name='triple')\ndef triple(x: int) -> int:\n"
+        "    return 3 * x\n"
+    )
+    script = shutil.which("edgeoffload", path=os.path.dirname(sys.executable))
+    assert script is not None
+    for spec in ("mymodule", "./mymodule.py", str(tmp_path / "mymodule.py")):
+        proc = subprocess.Popen(
+            [script, "node", "--port", "0", "--workers", "1", "--tasks", spec],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        try:
+            assert line.startswith("READY "), (spec, proc.stderr.read() if proc.stderr else "")
+            url = line.split()[1]
+            for where in ("edge",):  # inline=False: through the forkserver's workers
+                out = edgeoffload("submit", "triple", "5", "--url", url)
+                assert out.returncode == 0 and json.loads(out.stdout) == 15, (spec, where, out)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    missing = edgeoffload("node", "--port", "0", "--tasks", "./nothere.py")
+    assert missing.returncode == 2 and "no such file './nothere.py'" in missing.stderr
+
+
+def test_bad_usage_of_a_subcommand_is_named_by_that_subcommand() -> None:
+    """Seen: `edgeoffload node --bogus` said `edgeoffload: error:`, and `bench rpc
+    --bogus` printed the whole usage."""
+    node = edgeoffload("node", "--bogus")
+    assert node.returncode == 2
+    expected = "edgeoffload node: error: unrecognized arguments: --bogus (try --help)"
+    assert node.stderr.strip() == expected
+    bench = edgeoffload("bench", "rpc", "--bogus")
+    assert bench.returncode == 2 and bench.stderr.strip().splitlines() == [
+        "edgeoffload bench rpc: error: unrecognized arguments: --bogus (try --help)"
+    ]
+    top = edgeoffload("--help")
+    assert "decide, per task, whether a device computes locally or offloads" in top.stdout

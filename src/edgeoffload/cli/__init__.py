@@ -1,5 +1,7 @@
-"""``edgeoffload``: the one command. The only code that reads argv and the environment.
+"""edgeoffload: decide, per task, whether a device computes locally or offloads to an
+edge node, and then do it: nodes, a controller, a client, a simulator and benchmarks.
 
+This package is the one command, and the only code that reads argv and the environment.
 Each subcommand lives in its own module, imported only when chosen, so that
 ``edgeoffload node`` does not pay for the demo's or the benchmarks' imports.
 """
@@ -47,7 +49,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
-    parser = Parser(prog="edgeoffload", description=__doc__.splitlines()[0] if __doc__ else None)
+    summary = " ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None
+    parser = Parser(prog="edgeoffload", description=summary)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers = {}
@@ -64,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Parse only the chosen subcommand's options (lazy imports keep `node` start fast).
     command = next((a for a in args_list if not a.startswith("-")), None)
+    chosen: Parser | None = None
     if command in COMMANDS:
         parser = Parser(prog="edgeoffload")
         sub = parser.add_subparsers(dest="command", parser_class=Parser)
@@ -73,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_log_options(chosen)
     else:
         parser, _ = build_parser()
-    args = parser.parse_args(args_list)
+    args, unknown = parser.parse_known_args(args_list)
+    if unknown:  # named by the subcommand that did not know them: `edgeoffload node: ...`
+        (chosen or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2

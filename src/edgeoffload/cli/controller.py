@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from ..config import ControllerConfig
-from .options import add_config_options, overrides
+from .options import BIND_ERRORS, add_config_options, bind_error, overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,5 +28,11 @@ def run(args: argparse.Namespace) -> int:
     def ready(server: ControllerServer) -> None:
         print(f"READY {server.url}", flush=True)
 
-    asyncio.run(serve_until_signalled(config, ready))
+    try:
+        asyncio.run(serve_until_signalled(config, ready))
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS:
+            raise
+        sys.stderr.write(bind_error("controller", config.host, config.port, exc))
+        return 2
     return 0

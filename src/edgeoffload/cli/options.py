@@ -8,6 +8,7 @@ Only flags the user gave become overrides; the rest come from file and environme
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import re
 from typing import Any
@@ -96,3 +97,15 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+#: Errors of binding a listening socket, told to the user in one line (not a traceback).
+BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def bind_error(command: str, host: str, port: int, exc: OSError) -> str:
+    """``edgeoffload node: error: cannot listen on 127.0.0.1:8765: address already in use``."""
+    reason = {errno.EADDRINUSE: "address already in use (another process listens there)"}.get(
+        exc.errno or 0, (exc.strerror or str(exc)).lower()
+    )
+    return f"edgeoffload {command}: error: cannot listen on {host}:{port}: {reason}\n"

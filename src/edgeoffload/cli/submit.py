@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="node URL (repeatable; default ws://127.0.0.1:8765/offload)",
     )
     parser.add_argument("--priority", type=int, default=0)
-    parser.add_argument("--deadline", type=float, default=None, help="seconds")
+    parser.add_argument(
+        "--deadline", type=positive, default=None, metavar="SECONDS", help="time to finish"
+    )
     parser.add_argument(
         "--token-file",
         metavar="FILE",
@@ -27,10 +29,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="file holding an access token (default: $EDGEOFFLOAD_TOKEN; see "
         "`edgeoffload token create`)",
     )
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a node")
+    parser.add_argument(
+        "--timeout",
+        type=positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for a node (default 10)",
+    )
+
+
+def positive(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
+    for url in args.url or []:
+        if not url.startswith(("ws://", "wss://")) or len(url) <= len("wss://"):
+            sys.stderr.write(
+                f"edgeoffload submit: error: --url {url!r} is not a node URL "
+                "(ws://HOST:PORT/offload or wss://...)\n"
+            )
+            return 2
     values: list[Any] = []
     for i, raw in enumerate(args.args):
         try:
