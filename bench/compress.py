@@ -13,7 +13,6 @@ docs/compression.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT, machine, update_doc_section, write_json
+from edgeoffload.cli import Parser
 
 VARIANTS = ("fp32", "int8_dynamic", "int8_static", "pruned_30", "pruned_30_int8", "distilled")
 PRUNE_FRACTION = 0.3
@@ -85,7 +85,7 @@ def build_variants(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench compress")
+    parser = Parser(prog="edgeoffload bench compress")
     parser.add_argument("--repeats", type=int, default=21, help="interleaved timing rounds")
     parser.add_argument(
         "--work", default=str(ROOT / "build" / "compress"), help="where models are written"

@@ -14,12 +14,12 @@ of docs/decision.md; a part not run keeps its previous figures:
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 from typing import Any
 
 from bench.common import RESULTS, machine, update_doc_section, write_json
+from edgeoffload.cli import Parser
 
 PARTS = ("timing", "predictor", "policies", "pca", "droo")
 
@@ -53,7 +53,7 @@ def _split(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench decide")
+    parser = Parser(prog="edgeoffload bench decide")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
     parser.add_argument(
         "--droo-reference-frames",

@@ -21,7 +21,6 @@ that promise. Writes bench/results/failover.json and the table in docs/reliabili
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import subprocess
@@ -40,6 +39,7 @@ from bench.common import (
     update_doc_section,
     write_json,
 )
+from edgeoffload.cli import Parser
 
 #: Every node here shares one machine, so each sees the others' work as foreign CPU
 #: load; the controller's CPU health rule would drain them all for it. Off here.
@@ -325,7 +325,7 @@ PEERS = (
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench failover")
+    parser = Parser(prog="edgeoffload bench failover")
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--task-ms", type=float, default=1.0, help="how long each task sleeps")
     parser.add_argument("--soak-s", type=float, default=60.0)

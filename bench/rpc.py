@@ -20,7 +20,6 @@ bench/results/rpc.json and the table in docs/performance.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -38,6 +37,7 @@ from bench.common import (
     update_doc_section,
     write_json,
 )
+from edgeoffload.cli import Parser
 
 
 async def _edgeoffload(url: str, sequential: int, total: int, in_flight: int) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def _run_peer(name: str, fn: Callable[[], Any], skipped: dict[str, str]) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench rpc")
+    parser = Parser(prog="edgeoffload bench rpc")
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--sequential", type=int, default=2000, help="sequential round trips")

@@ -22,13 +22,13 @@ Writes bench/results/sim.json (``tasks_per_min``, ``tasks_per_s``, ``events_per_
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import time
 from typing import Any
 
 from bench.common import core_speed, machine, update_doc_section, write_json
+from edgeoffload.cli import Parser
 
 DEVICES, NODES, RATE_HZ, CANDIDATES = 10_000, 100, 10.0, 3
 
@@ -215,7 +215,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench sim")
+    parser = Parser(prog="edgeoffload bench sim")
     parser.add_argument(
         "--duration", type=float, default=5.0, help="simulated seconds of the stress scenario"
     )

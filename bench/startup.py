@@ -7,7 +7,6 @@ Each run waits for the previous node to exit completely.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import subprocess
@@ -15,6 +14,7 @@ import time
 from typing import Any
 
 from bench.common import core_speed, machine, python, update_doc_section, write_json
+from edgeoffload.cli import Parser
 
 TARGET_MS = 300.0
 
@@ -81,7 +81,7 @@ def measure(runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench startup")
+    parser = Parser(prog="edgeoffload bench startup")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args(argv)
     result = {"machine": machine(), **measure(args.runs)}

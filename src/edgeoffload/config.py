@@ -2,9 +2,12 @@
 
 Each component takes one frozen struct (:class:`NodeConfig`, :class:`ClientConfig`);
 units are in the field names. :func:`load` builds one from, in increasing precedence:
-the defaults below, a TOML file (its ``[node]`` or ``[client]`` table), environment
-variables ``EDGEOFFLOAD_<FIELD>`` (e.g. ``EDGEOFFLOAD_WORKERS=4``), and explicit
-overrides (the CLI's flags). Every value is validated by msgspec on the way in, so a
+the defaults below, a TOML file (its ``[node]``, ``[controller]`` or ``[client]``
+table), environment variables ``EDGEOFFLOAD_<COMPONENT>__<FIELD>`` (e.g.
+``EDGEOFFLOAD_NODE__WORKERS=4``; lists as ``a,b``, tables as ``k=v,k2=v2``; see
+:func:`env_values`), and explicit overrides (the CLI's flags). An unknown
+``EDGEOFFLOAD_*`` variable is refused with the closest known name, rather than
+silently ignored. Every value is validated by msgspec on the way in, so a
 bad value fails at start-up with :class:`~edgeoffload.errors.ConfigError` naming the
 field and the problem, e.g. ``workers: Expected `int` >= 1, got 0``.
 
@@ -22,6 +25,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from .auth import DEFAULT_MAX_TTL_S, MIN_SECRET_CHARS, Keys
 from .errors import ConfigError
 from .protocol.codec import DEFAULT_MAX_FRAME_BYTES
 
@@ -29,9 +33,53 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+#: RFC 7518 section 3.2: an HS256 key at least as long as the hash.
+Secret = Annotated[str, msgspec.Meta(min_length=MIN_SECRET_CHARS)]
+
+#: Fields that hold secrets: never command-line flags, redacted by `config show`.
+SECRET_FIELDS = frozenset({"auth_secret", "auth_previous_secret", "token", "controller_token"})
+#: Secret field -> the field naming a file to read it from.
+_SECRET_FILES = {
+    "auth_secret": "auth_secret_file",
+    "auth_previous_secret": "auth_previous_secret_file",
+    "controller_token": "controller_token_file",
+}
 
 
-class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class SecurityConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Authentication (edgeoffload.auth) and TLS (edgeoffload.tls) of a component that
+    listens: shared by the node and the controller."""
+
+    #: Secret for HS256 tokens; when set, requests without a valid token of the
+    #: right role are refused. Never a flag (argv is visible to every user in `ps`): set
+    #: EDGEOFFLOAD_AUTH_SECRET, the TOML file, or --auth-secret-file.
+    auth_secret: Secret | None = None
+    #: File holding auth_secret (its first line); for secrets mounted as files.
+    auth_secret_file: str | None = None
+    #: The previous secret, still accepted during a key rotation
+    #: (EDGEOFFLOAD_AUTH_PREVIOUS_SECRET, TOML, or --auth-previous-secret-file).
+    auth_previous_secret: Secret | None = None
+    #: File holding auth_previous_secret.
+    auth_previous_secret_file: str | None = None
+    #: Longest token lifetime (exp - iat) accepted.
+    auth_max_ttl_s: Positive = DEFAULT_MAX_TTL_S
+    #: Certificate (PEM) to serve TLS with: wss:// and https:// instead of ws:// and
+    #: http://. Off by default, like authentication, only fit for loopback.
+    tls_cert_file: str | None = None
+    #: Its private key (PEM), unless it is in tls_cert_file.
+    tls_key_file: str | None = None
+    #: Mutual TLS: peers connecting here must show a certificate signed by this CA.
+    tls_client_ca_file: str | None = None
+    #: CA bundle to verify the servers this component connects to (a node's controller),
+    #: besides the system's.
+    tls_ca_file: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An edge node (``edgeoffload node``)."""
 
     host: str = "127.0.0.1"
@@ -53,15 +101,17 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     chunk_budget_s: Positive = 0.02
     #: On SIGTERM, time allowed for admitted work to finish before it is cancelled.
     drain_timeout_s: NonNegative = 10.0
-    #: Secret for HS256 tokens; when set, a hello without a valid token is refused.
-    #: At least 32 characters (RFC 7518 section 3.2: a key as long as the hash).
-    auth_secret: Annotated[str, msgspec.Meta(min_length=32)] | None = None
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.
     ping_interval_s: Positive | None = 20.0
     #: Controller to register with (ws://HOST:PORT), if any.
     controller: str | None = None
+    #: The node's own token for the controller (role node, subject = node_id), when the
+    #: controller has a secret: EDGEOFFLOAD_CONTROLLER_TOKEN, TOML or the file below.
+    controller_token: str | None = None
+    #: File holding controller_token.
+    controller_token_file: str | None = None
     #: Heartbeat period towards the controller (carries the health metrics).
     heartbeat_interval_s: Positive = 1.0
     #: URL clients should use for this node, if not ws://host:port/offload.
@@ -72,7 +122,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     speed_hz: Positive | None = None
 
 
-class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The controller (``edgeoffload controller``)."""
 
     host: str = "127.0.0.1"
@@ -90,12 +140,18 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     acceptable_pause_s: NonNegative = 1.0
     #: How long metric samples are kept.
     retention_s: Positive = 3600.0
+    #: The event log keeps at most this many events, none older than events_retention_s.
+    events_max: Count = 100_000
+    events_retention_s: Positive = 7 * 24 * 3600.0
     #: Health thresholds: above/below these for `health_consecutive` samples, a node
     #: is drained until it is healthy as long again.
     cpu_percent_max: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0
     memory_available_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 2 * 1024**3
     disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 10 * 1024**3
     health_consecutive: Count = 3
+    #: With a secret, REST reads and /metrics still need no token (the probes
+    #: /healthz and /readyz never do). Off: any valid token is needed to read.
+    open_reads: bool = False
 
 
 class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -127,6 +183,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Controller whose node table to follow (ws://HOST:PORT); nodes join and leave
     #: the client as the table says.
     controller: str | None = None
+    #: CA bundle to verify wss:// nodes and controllers with, besides the system's.
+    tls_ca_file: str | None = None
+    #: Mutual TLS: the client's certificate (PEM) and its key, shown to servers.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     #: How a node is chosen among those that can take a task.
     placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
         "least_in_flight"
@@ -149,7 +210,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 C = TypeVar("C", NodeConfig, ClientConfig, ControllerConfig)
 
-_SECTIONS = {NodeConfig: "node", ClientConfig: "client", ControllerConfig: "controller"}
+_SECTIONS: dict[type[NodeConfig | ClientConfig | ControllerConfig], str] = {
+    NodeConfig: "node",
+    ClientConfig: "client",
+    ControllerConfig: "controller",
+}
 
 
 def load(
@@ -177,24 +242,138 @@ def load(
         values.update(section)
     env = os.environ if env is None else env
     fields = {f.name: f for f in msgspec.structs.fields(cls)}
-    for name in fields:
-        raw = env.get(f"EDGEOFFLOAD_{name.upper()}")
-        if raw is not None:
-            values[name] = _parse_env(raw)
+    values.update(env_values(cls, env))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for secret, file_field in _SECRET_FILES.items():
+        if file_field in fields and values.get(file_field) is not None:
+            values[secret] = _read_secret(str(values[file_field]), secret, values)
     try:
         return msgspec.convert(values, cls, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(_field_message(str(exc))) from None
 
 
-def _parse_env(raw: str) -> Any:
-    """Environment values are TOML literals when they parse as one (numbers, booleans,
-    lists), else plain strings: ``4`` -> 4, ``["a", "b"]`` -> list, ``x.y`` -> "x.y"."""
+def _read_secret(path: str, field: str, values: Mapping[str, Any]) -> str:
+    """The first line of ``path``, for ``field`` (given once: a file or the value)."""
+    if values.get(field) is not None:
+        raise ConfigError(f"{field}: give the secret or its file, not both")
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"{field}_file: cannot read {path}: {exc.strerror}") from None
+
+
+def keys_of(config: SecurityConfig) -> Keys | None:
+    """The secrets a component checks tokens with (``None``: authentication off)."""
+    if config.auth_secret is None:
+        return None
+    return Keys(config.auth_secret, config.auth_previous_secret, config.auth_max_ttl_s)
+
+
+def unprotected_warning(config: NodeConfig | ControllerConfig, what: str) -> str | None:
+    """The loud start-up warning for a component reachable off loopback without a
+    secret (authentication is off by default only where nobody else can connect)."""
+    if config.auth_secret is not None or is_loopback(config.host):
+        return None
+    return (
+        f"WARNING: this {what} listens on {config.host}, beyond loopback, WITHOUT "
+        "authentication: anyone who can reach it can use it. Set EDGEOFFLOAD_AUTH_SECRET "
+        "or --auth-secret-file (see `edgeoffload token create --help`)."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or name) only accepts local connections."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+#: Site-wide variables: one value for every component that has the field (the site's
+#: secret is one secret). A component's own variable takes precedence.
+SHARED_ENV = {
+    "EDGEOFFLOAD_AUTH_SECRET": "auth_secret",
+    "EDGEOFFLOAD_AUTH_PREVIOUS_SECRET": "auth_previous_secret",
+}
+#: Variables that are not configuration fields, read where they are used: a client
+#: token for the commands (submit, status), the data folder, the image's health URL,
+#: and one the node's process pool sets for its own workers.
+OTHER_ENV = frozenset(
+    {"EDGEOFFLOAD_TOKEN", "EDGEOFFLOAD_DATA", "EDGEOFFLOAD_HEALTH_URL", "EDGEOFFLOAD_POOL_PARENT"}
+)
+
+
+def env_name(cls: type[NodeConfig | ClientConfig | ControllerConfig], field: str) -> str:
+    """The variable that sets ``field`` of ``cls``: ``EDGEOFFLOAD_<COMPONENT>__<FIELD>``,
+    e.g. ``EDGEOFFLOAD_NODE__PORT`` (the double underscore separates the component, as
+    Dask's ``DASK_DISTRIBUTED__...`` does, so each component is set on its own)."""
+    return f"EDGEOFFLOAD_{_SECTIONS[cls].upper()}__{field.upper()}"
+
+
+def known_env() -> set[str]:
+    """Every ``EDGEOFFLOAD_*`` variable that means something."""
+    names = set(SHARED_ENV) | OTHER_ENV
+    for cls in _SECTIONS:
+        names.update(env_name(cls, f.name) for f in msgspec.structs.fields(cls))
+    return names
+
+
+def env_values(
+    cls: type[NodeConfig | ClientConfig | ControllerConfig], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """The fields of ``cls`` set in ``env``, parsed by each field's type.
+
+    Raises:
+        ConfigError: an ``EDGEOFFLOAD_*`` variable that no component knows (with the
+            closest known name), or a value that does not parse.
+    """
+    known = known_env()
+    for name in env:
+        if name.startswith("EDGEOFFLOAD_") and name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"unknown environment variable {name}{hint}; variables are "
+                "EDGEOFFLOAD_<COMPONENT>__<FIELD>, e.g. EDGEOFFLOAD_NODE__PORT"
+            )
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        shared = next((v for v, f in SHARED_ENV.items() if f == field.name), None)
+        raw = env.get(env_name(cls, field.name), env.get(shared) if shared else None)
+        if raw is not None:
+            values[field.name] = _parse_env(raw, str(field.type), env_name(cls, field.name))
+    return values
+
+
+def _parse_env(raw: str, kind: str, name: str) -> Any:
+    """An environment value by its field's type: a list as ``a,b`` (or a TOML list), a
+    table as ``k=v,k2=v2`` (or a TOML inline table); anything else stays a string, which
+    msgspec's lax conversion turns into the field's type (``4``, ``0.5``, ``false``)."""
+    text = raw.strip()
+    if ("dict" in kind and text.startswith("{")) or ("list" in kind and text.startswith("[")):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{name}: {exc} in {raw!r}") from None
+    if "dict" in kind:
+        table = {}
+        for pair in (p for p in text.split(",") if p.strip()):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{name}: expected KEY=VALUE,KEY2=VALUE2, got {raw!r}")
+            table[key.strip()] = value.strip()
+        return table
+    if "list" in kind:
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return raw
 
 
 def _field_message(msg: str) -> str:
@@ -207,5 +386,9 @@ def _field_message(msg: str) -> str:
 
 
 def to_dict(config: NodeConfig | ClientConfig | ControllerConfig) -> dict[str, Any]:
-    """Plain dict of a config (for ``edgeoffload config show``)."""
-    return msgspec.to_builtins(config)  # type: ignore[no-any-return]
+    """Plain dict of a config (for ``edgeoffload config show``), secrets redacted."""
+    values: dict[str, Any] = msgspec.to_builtins(config)
+    for name in SECRET_FIELDS & values.keys():
+        if values[name] is not None:
+            values[name] = "<redacted>"
+    return values

@@ -17,7 +17,8 @@ The tree, one root for everything this package raises on purpose::
         ├── DeadlineExceeded
         ├── Cancelled
         ├── Overloaded                      (.retry_after_s)
-        ├── Unauthorized
+        ├── Unauthorized                    credentials missing or refused
+        │   └── Forbidden                   valid, but the role may not do this
         └── NodeError                       draining or internal node failure
 
 :func:`task_error` maps a wire error code to its exception class, so the client and
@@ -146,9 +147,13 @@ class Overloaded(TaskError):
 
 
 class Unauthorized(TaskError):
-    """The node refused the connection's credentials."""
+    """The node (or controller) refused the connection's credentials."""
 
     code = ErrorCode.UNAUTHORIZED
+
+
+class Forbidden(Unauthorized):
+    """Valid credentials whose role may not do this (HTTP 403 rather than 401)."""
 
 
 class NodeError(TaskError):

@@ -10,35 +10,46 @@ are bad (its comparisons are inverted). :func:`assess` is tested both ways.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 GIB = 1024**3
+
+# Bounds checked when a heartbeat is decoded, so that a sample can always be stored
+# (64-bit integers, finite floats: inf and NaN fail the bounds) and compared.
+#: A count or a size in bytes.
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+#: A non-negative finite rate or duration.
+Amount = Annotated[float, msgspec.Meta(ge=0, le=1e18)]
+#: A percentage; above 100 only for sums over cores.
+Percent = Annotated[float, msgspec.Meta(ge=0, le=100_000)]
 
 
 class NodeMetrics(msgspec.Struct, frozen=True, kw_only=True):
     """One sample of a node's health. Rates are per second over the last interval."""
 
-    cpu_percent: float  # whole machine, 0..100
-    load_avg_1m: float
-    memory_available_bytes: int
-    swap_used_bytes: int
-    disk_free_bytes: int
-    disk_read_bytes_per_s: float
-    disk_write_bytes_per_s: float
-    net_recv_bytes_per_s: float
-    net_sent_bytes_per_s: float
-    queue_length: int
-    running_tasks: int
-    completed_per_s: float
-    failed_per_s: float
-    p95_task_ms: float | None  # None until a task has run
-    open_connections: int
-    process_rss_bytes: int
+    cpu_percent: Percent  # whole machine, 0..100
+    load_avg_1m: Amount
+    memory_available_bytes: Count
+    swap_used_bytes: Count
+    disk_free_bytes: Count
+    disk_read_bytes_per_s: Amount
+    disk_write_bytes_per_s: Amount
+    net_recv_bytes_per_s: Amount
+    net_sent_bytes_per_s: Amount
+    queue_length: Count
+    running_tasks: Count
+    completed_per_s: Amount
+    failed_per_s: Amount
+    p95_task_ms: Amount | None  # None until a task has run
+    open_connections: Count
+    process_rss_bytes: Count
     #: Hottest sensor in degrees Celsius; absent (None) where the hardware reports none,
     #: never a made-up zero.
-    temperature_c: float | None = None
+    temperature_c: Annotated[float, msgspec.Meta(ge=-273.15, le=10_000)] | None = None
     #: Share of the machine's CPU (0..100) used by the node and its workers.
-    own_cpu_percent: float = 0.0
+    own_cpu_percent: Percent = 0.0
 
 
 #: The health metrics, by field name: the 15 of the issue, where disk read/write,

@@ -198,6 +198,36 @@ def spec_of(fn_or_name: Callable[..., Any] | str) -> TaskSpec | None:
     return spec if isinstance(spec, TaskSpec) else None
 
 
+def module_names(specs: Iterable[str], cwd: str) -> list[str]:
+    """Module names for ``--tasks`` values, as users give them: a module name
+    (``mymodule``, ``pkg.tasks``), found from the current folder too (as ``celery -A``
+    does), or a file (``./mymodule.py``, ``lib/tasks.py``), whose folder is put on
+    ``sys.path`` so that the node and its workers import it by name (the forkserver
+    inherits ``sys.path``).
+
+    Raises:
+        ConfigError: a file that does not exist.
+    """
+    import os
+    import sys
+
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    names = []
+    for spec in specs:
+        if spec.endswith(".py") or os.sep in spec:
+            path = os.path.abspath(os.path.join(cwd, spec))
+            if not os.path.isfile(path):
+                raise ConfigError(f"tasks: no such file {spec!r} (from {cwd})")
+            folder, file = os.path.split(path)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            names.append(file.removesuffix(".py"))
+        else:
+            names.append(spec)
+    return names
+
+
 def load_modules(modules: Iterable[str]) -> dict[str, TaskSpec]:
     """Import the task modules a node was started with; return their tasks by name.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -216,6 +217,23 @@ def test_bad_requests_get_json_4xx_and_the_openapi_document_lists_the_api(
         ("GET", "/api/events?since_id=abc", None, 422, "bad_request"),
         ("GET", "/api/no/such/route", None, 404, "not_found"),
         ("POST", "/api/nodes", None, 405, "http_error"),
+        # Out of the store's 64-bit range: was a 500.
+        ("GET", f"/api/events?since_id={2**63}", None, 422, "bad_request"),
+        # Reasons are bounded (1 KiB), bodies too (64 KiB, refused before being read whole).
+        (
+            "POST",
+            "/api/nodes/nope/drain",
+            json.dumps({"reason": "x" * 2048}).encode(),
+            422,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/nodes/nope/drain",
+            b'{"reason": "' + b"x" * (2 << 20) + b'"}',
+            413,
+            "too_large",
+        ),
     ]
     for method, path, body, status, error in cases:
         got, payload = http(method, base + path, body)
@@ -234,6 +252,42 @@ def test_bad_requests_get_json_4xx_and_the_openapi_document_lists_the_api(
         assert path in doc["paths"], path
     assert {"NodeView", "MetricSample", "Event", "ErrorBody"} <= set(doc["components"]["schemas"])
     assert http("GET", f"{base}/healthz")[0] == 200 and http("GET", f"{base}/readyz")[0] == 200
+
+
+def test_a_hello_out_of_range_is_refused_and_failure_detection_goes_on(
+    controller_factory, node_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Seen: a raw hello with ``cores = 2**63`` killed the tick loop; a silent node then
+    stayed suspect forever while /readyz said ready."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    controller = controller_factory(
+        "--store", f"sqlite:///{tmp_path}/c.db", "--heartbeat-interval-s", "0.2"
+    )
+
+    async def poison() -> str:
+        bad = {"type": "hello", "node_id": "evil", "url": "ws://x", "cores": 2**63, "speed_hz": 1}
+        async with connect(ws_url(controller) + "/ws/node") as ws:
+            await ws.send(json.dumps(bad))
+            try:
+                await ws.recv()
+            except ConnectionClosed as exc:
+                return exc.rcvd.reason if exc.rcvd is not None else ""
+        return ""
+
+    assert "cores" in run(poison())
+    victim = node_factory(
+        "--workers", "1", "--controller", ws_url(controller), "--heartbeat-interval-s", "0.2"
+    )
+    wait_for(lambda: [r["state"] for r in node_rows(controller)] == ["alive"], what="joined")
+    victim.signal(signal.SIGSTOP)  # silent, socket open: only the tick loop can tell
+    try:
+        wait_for(lambda: node_rows(controller)[0]["state"] == "dead", 20, "declared dead")
+    finally:
+        victim.signal(signal.SIGCONT)
+    assert http("GET", f"{controller.url}/readyz")[0] == 200
+    assert "evil" not in {r["node_id"] for r in node_rows(controller)}
 
 
 def test_prometheus_text_on_the_controller_and_the_node(
@@ -257,3 +311,62 @@ def test_prometheus_text_on_the_controller_and_the_node(
         "edgeoffload_node_process_rss_bytes",
     } <= families
     assert http("GET", f"{node_http}/healthz")[0] == 200
+
+
+def test_the_demo_runs_on_a_controllers_nodes(controller_factory, node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The compose file's demo client: no local nodes, the controller's table instead."""
+    import subprocess
+    import sys
+
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    for _ in range(2):
+        node_factory("--workers", "1", "--controller", ws_url(controller))
+    wait_for(lambda: len(node_rows(controller)) == 2, what="2 nodes")
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeoffload", "demo", "--controller", ws_url(controller),
+         "--tasks", "200", "--no-kill"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"the nodes of {ws_url(controller)}" in result.stdout
+    assert "every task completed exactly once" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["controller", "node", "demo", "status", "sim", "bench"])
+def test_every_command_takes_log_level_and_log_format(command: str) -> None:
+    from tests.conftest import edgeoffload
+
+    shown = edgeoffload(command, "--help")
+    assert "--log-level" in shown.stdout and "--log-format" in shown.stdout, command
+    bad = edgeoffload(command, "--log-format", "xml")
+    assert bad.returncode == 2 and "invalid choice: 'xml'" in bad.stderr
+
+
+def test_json_logs_of_controller_and_node_are_one_object_a_line_with_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.conftest import start_node
+
+    log_path = tmp_path / "controller.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeoffload", "controller", "--port", "0",
+             "--store", f"sqlite:///{tmp_path}/c.db", "--cpu-percent-max", "100",
+             "--log-format", "json", "--log-level", "INFO"],
+            stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split()[1].replace("http://", "ws://")
+    node = start_node("--workers", "1", "--controller", url, "--node-id", "n-json")
+    try:
+        wait_for(lambda: "n-json" in log_path.read_text(), what="the join logged")
+    finally:
+        node.stop()
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    joined = [r for r in records if r.get("node_id") == "n-json" and "joined" in r["message"]]
+    assert joined and joined[0]["logger"] == "edgeoffload.controller"
+    assert {"ts", "time", "level", "logger", "message"} <= set(joined[0])

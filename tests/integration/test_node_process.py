@@ -193,18 +193,23 @@ def test_version_mismatch_closes_with_an_error(node: NodeProcess) -> None:
     run(main())
 
 
-def test_tokens_are_required_when_the_node_has_a_secret(node_factory) -> None:  # type: ignore[no-untyped-def]
-    secured = node_factory("--workers", "1", "--auth-secret", SECRET)
+def test_tokens_are_required_when_the_node_has_a_secret(node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    secured = node_factory("--workers", "1", "--auth-secret-file", str(secret_file))
+    assert SECRET not in " ".join(secured.args)  # nothing on argv for `ps` to show
 
     async def main() -> None:
-        good = make_token(SECRET, "camera", 60)
+        good = make_token(SECRET, "camera", "client", 60)
         async with Client([secured.url], token=good) as client:
             assert await client.submit("echo", "in") == "in"
-        expired = make_token(SECRET, "camera", 60, now=time.time() - 3600)
+        expired = make_token(SECRET, "camera", "client", 60, now=time.time() - 3600)
         for token, reason in [
-            (None, "requires a token"),
+            (None, "a token is required"),
             (expired, "token expired"),
             ("junk", "invalid"),
+            (make_token(SECRET, "edge-9", "node", 60), "role 'node' may not do this"),
+            ("x" * 100_000, "over the 4096 limit"),
         ]:
             async with connect(secured.url, compression=None) as ws:
                 await ws.send(codec.encode(Hello(PROTOCOL_VERSION, "c", token)))

@@ -1,5 +1,7 @@
-"""``edgeoffload``: the one command. The only code that reads argv and the environment.
+"""edgeoffload: decide, per task, whether a device computes locally or offloads to an
+edge node, and then do it: nodes, a controller, a client, a simulator and benchmarks.
 
+This package is the one command, and the only code that reads argv and the environment.
 Each subcommand lives in its own module, imported only when chosen, so that
 ``edgeoffload node`` does not pay for the demo's or the benchmarks' imports.
 """
@@ -10,7 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 #: subcommand -> (module under edgeoffload.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,8 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("submit", "run one task on a node and print its result as JSON"),
     "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
     "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
+    "status": ("status", "show the site: nodes, states, queues, throughput, recent events"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
-    "token": ("token", "make an access token for nodes started with --auth-secret"),
+    "token": ("token", "create an access token (role client, node or admin)"),
     "sim": ("sim", "simulate devices, links and nodes: sim run|compare|sweep|list|validate"),
     "compress": ("compress", "INT8-quantize or prune a model; print size, latency, accuracy"),
     "distill": ("distill", "train a small student model on a teacher's outputs (train extra)"),
@@ -30,7 +33,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error and exit code 2 on bad usage."""
+    """argparse with a one-line error and exit code 2 on bad usage.
+
+    Abbreviated options are off: with them ``token --secret S`` silently meant
+    ``--secret-file S``, and the error then printed the secret.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (try --help)\n")
@@ -38,13 +49,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> tuple[Parser, dict[str, Parser]]:
-    parser = Parser(prog="edgeoffload", description=__doc__.splitlines()[0] if __doc__ else None)
+    summary = " ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None
+    parser = Parser(prog="edgeoffload", description=summary)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers = {}
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(f"edgeoffload.cli.{module}").add_arguments(p)
+        add_log_options(p)
         subparsers[name] = p
     return parser, subparsers
 
@@ -54,19 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Parse only the chosen subcommand's options (lazy imports keep `node` start fast).
     command = next((a for a in args_list if not a.startswith("-")), None)
+    chosen: Parser | None = None
     if command in COMMANDS:
         parser = Parser(prog="edgeoffload")
         sub = parser.add_subparsers(dest="command", parser_class=Parser)
         module = importlib.import_module(f"edgeoffload.cli.{COMMANDS[command][0]}")
-        module.add_arguments(sub.add_parser(command, description=COMMANDS[command][1]))
+        chosen = sub.add_parser(command, description=COMMANDS[command][1])
+        module.add_arguments(chosen)
+        add_log_options(chosen)
     else:
         parser, _ = build_parser()
-    args = parser.parse_args(args_list)
+    args, unknown = parser.parse_known_args(args_list)
+    if unknown:  # named by the subcommand that did not know them: `edgeoffload node: ...`
+        (chosen or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2
     from ..errors import ConfigError
+    from ..logs import configure
 
+    configure(args.log_level, args.log_format)
     try:
         code: int = importlib.import_module(f"edgeoffload.cli.{COMMANDS[args.command][0]}").run(
             args
@@ -77,6 +97,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format`` on every command (edgeoffload.logs)."""
+    from ..logs import LEVELS
+
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=LEVELS,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING (default), ERROR or CRITICAL",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text (default) or json: one object per line, with task, node and "
+        "connection ids as fields",
+    )
 
 
 def _version() -> str:

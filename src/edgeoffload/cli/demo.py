@@ -30,6 +30,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="decision policy for where=auto tasks: a name (see sim list) or a model folder "
         "(default: auto)",
     )
+    parser.add_argument(
+        "--controller",
+        metavar="URL",
+        help="use the nodes of this controller's table instead of starting local ones",
+    )
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="client token for nodes and controller with a secret"
+    )
+    parser.add_argument(
+        "--auth-secret-file",
+        metavar="FILE",
+        help="make a client token from the site secret in FILE (instead of --token-file)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,23 +52,43 @@ def run(args: argparse.Namespace) -> int:
     from ..decision.registry import check
 
     check(args.policy)  # a typo is refused before any node starts
+    try:
+        token = _token(args)
+    except OSError as exc:
+        sys.stderr.write(f"edgeoffload demo: error: cannot read {exc.filename}: {exc.strerror}\n")
+        return 2
+    if args.controller is not None:
+        return asyncio.run(_workload(args, [], token))
     import tempfile
 
     nodes = []
     logs = tempfile.mkdtemp(prefix="edgeoffload-demo-")
     try:
         for i in range(args.nodes):
-            nodes.append(_start_node(f"{logs}/node{i}.log"))
-        return asyncio.run(_workload(args, nodes))
+            nodes.append(_start_node(f"{logs}/node{i}.log", args.log_format))
+        return asyncio.run(_workload(args, nodes, token))
     finally:
         for proc, _ in nodes:
             _stop(proc)
         print(f"node logs: {logs}")
 
 
-def _start_node(log_path: str) -> tuple[subprocess.Popen[str], str]:
+def _token(args: argparse.Namespace) -> str | None:
+    """The client token: read from --token-file, or made from --auth-secret-file."""
+    if args.token_file is not None:
+        with open(args.token_file, encoding="utf-8") as f:
+            return f.readline().strip()
+    if args.auth_secret_file is not None:
+        from ..auth import Role, make_token
+
+        with open(args.auth_secret_file, encoding="utf-8") as f:
+            return make_token(f.readline().strip(), "demo", Role.CLIENT, 3600)
+    return None
+
+
+def _start_node(log_path: str, log_format: str) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "edgeoffload", "node", "--port", "0", "--workers", "1"]
-    cmd += ["--log-level", "INFO"]
+    cmd += ["--log-level", "INFO", "--log-format", log_format]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     assert proc.stdout is not None
@@ -102,7 +135,7 @@ def _workload_items(n: int, seed: int) -> list[tuple[str, list[Any], str]]:
 
 
 async def _workload(
-    args: argparse.Namespace, nodes: list[tuple[subprocess.Popen[str], str]]
+    args: argparse.Namespace, nodes: list[tuple[subprocess.Popen[str], str]], token: str | None
 ) -> int:
     import logging
 
@@ -116,26 +149,32 @@ async def _workload(
     from ..client.client import Client
 
     console = Console()
-    logging.basicConfig(
-        level="WARNING",
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
-    )
+    if args.log_format == "text":  # rich renders records above the progress bar
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(RichHandler(console=console, show_path=False))
     items = _workload_items(args.tasks, args.seed)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     where_ran: Counter[str] = Counter()
     delivered: Counter[int] = Counter()
     killed_at: float | None = None
-    console.print(f"[bold]edgeoffload demo[/]: {len(nodes)} nodes, {len(items)} tasks")
+    where = f"the nodes of {args.controller}" if args.controller else f"{len(nodes)} nodes"
+    console.print(f"[bold]edgeoffload demo[/]: {where}, {len(items)} tasks")
     for _, url in nodes:
         console.print(f"  node {url}")
     # The device computes in a worker process of its own (local_workers=1), like a
     # camera board next to its network stack, not on the event loop's thread.
     async with Client(
-        [url for _, url in nodes], wait_for_node_s=30, local_workers=1, policy=args.policy
+        [url for _, url in nodes],
+        wait_for_node_s=30,
+        local_workers=1,
+        policy=args.policy,
+        controller=args.controller,
+        token=token,
     ) as client:
-        await client.wait_for_nodes(len(nodes))
+        await client.wait_for_nodes(max(1, len(nodes)), timeout_s=60)
         loop = asyncio.get_running_loop()
         finished = loop.create_future()
         remaining = len(items)

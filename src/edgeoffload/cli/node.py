@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
+import sys
 
 from ..config import NodeConfig
-from .options import add_config_options, overrides
+from .options import BIND_ERRORS, add_config_options, bind_error, overrides
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_options(parser, NodeConfig)
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load
-    from ..node.runner import print_ready, serve_until_signalled
+    import msgspec
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    from ..config import load, unprotected_warning
+    from ..node.runner import print_ready, serve_until_signalled
+    from ..tasks import module_names
+
     config = load(NodeConfig, toml_path=args.config, overrides=overrides(args, NodeConfig))
-    asyncio.run(serve_until_signalled(config, print_ready))
+    config = msgspec.structs.replace(config, tasks=module_names(config.tasks, os.getcwd()))
+    warning = unprotected_warning(config, "node")
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
+    try:
+        asyncio.run(serve_until_signalled(config, print_ready))
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS:
+            raise
+        sys.stderr.write(bind_error("node", config.host, config.port, exc))
+        return 2
     return 0

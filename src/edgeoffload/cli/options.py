@@ -8,13 +8,14 @@ Only flags the user gave become overrides; the rest come from file and environme
 from __future__ import annotations
 
 import argparse
+import errno
 import inspect
 import re
 from typing import Any
 
 import msgspec
 
-from ..config import ClientConfig, ControllerConfig, NodeConfig
+from ..config import SECRET_FIELDS, ClientConfig, ControllerConfig, NodeConfig
 
 Config = type[NodeConfig] | type[ClientConfig] | type[ControllerConfig]
 
@@ -23,7 +24,13 @@ def _comments(cls: type) -> dict[str, str]:
     """The ``#:`` comment lines above each field in the class source."""
     comments: dict[str, str] = {}
     pending: list[str] = []
-    for line in inspect.getsource(cls).splitlines():
+    lines = [
+        line
+        for base in reversed(cls.__mro__)
+        if base.__module__ == cls.__module__
+        for line in inspect.getsource(base).splitlines()
+    ]
+    for line in lines:
         stripped = line.strip()
         if stripped.startswith("#:"):
             pending.append(stripped[2:].strip())
@@ -40,6 +47,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: Config) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [node] / [client] table")
     helps = _comments(cls)
     for field in msgspec.structs.fields(cls):
+        if field.name in SECRET_FIELDS:
+            continue  # argv is visible to every user (`ps`): secrets come from env or files
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not msgspec.NODEFAULT else None
         if default is None and field.default_factory is not msgspec.NODEFAULT:
@@ -88,3 +97,15 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
+
+
+#: Errors of binding a listening socket, told to the user in one line (not a traceback).
+BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def bind_error(command: str, host: str, port: int, exc: OSError) -> str:
+    """``edgeoffload node: error: cannot listen on 127.0.0.1:8765: address already in use``."""
+    reason = {errno.EADDRINUSE: "address already in use (another process listens there)"}.get(
+        exc.errno or 0, (exc.strerror or str(exc)).lower()
+    )
+    return f"edgeoffload {command}: error: cannot listen on {host}:{port}: {reason}\n"

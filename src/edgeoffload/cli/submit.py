@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -18,12 +19,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="node URL (repeatable; default ws://127.0.0.1:8765/offload)",
     )
     parser.add_argument("--priority", type=int, default=0)
-    parser.add_argument("--deadline", type=float, default=None, help="seconds")
-    parser.add_argument("--token", default=None, help="access token (see `edgeoffload token`)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a node")
+    parser.add_argument(
+        "--deadline", type=positive, default=None, metavar="SECONDS", help="time to finish"
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default=None,
+        help="file holding an access token (default: $EDGEOFFLOAD_TOKEN; see "
+        "`edgeoffload token create`)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for a node (default 10)",
+    )
+
+
+def positive(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
+    for url in args.url or []:
+        if not url.startswith(("ws://", "wss://")) or len(url) <= len("wss://"):
+            sys.stderr.write(
+                f"edgeoffload submit: error: --url {url!r} is not a node URL "
+                "(ws://HOST:PORT/offload or wss://...)\n"
+            )
+            return 2
     values: list[Any] = []
     for i, raw in enumerate(args.args):
         try:
@@ -33,14 +66,36 @@ def run(args: argparse.Namespace) -> int:
                 f"edgeoffload submit: error: argument {i + 1} is not JSON ({exc}): {raw!r}\n"
             )
             return 2
+    token = os.environ.get("EDGEOFFLOAD_TOKEN") or None
+    if args.token_file is not None:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except OSError as exc:
+            sys.stderr.write(
+                f"edgeoffload submit: error: cannot read --token-file {args.token_file}: "
+                f"{exc.strerror}\n"
+            )
+            return 2
     import asyncio
 
     from ..client.client import Client
+    from ..config import ClientConfig, load
     from ..errors import EdgeOffloadError
 
+    # The client's settings as `config show client` prints them (file-less: defaults <
+    # EDGEOFFLOAD_CLIENT__* < these flags), so what is shown is what runs.
+    config = load(
+        ClientConfig,
+        overrides={
+            "urls": args.url or ["ws://127.0.0.1:8765/offload"],
+            "token": token,
+            "wait_for_node_s": args.timeout,
+        },
+    )
+
     async def go() -> Any:
-        urls = args.url or ["ws://127.0.0.1:8765/offload"]
-        async with Client(urls, token=args.token, wait_for_node_s=args.timeout) as client:
+        async with Client(config=config) as client:
             return await client.submit(
                 args.task, *values, priority=args.priority, deadline=args.deadline, where="edge"
             )

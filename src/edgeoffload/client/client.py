@@ -139,7 +139,7 @@ class Client(LinkListener):
         for url in self.config.urls:
             self.add_node(url)
         if self.config.controller:
-            self.table = TableFollower(self.config.controller, self)
+            self.table = TableFollower(self.config.controller, self, self.config)
             self._follow = asyncio.create_task(self.table.run())
             if wait:
                 with contextlib.suppress(TimeoutError):

@@ -47,6 +47,7 @@ from ..protocol.messages import (
     SubmitBatch,
     Welcome,
 )
+from ..tls import context_for
 from ..transport import CONNECTION_ERRORS, OnMessage, dispatch, reconnect_forever, write_nowait
 
 log = logging.getLogger("edgeoffload.client")
@@ -236,6 +237,7 @@ class NodeLink:
             ping_interval=None,
             close_timeout=1.0,
             create_connection=_LinkConnection,
+            ssl=context_for(self.url, cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file),
         ) as plain_ws:
             ws = cast(_LinkConnection, plain_ws)
             conn = Connection(Role.CLIENT, cfg.max_frame_bytes)

@@ -18,6 +18,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ..config import ClientConfig
 from ..protocol.control import (
     ClientReport,
     ControllerToClient,
@@ -25,6 +26,7 @@ from ..protocol.control import (
     NodeView,
     TableSnapshot,
 )
+from ..tls import context_for
 from ..transport import reconnect_forever
 
 log = logging.getLogger("edgeoffload.client")
@@ -37,8 +39,16 @@ class TableListener(Protocol):
 class TableFollower:
     """Follows one controller's table for one client."""
 
-    def __init__(self, controller_url: str, listener: TableListener) -> None:
+    def __init__(
+        self, controller_url: str, listener: TableListener, config: ClientConfig | None = None
+    ) -> None:
         self.url = controller_url.rstrip("/") + "/ws/subscribe"
+        cfg = config or ClientConfig()
+        #: The client's token (role client) for a controller with a secret.
+        self._headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
+        #: For a wss:// controller: verified with the client's CA bundle, its own
+        #: certificate shown for mutual TLS.
+        self._ssl = context_for(self.url, cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file)
         self.listener = listener
         self.nodes: dict[str, NodeView] = {}
         self.connected = False
@@ -65,7 +75,13 @@ class TableFollower:
 
     async def _session(self) -> None:
         decoder = msgspec.json.Decoder(ControllerToClient)
-        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+        async with connect(
+            self.url,
+            open_timeout=5,
+            close_timeout=1,
+            additional_headers=self._headers,
+            ssl=self._ssl,
+        ) as ws:
             self._ws = ws
             async for raw in ws:
                 message = decoder.decode(raw)

@@ -19,9 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..auth import Claims
+from ..config import keys_of
+from ..errors import Forbidden, Unauthorized
 from ..metrics import NodeMetrics
-from ..protocol.control import NodeView
+from ..protocol.control import NodeView, Reason
 from ..version import __version__
+from .access import Access, authorize
 from .service import Controller
 
 log = logging.getLogger("edgeoffload.controller")
@@ -47,7 +51,15 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
 
 class DrainRequest(msgspec.Struct, frozen=True):
-    reason: str = ""
+    reason: Reason = ""
+
+
+#: Largest REST request body read; the drain body is a short reason (a 200 MiB one was
+#: once accepted whole: +801 MiB of controller memory and a 632 MB database).
+MAX_BODY_BYTES = 64 * 1024
+#: Largest id a query may name: the store's ids are signed 64-bit integers
+#: (``since_id=2**63`` answered 500).
+MAX_ID = 2**63 - 1
 
 
 _REF = "#/components/schemas/{name}"
@@ -72,6 +84,12 @@ def _ref(name: str) -> dict[str, str]:
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _body(_ref("ErrorBody"), "no such node")}
 BAD: dict[int | str, dict[str, Any]] = {422: _body(_ref("ErrorBody"), "invalid parameter")}
+DENIED: dict[int | str, dict[str, Any]] = {
+    401: _body(_ref("ErrorBody"), "token missing or refused (with a secret)"),
+    403: _body(_ref("ErrorBody"), "the token's role may not do this"),
+}
+#: WebSocket close code for refused credentials (RFC 6455 section 7.4.1: policy violation).
+CLOSE_POLICY = 1008
 
 
 def create_app(controller: Controller) -> FastAPI:
@@ -99,6 +117,21 @@ def create_app(controller: Controller) -> FastAPI:
         log.exception("request %s failed", request.url.path)
         return _error(500, "internal", "internal error; see the controller log")
 
+    keys = keys_of(controller.config)
+    open_reads = controller.config.open_reads
+
+    def denied(request: Request, access: Access) -> Response | None:
+        """The 401/403 answer when the request may not reach this endpoint (access.py)."""
+        try:
+            authorize(keys, access, request.headers.get("authorization"), open_reads)
+        except Forbidden as exc:
+            return _error(403, "forbidden", exc.message)
+        except Unauthorized as exc:
+            response = _error(401, "unauthorized", exc.message)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return None
+
     def node_or_404(node_id: str) -> NodeView | Response:
         view = controller.membership.get(node_id)
         return view if view is not None else _error(404, "not_found", f"no node {node_id!r}")
@@ -108,7 +141,9 @@ def create_app(controller: Controller) -> FastAPI:
         response_class=Response,
         responses={200: _body({"type": "array", "items": _ref("NodeView")}, "every known node")},
     )
-    async def list_nodes() -> Response:
+    async def list_nodes(request: Request) -> Response:
+        if (refused := denied(request, Access.READ)) is not None:
+            return refused
         return _json(sorted(controller.membership.views(), key=lambda v: v.node_id))
 
     @app.get(
@@ -116,7 +151,9 @@ def create_app(controller: Controller) -> FastAPI:
         response_class=Response,
         responses={200: _body(_ref("NodeView"), "the node"), **NOT_FOUND},
     )
-    async def get_node(node_id: str) -> Response:
+    async def get_node(node_id: str, request: Request) -> Response:
+        if (refused := denied(request, Access.READ)) is not None:
+            return refused
         found = node_or_404(node_id)
         return found if isinstance(found, Response) else _json(found)
 
@@ -131,9 +168,12 @@ def create_app(controller: Controller) -> FastAPI:
     )
     async def node_metrics(
         node_id: str,
+        request: Request,
         since: float | None = Query(None, description="Unix time; default: 5 minutes ago"),
         limit: int = Query(1000, ge=1, le=10_000),
     ) -> Response:
+        if (refused := denied(request, Access.READ)) is not None:
+            return refused
         found = node_or_404(node_id)
         if isinstance(found, Response):
             return found
@@ -142,12 +182,14 @@ def create_app(controller: Controller) -> FastAPI:
         return _json([MetricSample(ts, m) for ts, m in rows])
 
     async def _drain_reason(request: Request) -> str | Response:
-        raw = await request.body()
+        raw = await _capped_body(request)
+        if raw is None:
+            return _error(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
         if not raw:
             return ""
         try:
             return msgspec.json.decode(raw, type=DrainRequest).reason
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return _error(422, "bad_request", f"body: {exc}")
 
     @app.post(
@@ -157,6 +199,8 @@ def create_app(controller: Controller) -> FastAPI:
         responses={200: _body(_ref("NodeView"), "the node, draining"), **NOT_FOUND, **BAD},
     )
     async def drain(node_id: str, request: Request) -> Response:
+        if (refused := denied(request, Access.WRITE)) is not None:
+            return refused
         reason = await _drain_reason(request)
         if isinstance(reason, Response):
             return reason
@@ -168,7 +212,9 @@ def create_app(controller: Controller) -> FastAPI:
         response_class=Response,
         responses={200: _body(_ref("NodeView"), "the node, taking work"), **NOT_FOUND},
     )
-    async def resume(node_id: str) -> Response:
+    async def resume(node_id: str, request: Request) -> Response:
+        if (refused := denied(request, Access.WRITE)) is not None:
+            return refused
         view = await controller.resume(node_id)
         return _json(view) if view is not None else _error(404, "not_found", f"no node {node_id!r}")
 
@@ -181,15 +227,24 @@ def create_app(controller: Controller) -> FastAPI:
         },
     )
     async def events(
-        since_id: int = Query(0, ge=0, description="return events after this id"),
+        request: Request,
+        since_id: int = Query(0, ge=0, le=MAX_ID, description="return events after this id"),
         limit: int = Query(100, ge=1, le=10_000),
         node_id: str | None = None,
+        last: int | None = Query(None, ge=1, le=10_000, description="the newest N instead"),
     ) -> Response:
-        rows = await controller.events(since_id, limit, node_id)
+        if (refused := denied(request, Access.READ)) is not None:
+            return refused
+        if last is not None:
+            rows = await controller.events(since_id, last, node_id, newest=True)
+        else:
+            rows = await controller.events(since_id, limit, node_id)
         return _json([Event(r.id, r.ts, r.kind, r.node_id, r.detail) for r in rows])
 
     @app.get("/metrics", response_class=Response, include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if (refused := denied(request, Access.READ)) is not None:
+            return refused
         return Response(_prometheus_text(controller), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", response_class=Response)
@@ -202,13 +257,27 @@ def create_app(controller: Controller) -> FastAPI:
             return Response("ready\n", media_type="text/plain")
         return Response("starting\n", status_code=503, media_type="text/plain")
 
+    async def admitted(ws: WebSocket, access: Access) -> tuple[bool, Claims | None]:
+        """Whether a WebSocket may proceed, with its token's claims. A refused one is
+        accepted, then closed with 1008 and the reason, so the peer can log why."""
+        try:
+            return True, authorize(keys, access, ws.headers.get("authorization"))
+        except Unauthorized as exc:
+            await ws.accept()
+            await ws.close(code=CLOSE_POLICY, reason=f"unauthorized: {exc.message}"[:120])
+            return False, None
+
     @app.websocket("/ws/node")
     async def node_ws(ws: WebSocket) -> None:
-        await _session(ws, controller.node_session)
+        ok, claims = await admitted(ws, Access.NODE)
+        if ok:
+            await _session(ws, lambda r, s: controller.node_session(r, s, claims))
 
     @app.websocket("/ws/subscribe")
     async def subscribe_ws(ws: WebSocket) -> None:
-        await _session(ws, controller.subscriber_session)
+        ok, claims = await admitted(ws, Access.SUBSCRIBE)
+        if ok:
+            await _session(ws, lambda r, s: controller.subscriber_session(r, s, claims))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -226,6 +295,20 @@ def create_app(controller: Controller) -> FastAPI:
     return app
 
 
+async def _capped_body(request: Request) -> bytes | None:
+    """The request body, or ``None`` once it exceeds :data:`MAX_BODY_BYTES` (refused from
+    its Content-Length when it has one, else while it streams in: never read whole)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return bytes(body)
+
+
 async def _session(ws: WebSocket, run: Any) -> None:
     """Accept, then hand the session to the controller; a bad message closes it (1003)."""
     await ws.accept()
@@ -240,6 +323,9 @@ async def _session(ws: WebSocket, run: Any) -> None:
         await run(receive, send)
     except WebSocketDisconnect:
         pass
+    except Unauthorized as exc:
+        log.warning("control connection refused: %s", exc.message)
+        await ws.close(code=CLOSE_POLICY, reason=f"unauthorized: {exc.message}"[:120])
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         log.info("control connection closed: %s", exc)
         await ws.close(code=1003, reason=str(exc)[:120])
@@ -263,6 +349,11 @@ def _prometheus_text(controller: Controller) -> bytes:
         stats.heartbeats
     )
     Gauge("edgeoffload_controller_events", "events logged", registry=registry).set(stats.events)
+    Gauge(
+        "edgeoffload_controller_failed_changes",
+        "changes that could not be applied",
+        registry=registry,
+    ).set(stats.failed_changes)
     per_node = {
         name: Gauge(
             f"edgeoffload_node_{name}", f"node {name} (last heartbeat)", ["node"], registry=registry

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+import ssl
 from collections.abc import Callable
 
 from ..config import ControllerConfig
@@ -26,15 +28,34 @@ class ControllerServer:
             lifespan="off",
             ws="websockets-sansio",
             ws_ping_interval=None,
+            ssl_certfile=config.tls_cert_file,
+            ssl_keyfile=config.tls_key_file,
+            ssl_ca_certs=config.tls_client_ca_file,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if config.tls_client_ca_file else ssl.CERT_NONE,
         )
         self._server = uvicorn.Server(self._config)
         self._serving: asyncio.Task[None] | None = None
         self.port = config.port
 
     async def start(self) -> None:
-        """Open the store, then listen; returns when the port is bound."""
-        await self.controller.start()
-        self._serving = asyncio.create_task(self._server.serve())
+        """Bind the port, open the store, then serve; returns when serving.
+
+        The port is bound first so that a port in use fails at once, before anything
+        is created (a second controller on a taken port once created its database,
+        then let uvicorn print its error and exit 3).
+
+        Raises:
+            OSError: the address cannot be bound (in use, not this host's, privileged).
+        """
+        cfg = self.controller.config
+        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        sock = socket.create_server((cfg.host, cfg.port), family=family, backlog=2048)
+        try:
+            await self.controller.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._serving.done():
                 await self._serving  # raises why it could not start
@@ -44,7 +65,8 @@ class ControllerServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self._config.host}:{self.port}"
+        scheme = "https" if self.controller.config.tls else "http"
+        return f"{scheme}://{self._config.host}:{self.port}"
 
     async def stop(self) -> None:
         self._server.should_exit = True

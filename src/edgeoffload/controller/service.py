@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ..auth import Claims
 from ..config import ControllerConfig
 from ..metrics import HealthThresholds
 from ..protocol.control import (
@@ -31,6 +32,7 @@ from ..protocol.control import (
     TableSnapshot,
     TableUpdate,
 )
+from .access import check_node_id
 from .membership import Change, Membership
 from .store import EventRecord, Store, open_store
 
@@ -40,6 +42,9 @@ T = TypeVar("T")
 #: Updates a slow subscriber may lag behind before it is dropped (it reconnects and
 #: gets a fresh snapshot, so nothing is lost but the backlog).
 SUBSCRIBER_BACKLOG = 10_000
+
+#: Events a client may report (the rest are the controller's own observations).
+CLIENT_EVENTS = frozenset({EventKind.RESUBMITTED})
 
 _node_decoder = msgspec.json.Decoder(NodeToController)
 _report_decoder = msgspec.json.Decoder(ClientReport)
@@ -59,6 +64,7 @@ class ControllerStats:
     subscribers: int
     heartbeats: int
     events: int
+    failed_changes: int
 
 
 class Controller:
@@ -85,11 +91,19 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeats = 0
         self.events_logged = 0
-        self.ready = False
+        self.failed_changes = 0
+        self._started = False
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call on the store's thread."""
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    @property
+    def ready(self) -> bool:
+        """The store is open and the tick loop (failure detection) is alive: what
+        ``/readyz`` answers, so that an orchestrator restarts a controller whose loop
+        has died instead of trusting it."""
+        return self._started and bool(self._tasks) and not self._tasks[0].done()
 
     @property
     def store(self) -> Store:
@@ -106,10 +120,10 @@ class Controller:
             asyncio.create_task(self._tick_loop()),
             asyncio.create_task(self._retention_loop()),
         ]
-        self.ready = True
+        self._started = True
 
     async def close(self) -> None:
-        self.ready = False
+        self._started = False
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -129,26 +143,60 @@ class Controller:
 
     async def _retention_loop(self) -> None:
         while True:
-            await self.db(self.store.prune_metrics, time.time() - self.config.retention_s)
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("pruning the store failed")
             await asyncio.sleep(min(60.0, self.config.retention_s / 10))
+
+    async def prune(self) -> None:
+        """Drop metric samples past ``retention_s`` and events past their count and age
+        (the event log was never pruned: 2,000 fake events in 2 s stayed forever)."""
+        now = time.time()
+        await self.db(self.store.prune_metrics, now - self.config.retention_s)
+        await self.db(
+            self.store.prune_events, now - self.config.events_retention_s, self.config.events_max
+        )
 
     # -- changes ----------------------------------------------------------------------------
 
     async def apply(self, changes: list[Change]) -> None:
-        """Persist, log, push to subscribers and command nodes, for each change."""
+        """Persist, log, push to subscribers and command nodes, for each change.
+
+        A change that fails (the store refuses it, say) is logged and counted in
+        ``failed_changes``, and the others go on: the tick loop runs this, and one
+        poisoned change must never stop failure detection for every node.
+        """
         now = time.time()
         for change in changes:
-            node = change.node
-            if change.event is not EventKind.LOAD:
-                await self.db(self.store.save_node, node)
-                await self.db(
-                    self.store.add_event, now, change.event.value, node.node_id, change.detail
+            try:
+                await self._apply_one(change, now)
+            except Exception:
+                self.failed_changes += 1
+                log.exception(
+                    "change %s of node %s failed",
+                    change.event,
+                    change.node.node_id,
+                    extra={"node_id": change.node.node_id},
                 )
-                self.events_logged += 1
-                log.info("node %s %s %s", node.node_id, change.event.value, change.detail)
-            self._publish(encode(TableUpdate(event=change.event, node=node)))
-            if change.event in (EventKind.DRAINED, EventKind.RESUMED):
-                await self._command(node, change)
+
+    async def _apply_one(self, change: Change, now: float) -> None:
+        node = change.node
+        if change.event is not EventKind.LOAD:
+            await self.db(self.store.save_node, node)
+            event = change.event.value
+            await self.db(self.store.add_event, now, event, node.node_id, change.detail)
+            self.events_logged += 1
+            log.info(
+                "node %s %s %s",
+                node.node_id,
+                event,
+                change.detail,
+                extra={"node_id": node.node_id},
+            )
+        self._publish(encode(TableUpdate(event=change.event, node=node)))
+        if change.event in (EventKind.DRAINED, EventKind.RESUMED):
+            await self._command(node, change)
 
     async def _command(self, node: NodeView, change: Change) -> None:
         send = self._node_senders.get(node.node_id)
@@ -172,11 +220,20 @@ class Controller:
         self,
         receive: Callable[[], Awaitable[bytes | str]],
         send: Callable[[bytes], Awaitable[None]],
+        claims: Claims | None = None,
     ) -> None:
-        """One node's control connection: a hello, then heartbeats until it closes."""
+        """One node's control connection: a hello, then heartbeats until it closes.
+
+        With authentication on, ``claims`` are the node token's and the hello's node id
+        must be its subject (:func:`.access.check_node_id`), and so must every beat's.
+
+        Raises:
+            Unauthorized: the hello names another node id than the token's subject.
+        """
         first = _node_decoder.decode(await receive())
         if not isinstance(first, NodeHello):
             raise ValueError("the first message from a node must be its hello")
+        check_node_id(claims, first.node_id)
         node_id = first.node_id
         self._node_senders[node_id] = send
         try:
@@ -187,6 +244,8 @@ class Controller:
             while True:
                 message = _node_decoder.decode(await receive())
                 if isinstance(message, NodeBeat):
+                    if message.node_id != node_id:
+                        raise ValueError(f"a beat for {message.node_id!r} on {node_id!r}'s link")
                     now = time.time()
                     self.heartbeats += 1
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
@@ -201,11 +260,17 @@ class Controller:
         self,
         receive: Callable[[], Awaitable[bytes | str]],
         send: Callable[[bytes], Awaitable[None]],
+        claims: Claims | None = None,
     ) -> None:
-        """A client following the table: a snapshot, then every update, in order."""
+        """A client following the table: a snapshot, then every update, in order.
+
+        The client may report what it did (resubmissions, for the event log); with
+        authentication on, each report is logged with the token's subject.
+        """
         sub = _Subscriber()
         self._subscribers.add(sub)
-        reader = asyncio.create_task(self._client_reports(receive))
+        subject = claims.subject if claims is not None else None
+        reader = asyncio.create_task(self._client_reports(receive, subject))
         try:
             await send(encode(TableSnapshot(nodes=self.membership.views())))
             while not reader.done():
@@ -223,15 +288,24 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    async def _client_reports(self, receive: Callable[[], Awaitable[bytes | str]]) -> None:
+    async def _client_reports(
+        self, receive: Callable[[], Awaitable[bytes | str]], subject: str | None
+    ) -> None:
+        """Log what clients report. A client reports only its own resubmissions: any
+        other kind (``dead``, ``joined``...) is the controller's word alone, and a
+        client that claims one is disconnected (2,000 fake ``dead`` events were once
+        written this way)."""
         while True:
             report = _report_decoder.decode(await receive())
+            if report.event not in CLIENT_EVENTS:
+                raise ValueError(f"clients may not report {report.event.value!r} events")
+            by = f" by {subject}" if subject is not None else ""
             await self.db(
                 self.store.add_event,
                 time.time(),
                 report.event.value,
                 report.node_id,
-                f"{report.count} tasks",
+                f"{report.count} tasks{by}",
             )
             self.events_logged += 1
 
@@ -253,8 +327,10 @@ class Controller:
             await self.apply([change])
         return self.membership.get(node_id)
 
-    async def events(self, since_id: int, limit: int, node_id: str | None) -> list[EventRecord]:
-        return await self.db(self.store.events, since_id, limit, node_id)
+    async def events(
+        self, since_id: int, limit: int, node_id: str | None, newest: bool = False
+    ) -> list[EventRecord]:
+        return await self.db(self.store.events, since_id, limit, node_id, newest)
 
     def statistics(self) -> ControllerStats:
         by_state: dict[str, int] = {}
@@ -267,4 +343,5 @@ class Controller:
             subscribers=len(self._subscribers),
             heartbeats=self.heartbeats,
             events=self.events_logged,
+            failed_changes=self.failed_changes,
         )

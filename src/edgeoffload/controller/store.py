@@ -147,16 +147,36 @@ class Store:
         self._db.commit()
         return int(event_id)
 
+    def prune_events(self, before: float, keep: int) -> int:
+        """Delete events older than ``before``, then all but the newest ``keep``."""
+        cur = self._execute("DELETE FROM events WHERE ts < ?", (before,))
+        deleted = int(cur.rowcount)
+        cur = self._execute(
+            "DELETE FROM events WHERE id <= "
+            "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (keep,),
+        )
+        self._db.commit()
+        return deleted + max(0, int(cur.rowcount))
+
     def events(
-        self, since_id: int = 0, limit: int = 1000, node_id: str | None = None
+        self,
+        since_id: int = 0,
+        limit: int = 1000,
+        node_id: str | None = None,
+        newest: bool = False,
     ) -> list[EventRecord]:
+        """Events after ``since_id``, oldest first: the first ``limit`` of them, or with
+        ``newest`` the last ``limit`` (what a status view shows)."""
         sql = "SELECT id, ts, kind, node_id, detail FROM events WHERE id > ?"
         params: tuple[Any, ...] = (since_id,)
         if node_id is not None:
             sql += " AND node_id = ?"
             params += (node_id,)
-        rows = self._execute(sql + " ORDER BY id LIMIT ?", (*params, limit)).fetchall()
-        return [EventRecord(int(i), float(ts), k, n, d) for i, ts, k, n, d in rows]
+        order = " ORDER BY id DESC LIMIT ?" if newest else " ORDER BY id LIMIT ?"
+        rows = self._execute(sql + order, (*params, limit)).fetchall()
+        records = [EventRecord(int(i), float(ts), k, n, d) for i, ts, k, n, d in rows]
+        return records[::-1] if newest else records
 
     def close(self) -> None:
         self._db.close()

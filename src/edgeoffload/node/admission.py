@@ -28,8 +28,10 @@ Rules, in the order a submit meets them:
    (``draining``), when full (``overloaded``, with a retry hint) or when its deadline
    has passed (``deadline_exceeded``); see :mod:`.scheduler`.
 
-The handshake: with an ``auth_secret``, a hello whose token is missing, badly signed
-or expired is refused (``unauthorized``, the connection closes). A node shutting down
+The handshake: with a secret (:class:`~edgeoffload.auth.Keys`), a hello whose token
+is missing, oversized, badly signed, expired, too long-lived or of a role that may not
+submit is refused (``unauthorized``, the connection closes; edgeoffload.auth says why
+each check). A node shutting down
 answers a hello with ``Draining`` and no welcome; a drained node welcomes, then says
 ``Draining`` at once, so the client knows not to place work there.
 
@@ -49,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..auth import verify_token
+from ..auth import CLIENT_ROLES, Keys, verify_token
 from ..errors import Unauthorized
 from ..protocol.codec import DEFAULT_MAX_FRAME_BYTES
 from ..protocol.codes import ErrorCode
@@ -133,7 +135,7 @@ class NodeOffer:
         max_frame_bytes: the largest frame it accepts (told in the welcome).
         max_batch: the most answers it packs in one frame.
         workers: its pool processes.
-        auth_secret: the HS256 secret; None: no token needed.
+        keys: the secrets client tokens are checked with; None: no token needed.
     """
 
     node_id: str
@@ -142,7 +144,7 @@ class NodeOffer:
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     max_batch: int = 4096
     workers: int = 1
-    auth_secret: str | None = None
+    keys: Keys | None = None
 
 
 @dataclass(slots=True)
@@ -232,9 +234,10 @@ class Admission:
         session.client_id = hello.client_id
         session.batch_results = hello.batch_results
         offer = self.offer
-        if offer.auth_secret is not None:
+        if offer.keys is not None:
             try:
-                session.subject = verify_token(offer.auth_secret, hello.token, unix_now)
+                claims = verify_token(offer.keys, hello.token, CLIENT_ROLES, unix_now)
+                session.subject = claims.subject
             except Unauthorized as exc:
                 return [Reject(sid, ErrorCode.UNAUTHORIZED, exc.message)]
         if self.closing:

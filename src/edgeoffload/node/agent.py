@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ssl import SSLContext
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
@@ -67,19 +68,38 @@ class ControllerAgent:
 
     Args:
         node: the node as the agent sees it.
-        controller_url: the controller's base URL (``ws://host:port``).
+        controller_url: the controller's base URL (``ws://host:port`` or ``wss://``).
         interval_s: time between heartbeats.
+        token: gives the node's token for the controller, if it has a secret.
+        ssl: the TLS context for a ``wss://`` controller.
 
     ``await agent.run()`` runs until cancelled; :attr:`connected` says whether a
     session with the controller is up.
     """
 
-    def __init__(self, node: ManagedNode, controller_url: str, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        node: ManagedNode,
+        controller_url: str,
+        interval_s: float = 1.0,
+        token: Callable[[], str | None] = lambda: None,
+        ssl: SSLContext | None = None,
+    ) -> None:
         self.node = node
         self.url = controller_url.rstrip("/") + "/ws/node"
         self.interval_s = interval_s
         self.connected = False
         self._speed_hz: float | None = node.speed_hz
+        #: The node's token (role node) for a controller with a secret, asked for at
+        #: every connection, so that one made by the node itself is always fresh.
+        self.token = token
+        #: For a wss:// controller: the CAs to verify it with (and the node's own
+        #: certificate, for mutual TLS); None for ws://.
+        self.ssl = ssl
+
+    def _headers(self) -> dict[str, str]:
+        token = self.token()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def run(self) -> None:
         """Register, heartbeat and obey commands, reconnecting until cancelled."""
@@ -111,7 +131,13 @@ class ControllerAgent:
     async def _session(self) -> None:
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
-        async with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+        async with connect(
+            self.url,
+            open_timeout=5,
+            close_timeout=1,
+            additional_headers=self._headers(),
+            ssl=self.ssl,
+        ) as ws:
             await ws.send(msgspec.json.encode(self.hello(self._speed_hz)).decode())
             self.connected = True
             log.info("registered with controller %s", self.url)

@@ -18,7 +18,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+from ..auth import Role, make_token
 from ..config import NodeConfig
+from ..tls import context_for
 from .agent import ControllerAgent, ManagedNode
 from .server import EdgeNode
 
@@ -47,10 +49,38 @@ def start_agent(node: EdgeNode) -> asyncio.Task[None] | None:
     config = node.config
     if not config.controller:
         return None
-    agent = ControllerAgent(managed(node), config.controller, config.heartbeat_interval_s)
+    agent = ControllerAgent(
+        managed(node),
+        config.controller,
+        config.heartbeat_interval_s,
+        token=controller_token(config, node.node_id),
+        ssl=context_for(
+            config.controller, config.tls_ca_file, config.tls_cert_file, config.tls_key_file
+        ),
+    )
     task = asyncio.create_task(agent.run(), name="controller-agent")
     task.add_done_callback(_report_end)
     return task
+
+
+#: Lifetime of the node tokens a node makes for itself (one per connection).
+SELF_TOKEN_TTL_S = 3600.0
+
+
+def controller_token(config: NodeConfig, node_id: str) -> Callable[[], str | None]:
+    """Where the agent's token comes from: the configured ``controller_token``, or, for
+    a node that holds the site secret, a ``node`` token for its own id that it signs
+    itself at each connection. A node with the secret is trusted by the site already
+    (it checks client tokens with it), so this adds no power, and no per-node token
+    has to be made and mounted (a Kubernetes pod's id is its name, known only at run
+    time)."""
+    configured = config.controller_token
+    if configured is not None:
+        return lambda: configured
+    secret = config.auth_secret
+    if secret is None:
+        return lambda: None
+    return lambda: make_token(secret, node_id, Role.NODE, SELF_TOKEN_TTL_S)
 
 
 def _report_end(task: asyncio.Task[None]) -> None:

@@ -37,7 +37,7 @@ from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
-from ..config import NodeConfig
+from ..config import NodeConfig, keys_of
 from ..errors import FrameTooLarge, RemoteProtocolError
 from ..execution import TaskPool, run_inline
 from ..metrics import NodeMetrics
@@ -55,6 +55,7 @@ from ..protocol.messages import (
     SubmitBatch,
 )
 from ..tasks import TaskSpec, load_modules
+from ..tls import server_context_of
 from ..transport import dispatch, write_nowait
 from .admission import (
     SHUTTING_DOWN,
@@ -244,7 +245,7 @@ class EdgeNode:
                 max_frame_bytes=config.max_frame_bytes,
                 max_batch=self.max_batch,
                 workers=self.workers,
-                auth_secret=config.auth_secret,
+                keys=keys_of(config),
             ),
             self.scheduler,
         )
@@ -278,6 +279,9 @@ class EdgeNode:
             ping_interval=self.config.ping_interval_s,
             process_request=self._process_request,
             server_header=None,
+            ssl=server_context_of(
+                self.config.tls_cert_file, self.config.tls_key_file, self.config.tls_client_ca_file
+            ),
         )
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
@@ -345,7 +349,8 @@ class EdgeNode:
 
     @property
     def url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}{PATH}"
+        scheme = "wss" if self.config.tls else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{PATH}"
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

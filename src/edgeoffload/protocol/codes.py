@@ -50,8 +50,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished.",
     ErrorCode.TASK_FAILED: "The task ran and raised; exc_type and message say what it raised. "
     "The node keeps serving.",
-    ErrorCode.UNAUTHORIZED: "The hello's token is missing, invalid or expired (HS256 JWT). The "
-    "connection is closed.",
+    ErrorCode.UNAUTHORIZED: "The hello's token is missing, oversized, badly signed, expired, "
+    "too long-lived, for another audience, or of a role that may not submit (client or admin "
+    "needed); the message says which. The connection is closed.",
     ErrorCode.DRAINING: "The node is shutting down or draining and takes no new work. The "
     "client resubmits the task elsewhere.",
     ErrorCode.INTERNAL: "An unexpected failure inside the node; details are in its log, not on "

@@ -16,11 +16,28 @@ pure too.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from ..metrics import NodeMetrics
+
+# Every field a peer sends is bounded at decoding, so that nothing out of range reaches
+# the membership, the store or the tick loop: a hello with ``cores = 2**63`` once passed
+# decoding, overflowed SQLite's 64-bit INTEGER inside the tick loop and stopped failure
+# detection for every node. The limits are far above any real value.
+
+#: A node id: printable ASCII without spaces (host:port by default), at most 128.
+NodeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+#: URLs of at most 2,048 characters (the common limit of browsers and proxies).
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+#: Short names (labels, task names): at most 256 characters.
+Name = Annotated[str, msgspec.Meta(max_length=256)]
+#: Free text from operators (a drain reason): at most 1 KiB; a 2 MiB reason once
+#: exceeded the node's frame limit and the node reconnected in a loop.
+Reason = Annotated[str, msgspec.Meta(max_length=1024)]
+#: Counts that fit a signed 64-bit column.
+Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
 class NodeState(StrEnum):
@@ -46,23 +63,29 @@ class EventKind(StrEnum):
 
 
 class NodeHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
-    node_id: str
-    url: str
-    cores: int
-    speed_hz: float
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-    tasks: list[str] = msgspec.field(default_factory=list)
+    node_id: NodeId
+    url: Url
+    #: Worker processes (1 to 65,536).
+    cores: Annotated[int, msgspec.Meta(ge=1, le=65_536)]
+    #: Cycles per second of one core; finite (inf and NaN fail the bounds).
+    speed_hz: Annotated[float, msgspec.Meta(ge=0, le=1e13)]
+    labels: Annotated[dict[Name, Name], msgspec.Meta(max_length=64)] = msgspec.field(
+        default_factory=dict
+    )
+    tasks: Annotated[list[Name], msgspec.Meta(max_length=10_000)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class NodeBeat(msgspec.Struct, frozen=True, kw_only=True, tag="beat"):
-    node_id: str
-    seq: int
+    node_id: NodeId
+    seq: Int64
     metrics: NodeMetrics
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag="command"):
     action: Literal["drain", "resume"]
-    reason: str = ""
+    reason: Reason = ""
 
 
 class NodeView(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,8 +125,8 @@ class ClientReport(msgspec.Struct, frozen=True, kw_only=True, tag="report"):
     """A client tells the controller what it did (for the event log)."""
 
     event: EventKind
-    node_id: str
-    count: int
+    node_id: NodeId
+    count: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 
 
 NodeToController = NodeHello | NodeBeat

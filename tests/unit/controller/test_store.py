@@ -77,3 +77,19 @@ def test_bad_store_urls_are_config_errors(tmp_path) -> None:  # type: ignore[no-
         open_store(f"sqlite:///{tmp_path}/no/such/dir/c.db")
     with pytest.raises(ConfigError, match="OperationalError"):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_events_are_pruned_by_age_then_count(store: Store) -> None:
+    for i in range(30):
+        store.add_event(float(i), "joined", f"n{i}", "")
+    assert store.prune_events(before=10.0, keep=15) == 15
+    kept = store.events(0, 100)
+    assert [e.node_id for e in kept] == [f"n{i}" for i in range(15, 30)]
+    assert store.prune_events(before=0.0, keep=100) == 0
+
+
+def test_the_newest_events_come_oldest_first(store: Store) -> None:
+    for i in range(10):
+        store.add_event(float(i), "joined", f"n{i}", "")
+    assert [e.node_id for e in store.events(0, 3, newest=True)] == ["n7", "n8", "n9"]
+    assert [e.node_id for e in store.events(0, 3, "n2", newest=True)] == ["n2"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeoffload.auth import make_token
+from edgeoffload.auth import Keys, make_token
 from edgeoffload.node.admission import (
     SHUTTING_DOWN,
     Admission,
@@ -51,7 +51,7 @@ def admission(
         max_frame_bytes=1 << 20,
         max_batch=512,
         workers=2,
-        auth_secret=auth_secret,
+        keys=None if auth_secret is None else Keys(auth_secret),
     )
     return Admission(offer, Scheduler(max_pending, workers=2))
 
@@ -237,9 +237,13 @@ def test_a_hello_to_a_node_shutting_down_gets_no_welcome() -> None:
 @pytest.mark.parametrize(
     ("token", "message"),
     [
-        (None, "this node requires a token (hello carried none)"),
-        (make_token("x" * 40, "cam", 60, now=UNIX), "token signature is invalid"),
-        (make_token(SECRET, "cam", 60, now=UNIX - 120), "token expired"),
+        (None, "a token is required (none was sent)"),
+        (make_token("x" * 40, "cam", "client", 60, now=UNIX), "token signature is invalid"),
+        (make_token(SECRET, "cam", "client", 60, now=UNIX - 120), "token expired"),
+        (
+            make_token(SECRET, "edge-9", "node", 60, now=UNIX),
+            "role 'node' may not do this (needs admin or client)",
+        ),
     ],
 )
 def test_auth_refusals_close_the_handshake_and_say_why(token: str | None, message: str) -> None:
@@ -254,7 +258,7 @@ def test_auth_refusals_close_the_handshake_and_say_why(token: str | None, messag
 def test_a_valid_token_is_welcomed_and_its_subject_kept_on_the_node_clock() -> None:
     a = admission(auth_secret=SECRET)
     session = a.open(1)
-    token = make_token(SECRET, "cam-7", 60, now=UNIX)
+    token = make_token(SECRET, "cam-7", "client", 60, now=UNIX)
     assert a.hello(1, Hello(PROTOCOL_VERSION, "c", token), UNIX + 30) == [Send(1, welcome(a))]
     assert session.subject == "cam-7"
     # The same token, presented on a second connection after it expired (plus leeway).
