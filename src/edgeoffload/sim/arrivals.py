@@ -65,6 +65,7 @@ class ArrivalStream:
         self._kappa_ss = np.array([n.kappa * n.speed_hz * n.speed_hz for n in nodes])
         self._kappa_s2 = np.array([n.kappa * n.speed_hz**2 for n in nodes])
         self._cores = max((n.cores for n in nodes), default=1)
+        self._min_rows = sim.options.min_rows(MIN_ROWS)
 
     def add(self, arrivals: list[Arrival]) -> None:
         """Queue transfers (any order; at equal times, those queued earlier and then the
@@ -134,8 +135,9 @@ class ArrivalStream:
             ):
                 break
             batch = self._take(now, heap[0][0] if heap else math.inf, engine.until)
-            if len(batch) >= MIN_ROWS and self._can_batch(batch):
+            if len(batch) >= self._min_rows and self._can_batch(batch):
                 self._batch(batch)
+                sim.numpy_rows["arrivals"] += len(batch)
                 now = engine.now
                 continue
             for k, (at, node, tids) in enumerate(batch):

@@ -58,6 +58,7 @@ class FinishQueue:
         self._cloud = np.array([n.tier == "cloud" for n in nodes], dtype=bool)
         self._wan_rtt = np.array([n.wan_rtt_s for n in nodes], dtype=np.float64)
         self._wan_bps = np.array([n.wan_bps for n in nodes], dtype=np.float64)
+        self._min_rows = sim.options.min_rows(MIN_ROWS)
 
     def flush(self, before: tuple[float, int, int] | None = None) -> None:
         """Carry out, in order, every finish whose event would have run before the event
@@ -142,7 +143,7 @@ class FinishQueue:
         waves = int(seen.max()) + 1
         if waves == 1:
             self._download(tasks, times, device, node_of)
-        elif waves * MIN_ROWS > tasks.size:  # small waves: one by one
+        elif waves * self._min_rows > tasks.size:  # small waves: one by one
             self._one_by_one(tasks, times, node_of)
         else:
             for wave in range(waves):
@@ -154,8 +155,9 @@ class FinishQueue:
     ) -> None:
         """:meth:`Simulation.download` of results on distinct devices, no loss draw: with
         numpy when enough rows for numpy to pay, else one by one."""
-        if tasks.size >= MIN_ROWS:
+        if tasks.size >= self._min_rows:
             self._download_many(tasks, ready, device, node_of)
+            self.sim.numpy_rows["finishes"] += tasks.size
         else:
             self._one_by_one(tasks, ready, node_of)
 

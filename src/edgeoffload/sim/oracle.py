@@ -42,6 +42,7 @@ import numpy as np
 from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL, NODE_FEATURES, TASK_FEATURES
 from ..decision.policies import Policy
 from .nodes import dvfs
+from .options import SimOptions
 from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario
@@ -115,7 +116,7 @@ def oracle_records(
     """
     spec = as_scenario(scenario)
     chosen_policy = resolve(policy) if isinstance(policy, str) else policy
-    sim = Simulation(spec, chosen_policy, seed=seed, capture=True)
+    sim = Simulation(spec, chosen_policy, seed=seed, options=SimOptions(capture=True))
     sim.run()
     return _collect(sim)
 

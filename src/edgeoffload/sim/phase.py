@@ -119,7 +119,8 @@ def create(sim: Simulation, phase: int, t0: float, t1: float) -> None:
         if keep.size == 0:
             return
     columns = (cycles, mem, io, inb, outb, deadline, prio)
-    if sim._batch_policy is not None and not sim.external and sim.capture is None:
+    external = sim.options.external
+    if sim._batch_policy is not None and not external and sim.capture is None:
         decide_phase(sim, first, device, rank, created, columns, keep)
         return
     # One policy call per device-instant (per device and round), in id order.
@@ -138,7 +139,7 @@ def create(sim: Simulation, phase: int, t0: float, t1: float) -> None:
             known = features[d] = (own, index, nodes)
         (cpu_hz, load, charge), index, nodes = known
         tasks = TaskBatch(*(c[lo:hi] for c in columns))
-        if sim.external:
+        if external:
             # The environment decides later, task by task: the backlog as of now.
             state = sim._state_at(d, cpu_hz, load, charge, now)
             sim.pending.append(Request(d, first + lo, hi - lo, tasks, state, nodes, index))
@@ -254,7 +255,7 @@ def decide_phase(
             exp_e[lo:hi] = decisions.expected_energy_j
             conf[lo:hi] = decisions.confidence
             same = np.flatnonzero(part[1:] == part[:-1])
-            if same.size == 0 and vector is not None and hi - lo >= rounds.MIN_ROWS:
+            if same.size == 0 and vector is not None and hi - lo >= sim._round_min_rows:
                 rounds.carry_out(
                     sim,
                     vector,
@@ -268,6 +269,7 @@ def decide_phase(
                     up_free,
                     down[part],
                 )
+                sim.numpy_rows["rounds"] += hi - lo
                 if free_at is not None and up_at is not None:
                     free_at[part], up_at[part] = free, up_free
                 continue

@@ -56,7 +56,11 @@ class RoundArrays:
 
 def applicable(sim: Simulation) -> bool:
     """Whether rounds of this simulation's plain tasks can go through :func:`carry_out`."""
-    return sim.closed is None and all(n.input_cache is None for n in sim.nodes)
+    return (
+        sim.options.fast_paths
+        and sim.closed is None
+        and all(n.input_cache is None for n in sim.nodes)
+    )
 
 
 def carry_out(

@@ -62,6 +62,7 @@ from .engine import NORMAL, URGENT, Engine
 from .estimates import BandwidthEstimator, EwmaBandwidth
 from .finishes import FinishQueue
 from .nodes import dvfs, task_spec
+from .options import SimOptions
 from .phase import POWER_COLUMNS, Request
 from .scenario import Scenario
 from .table import Outcome, Reason, TaskTable
@@ -96,8 +97,8 @@ class Simulation:
         scenario: a validated scenario.
         policy: any :class:`~edgeoffload.decision.policies.Policy`.
         seed: overrides ``scenario.seed``.
-        capture: keep every decision's features and hindsight probes (for
-            :func:`edgeoffload.sim.oracle.oracle_records`; costs memory).
+        options: how the run goes (capture, Gymnasium mode, closed-task reports, the
+            numpy paths): :class:`~.options.SimOptions`, fixed for the run.
         estimator: bandwidth estimator (default: EWMA with the scenario's alpha).
 
     Call :meth:`run`, then read :attr:`tasks` (or use :func:`edgeoffload.sim.run`).
@@ -109,9 +110,10 @@ class Simulation:
         policy: Policy,
         *,
         seed: int | None = None,
-        capture: bool = False,
+        options: SimOptions | None = None,
         estimator: BandwidthEstimator | None = None,
     ) -> None:
+        self.options = options = options or SimOptions()
         self.scenario = scenario
         self.policy = policy
         self.seed = scenario.seed if seed is None else seed
@@ -148,12 +150,15 @@ class Simulation:
         self._header_bits = batching.header_bytes * 8.0
         self._backhaul_bps = scenario.backhaul_mbps * 1e6
         self._backhaul_rtt = scenario.backhaul_rtt_ms / 1000.0
-        self.capture = Capture() if capture else None
-        #: Gymnasium mode: policy calls are queued here and the engine stops.
-        self.external = False
+        self.capture = Capture() if options.capture else None
+        #: Gymnasium mode (``options.external``): policy calls are queued here and the
+        #: engine stops.
         self.pending: list[Request] = []
-        #: Task ids closed since the owner last cleared it (Gymnasium rewards).
-        self.closed: list[int] | None = None
+        #: Task ids closed since the owner last cleared it (``options.report_closed``).
+        self.closed: list[int] | None = [] if options.report_closed else None
+        #: Rows carried out by each numpy path (what the fast paths took; diagnostics).
+        self.numpy_rows = {"rounds": 0, "arrivals": 0, "finishes": 0}
+        self._round_min_rows = options.min_rows(rounds.MIN_ROWS)
         #: Node busy share over time: (time, one value per node).
         self.timeline: list[tuple[float, list[float]]] = []
         self.uplink_saved_bytes = 0.0
@@ -215,12 +220,14 @@ class Simulation:
             self.engine.schedule(at, self._crash if crash else self._recover, node, URGENT)
         if self.nodes:
             self.engine.schedule(0.0, self._sample, max(step, s.duration_s / 1000.0))
+        o = self.options
         if (
-            self._plain
+            o.fast_paths
+            and self._plain
             and all(self._plain_fifo)
             and self.capture is None
             and self._observe is None
-            and not self.external
+            and not o.external
             and self.closed is None
         ):
             self._finishes = FinishQueue(self)
