@@ -62,6 +62,33 @@ class Engine:
             raise ValueError(f"event at {at} s scheduled in the past (now {self.now} s)")
         heapq.heappush(self.heap, (at, priority, next(self.seq), callback, arg))
 
+    def next_seq(self) -> int:
+        """A sequence number, as :meth:`schedule` draws them (an event recorded outside
+        the heap keeps its place in the order)."""
+        return next(self.seq)
+
+    def count(self, n: int) -> None:
+        """``n`` events of the model were processed outside the heap (batched)."""
+        self.events += n
+
+    def void(self) -> None:
+        """The event being processed was void (replaced): not one of the model's."""
+        self.events -= 1
+
+    def advance(self, at: float, counted: bool = True) -> None:
+        """Move the clock to ``at`` (>= now) for an event processed outside the heap,
+        which then is the current one (counted as processed unless ``counted`` is
+        False: the caller counts a batch of them with :meth:`count`)."""
+        self.now = at
+        self.current = (at, NORMAL, next(self.seq), None, None)
+        if counted:
+            self.events += 1
+
+    def settle(self, at: float) -> None:
+        """The run is over and its last event was at ``at``: the clock ends there."""
+        if at > self.now:
+            self.now = at
+
     def peek(self) -> float:
         """Time of the next event (inf when none is left)."""
         return self.heap[0][0] if self.heap else float("inf")

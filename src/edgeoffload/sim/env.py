@@ -34,11 +34,11 @@ from gymnasium import spaces
 
 from ..decision.features import LOCAL, Decisions
 from .options import SimOptions
-from .phase import Request
 from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario, from_dict
 from .simulation import Simulation
+from .state import Request
 from .table import Outcome
 
 TASK_DIM = 7

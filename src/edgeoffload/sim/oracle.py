@@ -46,7 +46,8 @@ from .options import SimOptions
 from .policy_names import resolve
 from .runner import as_scenario
 from .scenario import Scenario
-from .simulation import Probe, Simulation
+from .simulation import Simulation
+from .state import Probe
 from .table import Outcome
 
 __all__ = ["DEVICE_FEATURES", "NODE_FEATURES", "TASK_FEATURES", "OracleRecords", "oracle_records"]
@@ -202,7 +203,7 @@ def _hindsight(
     n, k = node_index.shape
     latency = np.full((n, 1 + k), np.nan)
     energy = np.full((n, 1 + k), np.nan)
-    header = sim._header_bits
+    header = sim.state.header_bits
     queries: dict[int, list[tuple[float, int, int, int]]] = {}  # node -> (arrival, tid, row, col)
     for row, tid in enumerate(task_ids.tolist()):
         probe = probes[tid]
@@ -245,7 +246,7 @@ def _node_option(
     if wait == np.inf:
         return np.inf, np.inf
     start = arrive + wait
-    header = sim._header_bits
+    header = sim.state.header_bits
     out_bits = t.output_bytes[tid] * 8.0 + header
     deadline = t.deadline_s[tid]
     created = t.created_s[tid]
