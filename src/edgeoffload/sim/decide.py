@@ -391,7 +391,7 @@ class Decide:
                 targets = decisions.target.tolist()
                 if same.size == 0:
                     # NOTE: one task per device in this round (the usual case): each
-                    # run or sent directly, without _carry_out's per-call set-up.
+                    # run or sent directly, without carry_out's per-call set-up.
                     commit.carry_out_single(
                         row_devs, tids[lo:hi], targets, who_list[lo:hi], cand_lists
                     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..decision.features import F64, I64
-from .nodes import dvfs
+from .nodes import dvfs, dvfs_pick, dvfs_runs
 from .state import SimState
 from .table import Outcome, Reason
 
@@ -90,11 +90,10 @@ class DeviceCpu:
         start = np.where(free > created, free, created)
         budget = deadline - (start - created)
         levels = st.levels[devs]
-        level = levels[:, -1]
-        for j in range(levels.shape[1] - 1, -1, -1):  # the lowest level that makes it
-            lj = levels[:, j]
-            level = np.where(cycles / (speed * lj) <= budget, lj, level)
-        run = cycles / (speed * level)
+        runs = dvfs_runs(levels, speed, cycles)
+        rows = np.arange(devs.size)
+        pick = dvfs_pick(runs, budget)
+        level, run = levels[rows, pick], runs[rows, pick]
         end = start + run
         kappa = st.power[devs, 0]
         f = hz * level

@@ -52,7 +52,7 @@ import numpy as np
 
 from ..protocol.codes import ErrorCode
 from .engine import NORMAL
-from .nodes import dvfs, task_spec
+from .nodes import dvfs, dvfs_pick, dvfs_runs, task_spec
 from .radio import Radio
 from .state import Arrival, Hooks, SimState
 from .table import Outcome, Reason
@@ -408,8 +408,7 @@ class ArrivalStream:
         w_by, w_cycles = compute_by[order], cycles[order]
         speed = st.node_speed[w_node]
         levels = st.node_levels[w_node]
-        runs = w_cycles[:, None] / (speed[:, None] * levels)
-        top = levels.shape[1] - 1
+        runs = dvfs_runs(levels, speed, w_cycles)
         begin = np.empty(m)
         pick = np.empty(m, dtype=np.int64)
         late = np.empty(m, dtype=bool)
@@ -423,8 +422,7 @@ class ArrivalStream:
             start_w = np.where(earliest > now, earliest, now)
             late_w = start_w >= w_due[lo:hi]
             # The lowest level that meets the compute-by time, else the highest.
-            fits = runs[lo:hi] <= (w_by[lo:hi] - start_w)[:, None]
-            pick_w = np.where(fits.any(axis=1), fits.argmax(axis=1), top)
+            pick_w = dvfs_pick(runs[lo:hi], w_by[lo:hi] - start_w)
             finish_w = start_w + runs[lo:hi][np.arange(hi - lo), pick_w]
             if late_w.any():  # dropped: the core stays free
                 keep = ~late_w
