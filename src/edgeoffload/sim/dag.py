@@ -143,56 +143,14 @@ class Dags:
         t.attempts[tid] = 1
         t.target[tid] = target
         if target == LOCAL:
-            self._device.run(tid, d, self._to_device(tid, d, inputs, now))
+            self._device.run(tid, d, self._radio.stage_inputs_to_device(tid, d, inputs, now))
         else:
             self._commit.set_compute_by(tid, d, target)
             self._to_node(tid, d, target, inputs, now)
-
-    def _to_device(self, tid: int, d: int, inputs: list[tuple[int, float]], now: float) -> float:
-        """Download each input held by a node; returns when the last is in."""
-        st = self._state
-        dev = st.dev
-        t = st.tasks
-        ready = now
-        for location, size in inputs:
-            if location == LOCAL:
-                continue
-            bits = size * 8.0 + st.header_bits
-            start, end = dev.down[d].transfer(now + dev.rtt_s[d] / 2.0, bits)
-            energy = dev.power[d].receive_w * (end - start)
-            t.energy_j[tid] += energy
-            t.energy_max_freq_j[tid] += energy
-            dev.battery_j[d] -= energy
-            t.down_bytes[tid] += bits / 8.0
-            ready = max(ready, end)
-        return ready
 
     def _to_node(
         self, tid: int, d: int, node: int, inputs: list[tuple[int, float]], now: float
     ) -> None:
         """Move the inputs to ``node`` and schedule the stage's arrival there."""
-        st = self._state
-        dev = st.dev
-        t = st.tasks
-        arrive = now
-        for location, size in inputs:
-            bits = size * 8.0 + st.header_bits
-            if location == LOCAL:
-                start, end = dev.up[d].transfer(now, bits)
-                energy = dev.power[d].transmit_w * (end - start)
-                t.energy_j[tid] += energy
-                t.energy_max_freq_j[tid] += energy
-                dev.battery_j[d] -= energy
-                t.up_bytes[tid] += bits / 8.0
-                at = end + dev.rtt_s[d] / 2.0
-            elif location == node:
-                at = now
-            else:
-                at = now + bits / st.backhaul_bps + st.backhaul_rtt / 2.0
-            target = st.nodes[node]
-            if target.tier == "cloud" and location != node:
-                at += target.wan_rtt_s / 2.0 + bits / target.wan_bps
-            arrive = max(arrive, at)
-        t.upload_end_s[tid] = now
-        t.batch[tid] = 1
-        st.engine.schedule(arrive, self._queue.arrive, (node, [tid]))
+        arrive = self._radio.stage_inputs_to_node(tid, d, node, inputs, now)
+        self._state.engine.schedule(arrive, self._queue.arrive, (node, [tid]))

@@ -18,6 +18,9 @@ them to it):
   leaves the node half an RTT (plus the WAN) before it reaches the downlink; energy is
   the receive power over the radio time plus the idle power from the end of the upload
   to the start of the download. The task is done when the result is in.
+- **A task-graph stage's inputs** (:meth:`Radio.stage_inputs_to_device`,
+  :meth:`Radio.stage_inputs_to_node`): over the device's downlink or uplink, or over
+  the backhaul between nodes (:mod:`.dag`).
 
 Completed transfers leave a throughput sample for the device's bandwidth estimator.
 """
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decision.features import F64, I64
+from ..decision.features import F64, I64, LOCAL
 from ..errors import InvalidState
 from .state import Probe, SimState
 from .table import Outcome, Reason
@@ -300,3 +303,59 @@ class Radio:
             device[sent].tolist(), end[sent].tolist(), rate[sent].tolist(), strict=True
         ):
             samples[d].append((stop, False, r))
+
+    # -- a task-graph stage's inputs ------------------------------------------------------
+
+    def stage_inputs_to_device(
+        self, tid: int, d: int, inputs: list[tuple[int, float]], now: float
+    ) -> float:
+        """Download each input of stage ``tid`` held by a node (``(location, bytes)``;
+        LOCAL: already here) to device ``d``; returns when the last is in. No loss is
+        drawn for these (a simplification, docs/simulator.md)."""
+        dev = self._dev
+        t = self._tasks
+        ready = now
+        for location, size in inputs:
+            if location == LOCAL:
+                continue
+            bits = size * 8.0 + self._header_bits
+            start, end = dev.down[d].transfer(now + dev.rtt_s[d] / 2.0, bits)
+            energy = dev.power[d].receive_w * (end - start)
+            t.energy_j[tid] += energy
+            t.energy_max_freq_j[tid] += energy
+            dev.battery_j[d] -= energy
+            t.down_bytes[tid] += bits / 8.0
+            ready = max(ready, end)
+        return ready
+
+    def stage_inputs_to_node(
+        self, tid: int, d: int, node: int, inputs: list[tuple[int, float]], now: float
+    ) -> float:
+        """Move each input of stage ``tid`` to ``node``: over device ``d``'s uplink from
+        the device, over the backhaul from another node, not at all from ``node``
+        itself (plus the WAN into the cloud); returns when the last is there."""
+        st = self._state
+        dev = self._dev
+        t = self._tasks
+        arrive = now
+        for location, size in inputs:
+            bits = size * 8.0 + self._header_bits
+            if location == LOCAL:
+                start, end = dev.up[d].transfer(now, bits)
+                energy = dev.power[d].transmit_w * (end - start)
+                t.energy_j[tid] += energy
+                t.energy_max_freq_j[tid] += energy
+                dev.battery_j[d] -= energy
+                t.up_bytes[tid] += bits / 8.0
+                at = end + dev.rtt_s[d] / 2.0
+            elif location == node:
+                at = now
+            else:
+                at = now + bits / st.backhaul_bps + st.backhaul_rtt / 2.0
+            target = self._nodes[node]
+            if target.tier == "cloud" and location != node:
+                at += target.wan_rtt_s / 2.0 + bits / target.wan_bps
+            arrive = max(arrive, at)
+        t.upload_end_s[tid] = now
+        t.batch[tid] = 1
+        return arrive

@@ -166,3 +166,24 @@ def test_download_rows_equals_download_bit_for_bit() -> None:
     assert set(b["outcome"].tolist()) == {int(Outcome.DONE)}
     assert vector.battery_v.tolist() == scalar.battery_v.tolist()
     assert vector.samples == scalar.samples
+
+
+def test_a_stages_inputs_come_over_the_backhaul_the_uplink_or_not_at_all() -> None:
+    from edgeoffload.decision.features import LOCAL
+
+    st = state_of(_world({"constant_mbps": 8, "rtt_ms": 20}, backhaul_mbps=100))
+    radio, _ = _radio(st)
+    tid = add_tasks(st, 1)[0]
+    bits = 1000 * 8.0 + st.header_bits
+    # Already on node 1: there at once; from node 0: over the backhaul.
+    assert radio.stage_inputs_to_node(tid, 0, 1, [(1, 1000.0)], 2.0) == 2.0
+    over = radio.stage_inputs_to_node(tid, 0, 1, [(0, 1000.0)], 2.0)
+    assert over == 2.0 + bits / 100e6 + st.backhaul_rtt / 2.0
+    # From the device: its uplink, then half the RTT; the latest input sets the time.
+    both = radio.stage_inputs_to_node(tid, 0, 1, [(LOCAL, 1000.0), (1, 10.0)], 2.0)
+    assert both == pytest.approx(2.0 + bits / 8e6 + 0.01)
+    assert st.tasks.up_bytes[tid] == bits / 8.0
+    # To the device: each input a node holds comes over its downlink.
+    ready = radio.stage_inputs_to_device(tid, 0, [(LOCAL, 50.0), (0, 1000.0)], 3.0)
+    assert ready == pytest.approx(3.0 + 0.01 + bits / 8e6)
+    assert st.tasks.down_bytes[tid] == bits / 8.0
