@@ -42,6 +42,8 @@ class Engine:
         #: ``(time, priority, next(seq), callback, arg)`` entries. Public for the model's
         #: hot paths, which may push entries themselves (never in the past).
         self.heap: list[tuple[float, int, int, Callback, Any]] = []
+        #: Sequence numbers of events, in scheduling order; the model's hot paths draw
+        #: from it when they record an event outside the heap (to keep its place).
         self.seq = itertools.count()
         #: The bound of the current :meth:`run`.
         self.until = float("inf")
