@@ -14,6 +14,7 @@ guide; :func:`oracle_records` makes labelled training data for the decision engi
 
 from __future__ import annotations
 
+from .options import SimOptions
 from .oracle import OracleRecords, oracle_records
 from .results import SimResult
 from .runner import compare, run
@@ -49,6 +50,7 @@ __all__ = [
     "NodeGroup",
     "OracleRecords",
     "Scenario",
+    "SimOptions",
     "SimResult",
     "Simulation",
     "StageSpec",

@@ -4,7 +4,7 @@ A DAG task's stages are tasks of their own in the table (same ``job``, ``stage``
 stage index). Stage 0 is created and decided like any task. When a stage finishes, its
 output stays where it ran; each later stage is created as soon as all the stages it
 reads have finished, and the device's policy decides where it runs, through the same
-``decide`` call, with the features of the path its input would take: NodeStates where
+``decide`` call, with the features of the path its input would take: NodeFeatures where
 the node already holding the input has no transfer (infinite rate) and the other nodes
 are reached over the backhaul (see :mod:`.view`). Then its inputs move:
 
@@ -22,13 +22,19 @@ later stages in the order they were committed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from ..decision.features import LOCAL_INDEX as LOCAL
-from .table import Outcome
+from ..decision.features import LOCAL_INDEX
+from .commit import Commit
+from .decide import Decide
+from .device import DeviceCpu
+from .node_queue import NodeQueue
+from .radio import Radio
+from .state import SimState
+from .table import Outcome, Reason
 
-if TYPE_CHECKING:
-    from .simulation import Simulation
+#: ``close(tid, at, outcome, reason)``: the task ended (:class:`.state.Hooks`).
+Close = Callable[[int, float, int, Reason], None]
 
 
 class Job:
@@ -37,28 +43,49 @@ class Job:
     def __init__(self, stages: int, deadline_at: float) -> None:
         self.deadline_at = deadline_at
         self.tids = [-1] * stages
-        self.location = [LOCAL] * stages
+        self.location = [LOCAL_INDEX] * stages
         self.done_at: list[float | None] = [None] * stages
 
 
 class Dags:
-    """The DAG jobs of one simulation, by job id (the first stage's task id)."""
+    """The DAG jobs of one simulation, by job id (the first stage's task id).
 
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
+    Args:
+        state: the run's shared state.
+        decide, commit, device, radio, queue: the parts a later stage goes through.
+        close: the hook that ends a task (a stage done where its output stays).
+    """
+
+    def __init__(
+        self,
+        state: SimState,
+        decide: Decide,
+        commit: Commit,
+        device: DeviceCpu,
+        radio: Radio,
+        queue: NodeQueue,
+        close: Close,
+    ) -> None:
+        self._state = state
+        self._decide = decide
+        self._commit = commit
+        self._device = device
+        self._radio = radio
+        self._queue = queue
+        self._close = close
         self.jobs: dict[int, Job] = {}
 
     def open_job(self, tid: int) -> None:
         """A DAG task was created: ``tid`` is its first stage."""
-        t = self.sim.tasks
-        app = self.sim.apps[t.app[tid]]
+        t = self._state.tasks
+        app = self._state.apps[t.app[tid]]
         job = Job(len(app.stages), t.created_s[tid] + t.deadline_s[tid])
         job.tids[0] = tid
         self.jobs[tid] = job
 
     def local_done(self, tid: int, end: float) -> None:
         """A stage ran on the device; it completes at ``end``."""
-        self.sim.engine.schedule(end, self._done_event, (tid, LOCAL))
+        self._state.engine.schedule(end, self._done_event, (tid, LOCAL_INDEX))
 
     def node_done(self, tid: int, node: int, now: float) -> None:
         """A stage finished on ``node`` (now)."""
@@ -66,34 +93,34 @@ class Dags:
 
     def _done_event(self, arg: tuple[int, int]) -> None:
         tid, location = arg
-        self._done(tid, location, self.sim.engine.now)
+        self._done(tid, location, self._state.engine.now)
 
     def _done(self, tid: int, location: int, now: float) -> None:
-        sim = self.sim
-        t = sim.tasks
+        st = self._state
+        t = st.tasks
         job = self.jobs[t.job[tid]]
         k = t.stage[tid]
-        app = sim.apps[t.app[tid]]
+        app = st.apps[t.app[tid]]
         stage = app.stages[k]
         job.location[k] = location
         job.done_at[k] = now
-        if stage.sink and location != LOCAL:
-            sim.download(tid, location, now)
+        if stage.sink and location != LOCAL_INDEX:
+            self._radio.download(tid, location, now)
         else:
-            sim._close(tid, now, int(Outcome.DONE))
+            self._close(tid, now, int(Outcome.DONE), Reason.NONE)
         for s in stage.successors:
             if job.tids[s] < 0 and all(job.done_at[dep] is not None for dep in app.stages[s].after):
                 self._launch(tid, job, s, now)
 
     def _launch(self, parent: int, job: Job, s: int, now: float) -> None:
         """Create stage ``s`` of the job, decide where it runs, move its inputs."""
-        sim = self.sim
-        t = sim.tasks
-        app = sim.apps[t.app[parent]]
+        st = self._state
+        t = st.tasks
+        app = st.apps[t.app[parent]]
         d = t.device[parent]
         deps = app.stages[s].after
         inputs = [(job.location[dep], t.output_bytes[job.tids[dep]]) for dep in deps]
-        cycles, output = app.draw_stage(s, sim.rng)
+        cycles, output = app.draw_stage(s, st.rng)
         tid = t.add(
             device=[d],
             app=[app.index],
@@ -111,61 +138,19 @@ class Dags:
         )
         job.tids[s] = tid
         places = {loc for loc, _ in inputs}
-        data_at = next(iter(places)) if len(places) == 1 else LOCAL
-        target, _ = sim.decide_one(tid, data_at=data_at)
+        data_at = next(iter(places)) if len(places) == 1 else LOCAL_INDEX
+        target, _ = self._decide.decide_one(tid, data_at=data_at)
         t.attempts[tid] = 1
         t.target[tid] = target
-        if target == LOCAL:
-            sim.run_local(tid, d, self._to_device(tid, d, inputs, now))
+        if target == LOCAL_INDEX:
+            self._device.run(tid, d, self._radio.stage_inputs_to_device(tid, d, inputs, now))
         else:
-            sim._set_compute_by(tid, d, target)
+            self._commit.set_compute_by(tid, d, target)
             self._to_node(tid, d, target, inputs, now)
-
-    def _to_device(self, tid: int, d: int, inputs: list[tuple[int, float]], now: float) -> float:
-        """Download each input held by a node; returns when the last is in."""
-        sim = self.sim
-        dev = sim.dev
-        t = sim.tasks
-        ready = now
-        for location, size in inputs:
-            if location == LOCAL:
-                continue
-            bits = size * 8.0 + sim._header_bits
-            start, end = dev.down[d].transfer(now + dev.rtt_s[d] / 2.0, bits)
-            energy = dev.power[d].receive_w * (end - start)
-            t.energy_j[tid] += energy
-            t.energy_max_freq_j[tid] += energy
-            dev.battery_j[d] -= energy
-            t.down_bytes[tid] += bits / 8.0
-            ready = max(ready, end)
-        return ready
 
     def _to_node(
         self, tid: int, d: int, node: int, inputs: list[tuple[int, float]], now: float
     ) -> None:
         """Move the inputs to ``node`` and schedule the stage's arrival there."""
-        sim = self.sim
-        dev = sim.dev
-        t = sim.tasks
-        arrive = now
-        for location, size in inputs:
-            bits = size * 8.0 + sim._header_bits
-            if location == LOCAL:
-                start, end = dev.up[d].transfer(now, bits)
-                energy = dev.power[d].transmit_w * (end - start)
-                t.energy_j[tid] += energy
-                t.energy_max_freq_j[tid] += energy
-                dev.battery_j[d] -= energy
-                t.up_bytes[tid] += bits / 8.0
-                at = end + dev.rtt_s[d] / 2.0
-            elif location == node:
-                at = now
-            else:
-                at = now + bits / sim._backhaul_bps + sim._backhaul_rtt / 2.0
-            target = sim.nodes[node]
-            if target.tier == "cloud" and location != node:
-                at += target.wan_rtt_s / 2.0 + bits / target.wan_bps
-            arrive = max(arrive, at)
-        t.upload_end_s[tid] = now
-        t.batch[tid] = 1
-        sim.engine.schedule(arrive, sim._arrive, (node, [tid]))
+        arrive = self._radio.stage_inputs_to_node(tid, d, node, inputs, now)
+        self._state.engine.schedule(arrive, self._queue.arrive, (node, [tid]))

@@ -42,6 +42,8 @@ class Engine:
         #: ``(time, priority, next(seq), callback, arg)`` entries. Public for the model's
         #: hot paths, which may push entries themselves (never in the past).
         self.heap: list[tuple[float, int, int, Callback, Any]] = []
+        #: Sequence numbers of events, in scheduling order; the model's hot paths draw
+        #: from it when they record an event outside the heap (to keep its place).
         self.seq = itertools.count()
         #: The bound of the current :meth:`run`.
         self.until = float("inf")
@@ -61,6 +63,33 @@ class Engine:
         if at < self.now:
             raise ValueError(f"event at {at} s scheduled in the past (now {self.now} s)")
         heapq.heappush(self.heap, (at, priority, next(self.seq), callback, arg))
+
+    def next_seq(self) -> int:
+        """A sequence number, as :meth:`schedule` draws them (an event recorded outside
+        the heap keeps its place in the order)."""
+        return next(self.seq)
+
+    def count(self, n: int) -> None:
+        """``n`` events of the model were processed outside the heap (batched)."""
+        self.events += n
+
+    def void(self) -> None:
+        """The event being processed was void (replaced): not one of the model's."""
+        self.events -= 1
+
+    def advance(self, at: float, counted: bool = True) -> None:
+        """Move the clock to ``at`` (>= now) for an event processed outside the heap,
+        which then is the current one (counted as processed unless ``counted`` is
+        False: the caller counts a batch of them with :meth:`count`)."""
+        self.now = at
+        self.current = (at, NORMAL, next(self.seq), None, None)
+        if counted:
+            self.events += 1
+
+    def settle(self, at: float) -> None:
+        """The run is over and its last event was at ``at``: the clock ends there."""
+        if at > self.now:
+            self.now = at
 
     def peek(self) -> float:
         """Time of the next event (inf when none is left)."""

@@ -34,10 +34,11 @@ from gymnasium import spaces
 
 from ..decision.features import LOCAL_INDEX, Decisions
 from ..decision.registry import resolve
-from .phase import Request
+from .options import SimOptions
 from .runner import as_scenario
 from .scenario import Scenario, from_dict
 from .simulation import Simulation
+from .state import Request
 from .table import Outcome
 
 TASK_DIM = 7
@@ -126,9 +127,8 @@ class OffloadEnv(gym.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         sim_seed = int(self.np_random.integers(2**31)) if seed is not None else self.scenario.seed
-        self.sim = Simulation(self.scenario, resolve(self.fallback), seed=sim_seed)
-        self.sim.external = True
-        self.sim.closed = []
+        modes = SimOptions(external=True, report_closed=True)
+        self.sim = Simulation(self.scenario, resolve(self.fallback), seed=sim_seed, options=modes)
         self.sim.start()
         self._request = None
         self._advance()

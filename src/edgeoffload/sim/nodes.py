@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from ..decision.features import F64, I64
 from ..node.scheduler import Job, Scheduler
 from ..protocol.messages import Error, Submit
 from ..tasks import TaskSpec
@@ -239,13 +242,30 @@ def dvfs(
     levels: tuple[float, ...], hz: float, cycles: float, budget_s: float
 ) -> tuple[float, float]:
     """(run time, level): the lowest frequency level (fractions of ``hz``, increasing)
-    that runs ``cycles`` within ``budget_s``, else the highest."""
+    that runs ``cycles`` within ``budget_s``, else the highest.
+
+    The DVFS rule of the device CPU and of the nodes; :func:`dvfs_runs` and
+    :func:`dvfs_pick` are the same rule for many rows at once."""
     for level in levels:
         run = cycles / (hz * level)
         if run <= budget_s:
             return run, level
     level = levels[-1]
     return cycles / (hz * level), level
+
+
+def dvfs_runs(levels: F64, hz: F64, cycles: F64) -> F64:
+    """Each row's run time at each of its levels (rows of ``levels`` padded with their
+    last level), as :func:`dvfs` computes them: ``cycles / (hz * level)``."""
+    return cycles[:, None] / (hz[:, None] * levels)
+
+
+def dvfs_pick(runs: F64, budget_s: F64) -> I64:
+    """:func:`dvfs` for many rows: the column of the first level whose run (``runs``,
+    :func:`dvfs_runs`) fits each row's budget, else the last column."""
+    fits = runs <= budget_s[:, None]
+    pick: I64 = np.where(fits.any(axis=1), fits.argmax(axis=1), runs.shape[1] - 1)
+    return pick
 
 
 def task_spec(name: str) -> TaskSpec:

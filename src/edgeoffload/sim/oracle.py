@@ -39,13 +39,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decision.base import Policy
 from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, NODE_FEATURES, TASK_FEATURES
+from ..decision.policies import Policy
 from ..decision.registry import resolve
 from .nodes import dvfs
+from .options import SimOptions
 from .runner import as_scenario
 from .scenario import Scenario
-from .simulation import Probe, Simulation
+from .simulation import Simulation
+from .state import Probe
 from .table import Outcome
 
 __all__ = ["DEVICE_FEATURES", "NODE_FEATURES", "TASK_FEATURES", "OracleRecords", "oracle_records"]
@@ -115,7 +117,7 @@ def oracle_records(
     """
     spec = as_scenario(scenario)
     chosen_policy = resolve(policy) if isinstance(policy, str) else policy
-    sim = Simulation(spec, chosen_policy, seed=seed, capture=True)
+    sim = Simulation(spec, chosen_policy, seed=seed, options=SimOptions(capture=True))
     sim.run()
     return _collect(sim)
 
@@ -201,7 +203,7 @@ def _hindsight(
     n, k = node_index.shape
     latency = np.full((n, 1 + k), np.nan)
     energy = np.full((n, 1 + k), np.nan)
-    header = sim._header_bits
+    header = sim.state.header_bits
     queries: dict[int, list[tuple[float, int, int, int]]] = {}  # node -> (arrival, tid, row, col)
     for row, tid in enumerate(task_ids.tolist()):
         probe = probes[tid]
@@ -244,7 +246,7 @@ def _node_option(
     if wait == np.inf:
         return np.inf, np.inf
     start = arrive + wait
-    header = sim._header_bits
+    header = sim.state.header_bits
     out_bits = t.output_bytes[tid] * 8.0 + header
     deadline = t.deadline_s[tid]
     created = t.created_s[tid]

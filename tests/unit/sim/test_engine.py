@@ -63,3 +63,25 @@ def test_scheduling_in_the_past_is_refused() -> None:
     engine.schedule(5.0, lambda _: engine.schedule(4.0, print))
     with pytest.raises(ValueError, match="in the past"):
         engine.run()
+
+
+def test_events_outside_the_heap_move_the_clock_and_count_through_methods() -> None:
+    engine = Engine()
+    seen: list[float] = []
+    engine.schedule(1.0, lambda _: seen.append(engine.now))
+    engine.advance(0.25)  # an event processed outside the heap
+    assert (engine.now, engine.events) == (0.25, 1)
+    assert engine.current[0] == 0.25 and engine.current[2] > -1
+    engine.advance(0.5, counted=False)
+    engine.count(3)  # a batch of them
+    assert (engine.now, engine.events) == (0.5, 4)
+    first, second = engine.next_seq(), engine.next_seq()
+    assert second == first + 1  # the heap's own sequence
+    engine.run()
+    assert seen == [1.0] and engine.events == 5
+    engine.void()  # the last one was void
+    assert engine.events == 4
+    engine.settle(0.75)  # earlier than now: the clock stays
+    assert engine.now == 1.0
+    engine.settle(2.0)
+    assert engine.now == 2.0

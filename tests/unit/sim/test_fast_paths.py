@@ -1,5 +1,6 @@
-"""The numpy paths (rounds, held-back finishes, many links at once) give the scalar
-paths' numbers bit for bit."""
+"""The numpy paths (rounds, batched node arrivals, held-back finishes, many links at
+once) give the scalar paths' numbers bit for bit: the same world run with
+``SimOptions(fast_paths=False)`` and with the numpy paths forced onto its small batches."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision.policies import AlwaysEdge, CostModel, Policy
-from edgeoffload.sim import arrivals, rounds
-from edgeoffload.sim.arrivals import ArrivalStream
+from edgeoffload.errors import ConfigError
 from edgeoffload.sim.links import LinkArrays, LinkDirection, TraceTable
+from edgeoffload.sim.options import SimOptions
 from edgeoffload.sim.simulation import Simulation
 from edgeoffload.traces import Trace
 
@@ -49,41 +50,14 @@ def test_link_arrays_equal_the_scalar_transfers() -> None:
         assert [v.free_bits for v in vector] == [s.free_bits for s in scalar]
 
 
-def _table(
-    scenario: Any,
-    policy: Policy,
-    fast: bool,
-    monkeypatch: pytest.MonkeyPatch,
-    rounds_expected: bool = True,
-) -> Any:
-    calls: list[int] = []
-    batches: list[int] = []
-    carry_out = rounds.carry_out
-    batch = ArrivalStream._batch
-    with monkeypatch.context() as patch:
-        patch.setattr(rounds, "carry_out", lambda *a: calls.append(1) or carry_out(*a))
-        patch.setattr(ArrivalStream, "_batch", lambda s, b: batches.append(len(b)) or batch(s, b))
-        if fast:
-            patch.setattr(arrivals, "MIN_ROWS", 3)  # the small scenario's batches are small
-        else:
-            patch.setattr(rounds, "MIN_ROWS", 10**9)
-        sim = Simulation(scenario, policy)
-        sim.start()
-        assert sim._finishes is not None
-        if not fast:
-            sim._finishes = None
-        sim.run()
-    assert bool(batches) == fast
-    if rounds_expected:
-        assert bool(calls) == fast
-    return sim.tasks.arrays(), sim.dev.battery_j, sim.engine.events, sim.engine.now
+def _run(scenario: Any, policy: Policy, options: SimOptions) -> tuple[Any, ...]:
+    sim = Simulation(scenario, policy, options=options)
+    sim.run()
+    outputs = (sim.tasks.arrays(), list(sim.dev.battery_j), sim.engine.events, sim.engine.now)
+    return outputs, sim.numpy_rows
 
 
-@pytest.mark.parametrize("burst", [1, 3])
-@pytest.mark.parametrize("policy", [CostModel, AlwaysEdge])
-def test_fast_paths_change_nothing(
-    policy: type[Policy], burst: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _lossy_world(burst: int) -> Any:
     device = small().devices[0]
     link = {"dataset": "ghent_4g", "uplink_scale": 0.5, "rtt_ms": 20, "loss": 0.05}
     groups = [
@@ -105,9 +79,51 @@ def test_fast_paths_change_nothing(
     # Full queues with one task per transfer; room for batches of arrivals with three.
     room = 30 if burst == 1 else 300
     nodes = [{"count": 2, "cores": 4, "speed_hz": 3e9, "max_pending": room, "failures": failures}]
-    scenario = small(devices=groups, nodes=nodes, duration_s=8.0, view_phases=2)
-    fast = _table(scenario, policy(), True, monkeypatch, burst == 1)
-    slow = _table(scenario, policy(), False, monkeypatch, burst == 1)
+    return small(devices=groups, nodes=nodes, duration_s=8.0, view_phases=2)
+
+
+@pytest.mark.parametrize("burst", [1, 3])
+@pytest.mark.parametrize("policy", [CostModel, AlwaysEdge])
+def test_fast_paths_change_nothing(policy: type[Policy], burst: int) -> None:
+    scenario = _lossy_world(burst)
+    fast, used = _run(scenario, policy(), SimOptions(numpy_min_rows=3))
+    slow, unused = _run(scenario, policy(), SimOptions(fast_paths=False))
+    # Each numpy path did carry out rows in the fast run, none in the slow one.
+    assert used["arrivals"] > 0 and used["finishes"] > 0
+    assert (used["rounds"] > 0) == (burst == 1)  # bursts: several tasks per device
+    assert unused == {"rounds": 0, "arrivals": 0, "finishes": 0}
     for name, column in fast[0].items():
         assert np.array_equal(column, slow[0][name], equal_nan=True), name
     assert fast[1:] == slow[1:]
+
+
+def test_the_default_thresholds_keep_small_batches_scalar() -> None:
+    """On the small world the default thresholds leave every arrival batch scalar (the
+    reason the test above forces them down)."""
+    _, used = _run(_lossy_world(1), CostModel(), SimOptions())
+    assert used["arrivals"] == 0
+
+
+def test_modes_that_need_every_task_turn_the_numpy_paths_off() -> None:
+    scenario = _lossy_world(1)
+    for options in (
+        SimOptions(capture=True, numpy_min_rows=3),
+        SimOptions(report_closed=True, numpy_min_rows=3),
+    ):
+        _, used = _run(scenario, CostModel(), options)
+        assert used == {"rounds": 0, "arrivals": 0, "finishes": 0}, options
+
+
+def test_report_closed_lists_every_task_once() -> None:
+    sim = Simulation(small(duration_s=3.0), CostModel(), options=SimOptions(report_closed=True))
+    sim.run()
+    assert sim.closed is not None
+    assert sorted(sim.closed) == list(range(sim.tasks.size))
+    assert Simulation(small(), CostModel()).closed is None
+
+
+def test_numpy_min_rows_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="numpy_min_rows"):
+        SimOptions(numpy_min_rows=0)
+    assert SimOptions().min_rows(16) == 16
+    assert SimOptions(numpy_min_rows=2).min_rows(16) == 2
