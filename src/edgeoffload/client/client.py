@@ -774,10 +774,7 @@ class Client(LinkListener):
         hedged = self.owner.peek(error.id, link.node_id)
         if hedged is not None and hedged.hedge is not None:
             # One copy of a hedged request failed or was refused: the other continues.
-            if hedged.hedge == link.node_id:
-                self.owner.drop_hedge(hedged)
-            else:
-                hedged.node, hedged.hedge = hedged.hedge, None
+            self.owner.drop_copy(hedged, link.node_id)
             return
         if code in RETRYABLE:
             p = self.owner.peek(error.id, link.node_id)

@@ -111,6 +111,15 @@ class OwnerTable:
             self._on(p.hedge).discard(p.id)
             p.hedge = None
 
+    def drop_copy(self, p: Pending, node: str) -> None:
+        """One copy of a hedged task ended without a result on ``node``: the other copy
+        becomes the task's only placement, in the task and in the per-node index."""
+        if node == p.hedge:
+            self.drop_hedge(p)
+        elif node == p.node and p.hedge is not None:
+            self._on(node).discard(p.id)
+            p.node, p.hedge = p.hedge, None
+
     def _on(self, node: str) -> set[int]:
         ids = self._by_node.get(node)
         if ids is None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
-
 from edgeoffload.client.client import Client
 from edgeoffload.client.owner import Pending
 from edgeoffload.protocol.codes import ErrorCode
@@ -31,7 +29,6 @@ def _hedged(client: Client) -> Pending:
     return p
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: on_error edits Pending behind the node index")
 def test_first_copy_failing_moves_the_task_to_the_hedge_node_in_the_books() -> None:
     client = Client([])
     p = _hedged(client)
