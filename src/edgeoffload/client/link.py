@@ -72,6 +72,7 @@ class LinkListener(Protocol):
     def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None: ...
     def on_draining(self, link: NodeLink) -> None: ...
     def on_resumed(self, link: NodeLink) -> None: ...
+    def on_status(self, link: NodeLink) -> None: ...
 
 
 class NodeLink:
@@ -319,6 +320,7 @@ class NodeLink:
             self._rtt.observe(now - event.sent_at)
             self.rtt_s = self._rtt.predict()
             self.queued, self.running, self.workers = event.queued, event.running, event.workers
+            listener.on_status(self)
         elif isinstance(event, Draining):
             self.accepting = False
             listener.on_draining(self)

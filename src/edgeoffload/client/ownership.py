@@ -432,6 +432,8 @@ class Deliver(Instruction):
     run_s: float | None = None
     latency_s: float | None = None
     choice: Any = None
+    #: The task's record, for the caller's handle (not compared: tests name outcomes).
+    record: OwnedTask | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1082,7 +1084,7 @@ class Ownership:
         t.settled_at = now
         if error is not None:
             self._failed += 1
-        out.append(Deliver(t.id, value, error, node, run_s, latency_s, t.choice))
+        out.append(Deliver(t.id, value, error, node, run_s, latency_s, t.choice, t))
 
 
 def _submit_for(t: OwnedTask, now: float) -> Submit:
