@@ -103,7 +103,7 @@ class Client(BlockingFacade):
             wait_for_node_s=base.wait_for_node_s,
             hedge=base.hedge,
         )
-        self._handles: dict[int, TaskHandle] = {}
+        self._handles: dict[int, TaskHandle | Done] = {}
         self._timers: dict[Timer, asyncio.Handle] = {}
         self._local = LocalRunner(base.local_workers)
         self._local_run_s = 0.0  # running mean of local run times (for the backlog)
@@ -285,9 +285,7 @@ class Client(BlockingFacade):
                 results.append(None)
                 state["in_flight"] += 1
                 done = functools.partial(ended, len(results) - 1)
-                self.submit_nowait(
-                    fn, list(call), done, priority=priority, deadline=deadline, where=where
-                )
+                self._submit(fn, list(call), done, priority, deadline, where)
             if state["exhausted"] and state["in_flight"] == 0 and not finished.done():
                 finished.set_result(None)
 
@@ -337,7 +335,22 @@ class Client(BlockingFacade):
     ) -> TaskHandle:
         """Submit from a callback: ``on_done(value, exc)``, if given, is called exactly
         once, from the event loop. Returns the task's read-only handle (await it for
-        the value). The building block of :meth:`submit` and :meth:`map`."""
+        the value). The building block of :meth:`submit` and :meth:`submit_graph`."""
+        handle = TaskHandle(on_done, self.cancel)
+        self._submit(fn, args, handle, priority, deadline, where)
+        return handle
+
+    def _submit(
+        self,
+        fn: Callable[..., Any] | str,
+        args: list[Any],
+        receiver: TaskHandle | Done,
+        priority: int,
+        deadline: float | None,
+        where: Where,
+    ) -> None:
+        """Submit with the outcome going to ``receiver``: a handle, or for :meth:`map`
+        a bare callback (no handle to build per task on the throughput path)."""
         if self._closed:
             raise InvalidState("client is closed")
         if where not in ("auto", "local", "edge"):
@@ -348,14 +361,14 @@ class Client(BlockingFacade):
         if name is None:
             raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
         task_id = self._own.next_id()
-        handle = self._handles[task_id] = TaskHandle(on_done, self.cancel)
+        self._handles[task_id] = receiver
         event = own.Submitted(task_id, name, args, priority, deadline, where, spec)
         instructions = self._own.handle(event, loop.time())
-        record = self._own.get(task_id)
-        if record is not None:  # else it ended at once: its Deliver carries the record
-            handle._record = record
+        if isinstance(receiver, TaskHandle):
+            record = self._own.tasks.get(task_id)
+            if record is not None:  # else it ended at once: its Deliver carries the record
+                receiver._record = record
         self._run(instructions)
-        return handle
 
     def cancel(self, task_id: int) -> bool:
         """Cancel a pending task; its caller gets ``Cancelled``. False if already ended."""
@@ -367,8 +380,10 @@ class Client(BlockingFacade):
     # -- the executor -----------------------------------------------------------------------
 
     def _feed(self, event: own.Event) -> None:
-        """One event into the owner, its instructions carried out in order."""
-        self._run(self._own.handle(event, self._running_loop().time()))
+        """One event into the owner, its instructions carried out in order (events
+        come only once started: from the loop's links, timers and callers)."""
+        assert self._loop is not None
+        self._run(self._own.handle(event, self._loop.time()))
 
     def _run(self, instructions: list[own.Instruction]) -> None:
         execute = self._execute
@@ -434,7 +449,9 @@ class Client(BlockingFacade):
     def _deliver(self, ins: own.Deliver) -> None:
         """The outcome to the caller; a run's timings to the estimates first."""
         auto, choice, run_s = self._auto, ins.choice, ins.run_s
-        if ins.node == LOCAL and run_s is not None:
+        if choice is None and ins.node != LOCAL:
+            pass  # the common case: nothing to learn from
+        elif ins.node == LOCAL and run_s is not None:
             self._local_run_s += 0.2 * (run_s - self._local_run_s)
             if choice is not None and auto is not None and ins.error is None:
                 auto.observe(choice, run_s)
@@ -447,10 +464,16 @@ class Client(BlockingFacade):
                 payload = float(choice.tasks.input_bytes[0] + choice.tasks.output_bytes[0])
                 auto.observe_transfer(link, payload, latency - run_s - link.rtt_s)
             auto.observe(choice, latency)
-        handle = self._handles.pop(ins.task_id)
-        if ins.record is not None:
-            handle._record = ins.record
-        handle._settle(ins.value, ins.error)
+        receiver = self._handles.pop(ins.task_id)
+        if isinstance(receiver, TaskHandle):
+            if ins.record is not None:
+                receiver._record = ins.record
+            receiver._settle(ins.value, ins.error)
+            return
+        try:
+            receiver(ins.value, ins.error)
+        except Exception:  # the caller's bug: logged, never breaking the link it came on
+            log.exception("the callback of task %d raised", ins.task_id)
 
     def _resubmitting(self, ins: own.Resubmitting) -> None:
         log.warning("node %s lost (%s): placing %d tasks again", ins.node_id, ins.reason, ins.count)
