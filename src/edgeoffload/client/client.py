@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ClientConfig, load
-from ..controller.messages import EventKind, NodeState, NodeView
+from ..controller.messages import EventKind
 from ..decision.features import LOCAL as LOCAL_TARGET
 from ..errors import InvalidState, NoNodeAvailable
-from ..protocol.messages import Error, Result, Submit
 from ..tasks import spec_of
 from . import ownership as own
 from .auto import AutoDecider, check_policy_name, make_policy
@@ -35,6 +34,7 @@ from .graph import Graph, Stage, run_graph
 from .handle import TaskHandle
 from .latency import TaskLatency
 from .link import NodeLink
+from .listener import LinkEvents
 from .local import LocalRunner
 from .ownership import LOCAL, Done, Ownership, Timer, Where
 from .placement import DEFAULT_SPEED_HZ, Placement, make_placement
@@ -109,7 +109,7 @@ class Client(BlockingFacade):
         self._local_run_s = 0.0  # running mean of local run times (for the backlog)
         self._links: dict[str, NodeLink] = {}  # by URL
         self._by_node: dict[str, NodeLink] = {}  # by node id, once it named itself
-        self._listener = _Listener(self)
+        self._listener = LinkEvents(self._feed, self._by_node, self._links, self.add_node)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self.table: TableFollower | None = None
@@ -486,60 +486,6 @@ class Client(BlockingFacade):
                 "client not started: use `async with Client(...)` or `with Client(...)`"
             )
         return self._loop
-
-
-class _Listener:
-    """What the links and the controller's table tell the client, as owner events
-    (kept off the client's public surface: callers never call these)."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-        self._feed = client._feed
-
-    def link_up(self, link: NodeLink) -> None:
-        log.info("connected to node %s (%s)", link.node_id, link.url)
-        self._client._by_node[link.node_id] = link
-        self._feed(own.NodeUp(link.node_id, link.tasks, link.labels, link.workers))
-
-    def link_down(self, link: NodeLink, reason: str) -> None:
-        self._feed(own.NodeDown(link.node_id, reason, stimulus_id=f"down-{link.node_id}"))
-
-    def on_result(self, link: NodeLink, result: Result) -> None:
-        self._feed(own.ResultReceived(link.node_id, result))
-
-    def on_error(self, link: NodeLink, error: Error) -> None:
-        self._feed(own.ErrorReceived(link.node_id, error))
-
-    def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None:
-        self._feed(own.Unsendable(link.node_id, submit.id, exc))
-
-    def on_draining(self, link: NodeLink) -> None:
-        log.info("node %s is draining", link.node_id)
-        self._feed(own.NodeDraining(link.node_id))
-
-    def on_resumed(self, link: NodeLink) -> None:
-        log.info("node %s takes work again", link.node_id)
-        self._feed(own.NodeResumed(link.node_id))
-
-    def on_status(self, link: NodeLink) -> None:
-        self._feed(own.NodeLoad(link.node_id, link.rtt_s, link.queued, link.running, link.workers))
-
-    def table_node(self, view: NodeView, event: EventKind | None) -> None:
-        """A row of the controller's table changed: join it, note its state, or fence it."""
-        link = self._client._links.get(view.url)
-        dead = view.state is NodeState.DEAD
-        if dead and link is None:
-            return
-        if link is None:
-            link = self._client.add_node(view.url)
-        link.view = view
-        back = event is EventKind.RECOVERED or event is EventKind.RESUMED
-        alive = view.state is NodeState.ALIVE
-        self._feed(
-            own.NodeListed(view.node_id, alive, view.draining, view.labels, view.speed_hz, back)
-        )
-        if dead:
-            link.fence("declared dead by the controller")
 
 
 def _as_dict(config: ClientConfig) -> dict[str, Any]:
