@@ -383,7 +383,9 @@ class Client(BlockingFacade):
         """One event into the owner, its instructions carried out in order (events
         come only once started: from the loop's links, timers and callers)."""
         assert self._loop is not None
-        self._run(self._own.handle(event, self._loop.time()))
+        execute = self._execute
+        for instruction in self._own.handle(event, self._loop.time()):
+            execute[type(instruction)](instruction)
 
     def _run(self, instructions: list[own.Instruction]) -> None:
         execute = self._execute

@@ -584,9 +584,7 @@ class Ownership:
         """A new task: arm its deadline (a node never starts it after that either: the
         submit carries what is left as a budget), then place it."""
         deadline_at = None if ev.deadline_s is None else now + ev.deadline_s
-        t = OwnedTask(
-            ev.id, ev.task, ev.args, ev.priority, deadline_at, ev.where, ev.spec, created_at=now
-        )
+        t = OwnedTask(ev.id, ev.task, ev.args, ev.priority, deadline_at, ev.where, ev.spec, now)
         self.tasks[t.id] = t
         if deadline_at is not None:
             t.deadline_armed = True
@@ -634,7 +632,9 @@ class Ownership:
             if len(self._undecided) == 1:  # the first of the turn asks for the decision
                 out.append(ArmTimer(Timer(TimerKind.DECIDE), now))
             return
-        self._send_to(t, self._pick(t, eligible), now, out)
+        # NOTE: one candidate needs no policy (the common single-node case skips a call).
+        node = eligible[0] if len(eligible) == 1 else self._pick(t, eligible)
+        self._send_to(t, node, now, out)
 
     def _no_node(self, t: OwnedTask, now: float, out: list[Instruction]) -> None:
         """No node can take the task now: run it here, fail it, or wait for a node.
@@ -723,7 +723,11 @@ class Ownership:
             return
         t.state = TaskState.SENT
         t.sent_at = now
-        out.append(SendToNode(node, _submit_for(t, now)))
+        # NOTE: _submit_for inlined (once per task); its docstring says why these fields.
+        deadline_at = t.deadline_at
+        budget = None if deadline_at is None else max(0.0, (deadline_at - now) * 1000.0)
+        submit = Submit(t.id, t.task, t.args, t.priority, budget, max(0, t.attempts - 1))
+        out.append(SendToNode(node, submit))
         if self.hedge and t.spec is not None and t.spec.idempotent:
             p95 = self.latency.p95_s(t.task)
             if p95 is not None:
