@@ -167,6 +167,12 @@ class NodeLink:
         """Queue a submit for the next frame (the link must be accepting)."""
         self._queue(submit)
 
+    def send_many(self, submits: list[Submit]) -> None:
+        """Queue many submits at once (a batch record's items), for the next frames."""
+        if submits:
+            self._queue(submits[0])
+            self._outbox.extend(submits[1:])
+
     def cancel(self, ids: list[int]) -> None:
         if self.connected and ids:
             self._queue(Cancel(ids))

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -139,11 +138,51 @@ class OwnedTask:
     #: Which of the task's own timers are armed, so settling cancels only those.
     deadline_armed: bool = False
     hedge_armed: bool = False
+    #: The batch this task was split from (its outcome goes into the batch's vector).
+    batch: OwnedBatch | None = None
 
     @property
     def can_run_locally(self) -> bool:
         """Registered here and not forced to a node."""
         return self.spec is not None and self.where != "edge"
+
+
+#: The state of one item of a batch record.
+_DONE, _IN_BATCH, _SPLIT = 0, 1, 2
+
+
+@dataclass(slots=True, eq=False)
+class OwnedBatch:
+    """Many small tasks of one name owned as one record: one id range, one placement,
+    one deadline timer, one outcome vector (issue 11, "batch records").
+
+    A map over tiny tasks spends more on owning each task (a record, a placement, an
+    outcome each) than on sending it; a frame's worth of tasks shares all of that.
+    The batch stays simple by giving up early: an item that needs a rule of its own
+    (refused, unsendable, its node lost) is *split* into an :class:`OwnedTask` under
+    the same id, which follows the per-task rules and still settles into this vector.
+    The vector is delivered once, when every item has its outcome.
+    """
+
+    first_id: int
+    task: str
+    args: list[list[Any]]
+    priority: int
+    deadline_at: float | None
+    where: Where
+    spec: TaskSpec | None
+    created_at: float
+    node: str | None = None
+    attempts: int = 0
+    sent_at: float | None = None
+    #: Per item: _IN_BATCH (owned here), _SPLIT (owned by its OwnedTask), _DONE.
+    items: bytearray = field(default_factory=bytearray)
+    #: Items on :attr:`node` as part of the batch (not split, not done).
+    on_node: int = 0
+    remaining: int = 0
+    values: list[Any] = field(default_factory=list)
+    errors: list[BaseException | None] = field(default_factory=list)
+    deadline_armed: bool = False
 
 
 @dataclass(slots=True)
@@ -195,6 +234,8 @@ class TimerKind(enum.Enum):
     PARK = "park"
     #: "At the end of this turn": collects the turn's auto tasks into one decision.
     DECIDE = "decide"
+    #: A batch's deadline (named by its first id).
+    BATCH_DEADLINE = "batch_deadline"
 
 
 class Timer(NamedTuple):
@@ -235,6 +276,21 @@ class Submitted(Event):
     #: Seconds from now; None: no deadline.
     deadline_s: float | None = None
     where: Where = "auto"
+    spec: TaskSpec | None = None
+
+
+@dataclass(slots=True)
+class BatchSubmitted(Event):
+    """The caller submitted ``len(args)`` tasks of one name at once, ids ``first_id``
+    onwards (reserved with :meth:`Ownership.next_ids`). Only for tasks that need no
+    per-task decision or labels: the executor submits the others one by one."""
+
+    first_id: int
+    task: str
+    args: list[list[Any]]
+    priority: int = 0
+    deadline_s: float | None = None
+    where: Where = "edge"
     spec: TaskSpec | None = None
 
 
@@ -378,6 +434,14 @@ class SendToNode(Instruction):
 
 
 @dataclass(slots=True)
+class SendBatchToNode(Instruction):
+    """Send these submits (a batch's items) on the node's link, in one go."""
+
+    node_id: str
+    submits: list[Submit]
+
+
+@dataclass(slots=True)
 class CancelCopy(Instruction):
     """Tell the node to drop the task: its answer is no longer wanted."""
 
@@ -439,6 +503,16 @@ class Deliver(Instruction):
     choice: Any = None
     #: The task's record, for the caller's handle (not compared: tests name outcomes).
     record: OwnedTask | None = field(default=None, compare=False)
+
+
+@dataclass(slots=True)
+class DeliverBatch(Instruction):
+    """A batch's outcomes, one per task in id order: ``values[i]`` when ``errors[i]`` is
+    None. Given once, when the last item settles."""
+
+    first_id: int
+    values: list[Any]
+    errors: list[BaseException | None]
 
 
 @dataclass(slots=True)
@@ -506,16 +580,24 @@ class Ownership:
         # The per-node index: ids placed on each node (a hedged task under both). Only
         # _index and _unindex touch it, so it cannot drift from the tasks' fields.
         self._by_node: dict[str, set[int]] = {}
+        self.batches: dict[int, OwnedBatch] = {}
+        # Each id of a batch item still owned by the batch (not split), to its batch.
+        self._batch_of: dict[int, OwnedBatch] = {}
+        # Batches placed on each node, by first id (a node's loss splits them).
+        self._batches_on: dict[str, set[int]] = {}
+        # Batch items on each node: in_flight counts them with the tasks.
+        self._batch_load: dict[str, int] = {}
         self._parked: list[OwnedTask] = []
         self._park_armed = False
         self._undecided: list[OwnedTask] = []
-        self._ids = itertools.count(1)
+        self._next = 1
         self._completed_local = self._completed_edge = self._failed = 0
         self._resubmitted = self._duplicates = self._hedges = self._hedge_wins = 0
         # One method per event type; a dict lookup beats an isinstance chain on the
         # hot path (a result per task).
         self._handlers: dict[type[Event], Callable[[Any, float, list[Instruction]], None]] = {
             Submitted: self._submitted,
+            BatchSubmitted: self._batch_submitted,
             ResultReceived: self._result,
             ErrorReceived: self._error,
             LocalDone: self._local_done,
@@ -536,7 +618,14 @@ class Ownership:
 
     def next_id(self) -> int:
         """The id for the next :class:`Submitted` (1, 2, 3, ...)."""
-        return next(self._ids)
+        self._next += 1
+        return self._next - 1
+
+    def next_ids(self, count: int) -> int:
+        """The first of ``count`` consecutive ids for a :class:`BatchSubmitted`."""
+        first = self._next
+        self._next += count
+        return first
 
     def handle(self, event: Event, now: float) -> list[Instruction]:
         """Apply one event at time ``now``; return what the executor must do, in order.
@@ -552,23 +641,28 @@ class Ownership:
         return out
 
     def in_flight(self, node: str) -> int:
-        """Tasks of ours placed on ``node`` now (hedge copies included)."""
+        """Tasks of ours placed on ``node`` now (hedge copies and batch items included)."""
         ids = self._by_node.get(node)
-        return len(ids) if ids else 0
+        return (len(ids) if ids else 0) + self._batch_load.get(node, 0)
+
+    def serving(self, task: str) -> int:
+        """How many nodes could take a task called ``task`` now (placeable, serving it)."""
+        probe = OwnedTask(0, task, [], 0, None, "edge", None, 0.0)
+        return len(self._eligible(probe))
 
     def get(self, task_id: int) -> OwnedTask | None:
         """The owned task with this id, None once settled."""
         return self.tasks.get(task_id)
 
     def __len__(self) -> int:
-        return len(self.tasks)
+        return len(self.tasks) + len(self._batch_of)
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self.tasks
+        return task_id in self.tasks or task_id in self._batch_of
 
     def statistics(self) -> OwnershipStats:
         return OwnershipStats(
-            pending=len(self.tasks),
+            pending=len(self),
             completed_local=self._completed_local,
             completed_edge=self._completed_edge,
             failed=self._failed,
@@ -595,7 +689,10 @@ class Ownership:
         """The caller gave up: tell the nodes running it, fail it as cancelled."""
         t = self.tasks.get(ev.task_id)
         if t is None:
-            return
+            b = self._batch_of.get(ev.task_id)
+            if b is None:
+                return
+            t = self._split(b, ev.task_id - b.first_id, now, out)
         self._cancel_copies(t, out)
         self._fail(t, task_error(ErrorCode.CANCELLED, t.id, "cancelled by the caller"), now, out)
         t.state = TaskState.CANCELLED
@@ -606,6 +703,9 @@ class Ownership:
         for t in list(self.tasks.values()):
             self._fail(t, task_error(ErrorCode.CANCELLED, t.id, "client closed"), now, out)
             t.state = TaskState.CANCELLED
+        for task_id, b in list(self._batch_of.items()):
+            exc = task_error(ErrorCode.CANCELLED, task_id, "client closed")
+            self._item_done(b, task_id - b.first_id, None, exc, now, out)
         if self._park_armed:
             self._park_armed = False
             out.append(CancelTimer(Timer(TimerKind.PARK)))
@@ -803,7 +903,12 @@ class Ownership:
         node = ev.node_id
         t = self.tasks.get(ev.result.id)
         if t is None or (t.node != node and t.hedge != node):
-            self._duplicates += 1
+            b = self._batch_of.get(ev.result.id) if t is None else None
+            if b is not None and b.node == node:
+                self._completed_edge += 1
+                self._item_done(b, ev.result.id - b.first_id, ev.result.value, None, now, out)
+            else:
+                self._duplicates += 1
             return
         other = None
         if t.hedge is not None:
@@ -835,6 +940,20 @@ class Ownership:
         node = ev.node_id
         code = error.code
         t = self.tasks.get(error.id) if error.id is not None else None
+        if t is None and error.id is not None:
+            b = self._batch_of.get(error.id)
+            if b is not None and b.node == node:
+                if code not in RETRYABLE:  # the item's own failure: into the vector
+                    exc = task_error(
+                        code,
+                        error.id,
+                        error.message,
+                        exc_type=error.exc_type,
+                        retry_after_s=error.retry_after_s,
+                    )
+                    self._item_done(b, error.id - b.first_id, None, exc, now, out)
+                    return
+                t = self._split(b, error.id - b.first_id, now, out)  # refused: its own rules
         if t is None or (t.node != node and t.hedge != node):
             if code not in RETRYABLE:
                 self._duplicates += 1
@@ -865,6 +984,10 @@ class Ownership:
         copy that cannot go leaves the first copy running."""
         t = self.tasks.get(ev.task_id)
         node = ev.node_id
+        if t is None:
+            b = self._batch_of.get(ev.task_id)
+            if b is not None and b.node == node:
+                t = self._split(b, ev.task_id - b.first_id, now, out)
         if t is None or (t.node != node and t.hedge != node):
             return
         if t.hedge is not None:
@@ -914,6 +1037,8 @@ class Ownership:
         kind, task_id = ev.timer
         if kind is TimerKind.DECIDE:
             self._decide(now, out)
+        elif kind is TimerKind.BATCH_DEADLINE:
+            self._batch_deadline(task_id, now, out)
         elif kind is TimerKind.PARK:
             self._park_expired(now, out)
         else:
@@ -997,10 +1122,10 @@ class Ownership:
         from the node is dropped by fencing, since no task is placed there any more."""
         n = self._node(ev.node_id)
         n.connected = n.accepting = False
-        ids = self._by_node.pop(ev.node_id, None)
-        if not ids:
+        ids = self._by_node.pop(ev.node_id, None) or set()
+        lost = self._split_batches_on(ev.node_id, now, out)
+        if not ids and not lost:
             return
-        lost = []
         for i in sorted(ids):
             t = self.tasks.get(i)
             if t is None:
@@ -1012,6 +1137,7 @@ class Ownership:
             else:
                 t.node = None
                 lost.append(t)
+        lost.sort(key=_task_id)
         if lost:
             out.append(Resubmitting(ev.node_id, ev.reason, len(lost)))
         for t in lost:
@@ -1113,7 +1239,171 @@ class Ownership:
         t.settled_at = now
         if error is not None:
             self._failed += 1
+        if t.batch is not None:
+            self._item_done(t.batch, t.id - t.batch.first_id, value, error, now, out)
+            return
         out.append(Deliver(t.id, value, error, node, run_s, latency_s, t.choice, t))
+
+    # -- batch records ------------------------------------------------------------------------
+
+    def _batch_submitted(self, ev: BatchSubmitted, now: float, out: list[Instruction]) -> None:
+        """A batch: one record, one deadline timer, then one placement for all items."""
+        n = len(ev.args)
+        deadline_at = None if ev.deadline_s is None else now + ev.deadline_s
+        b = OwnedBatch(
+            ev.first_id, ev.task, ev.args, ev.priority, deadline_at, ev.where, ev.spec, now
+        )
+        b.items = bytearray(b"\x01" * n)
+        b.remaining = n
+        b.values = [None] * n
+        b.errors = [None] * n
+        self.batches[b.first_id] = b
+        batch_of = self._batch_of
+        for task_id in range(b.first_id, b.first_id + n):
+            batch_of[task_id] = b
+        if deadline_at is not None:
+            b.deadline_armed = True
+            out.append(ArmTimer(Timer(TimerKind.BATCH_DEADLINE, b.first_id), deadline_at))
+        serving = self._serving.get(b.task)
+        if serving is None:
+            probe = OwnedTask(b.first_id, b.task, [], 0, None, b.where, None, now)
+            serving = self._eligible(probe)
+        if not serving:
+            # No node now: each item takes the per-task way (park, local, or fail).
+            for i in range(n):
+                self._place(self._split(b, i, now, out), now, out)
+            return
+        node = serving[0] if len(serving) == 1 else self._pick_batch(b, serving)
+        self._send_batch(b, node, now, out)
+
+    def _pick_batch(self, b: OwnedBatch, eligible: list[str]) -> str:
+        """The placement policy's choice for the whole batch (no per-task cost: the
+        executor batches only when the policy does not weigh one)."""
+        nodes = self.nodes
+        candidates = [
+            Candidate(
+                node_id,
+                self.in_flight(node_id),
+                nodes[node_id].rtt_s,
+                nodes[node_id].queued,
+                nodes[node_id].running,
+                max(1, nodes[node_id].workers),
+                nodes[node_id].speed_hz,
+            )
+            for node_id in eligible
+        ]
+        chosen = self.placement.choose(candidates, _NO_COST)
+        return chosen if chosen is not None and chosen in eligible else eligible[0]
+
+    def _send_batch(self, b: OwnedBatch, node: str, now: float, out: list[Instruction]) -> None:
+        """Place every item still in the batch on ``node``, in one instruction."""
+        b.node, b.sent_at = node, now
+        b.attempts += 1
+        budget = None if b.deadline_at is None else max(0.0, (b.deadline_at - now) * 1000.0)
+        attempt = b.attempts - 1
+        first, task, args, priority = b.first_id, b.task, b.args, b.priority
+        submits = [
+            Submit(first + i, task, args[i], priority, budget, attempt)
+            for i, state in enumerate(b.items)
+            if state == _IN_BATCH
+        ]
+        b.on_node = len(submits)
+        self._batch_load[node] = self._batch_load.get(node, 0) + b.on_node
+        on = self._batches_on.get(node)
+        if on is None:
+            on = self._batches_on[node] = set()
+        on.add(first)
+        out.append(SendBatchToNode(node, submits))
+
+    def _split(self, b: OwnedBatch, i: int, now: float, out: list[Instruction]) -> OwnedTask:
+        """Item ``i`` leaves the batch for a task record of its own (same id, same
+        placement and attempts, its own deadline timer), to follow the per-task rules."""
+        task_id = b.first_id + i
+        t = OwnedTask(
+            task_id, b.task, b.args[i], b.priority, b.deadline_at, b.where, b.spec, b.created_at
+        )
+        t.attempts, t.batch, t.sent_at = b.attempts, b, b.sent_at
+        t.state = TaskState.SENT if b.node is not None else TaskState.NEW
+        b.items[i] = _SPLIT
+        del self._batch_of[task_id]
+        self.tasks[task_id] = t
+        if b.node is not None:
+            self._leave_node(b, 1)
+            t.node = b.node
+            self._index(b.node, task_id)
+        if b.deadline_at is not None:
+            t.deadline_armed = True
+            out.append(ArmTimer(Timer(TimerKind.DEADLINE, task_id), b.deadline_at))
+        return t
+
+    def _leave_node(self, b: OwnedBatch, count: int) -> None:
+        """``count`` items of ``b`` are no longer on its node as part of the batch."""
+        node = b.node
+        assert node is not None
+        b.on_node -= count
+        self._batch_load[node] -= count
+        if not b.on_node:
+            on = self._batches_on.get(node)
+            if on is not None:
+                on.discard(b.first_id)
+
+    def _split_batches_on(self, node: str, now: float, out: list[Instruction]) -> list[OwnedTask]:
+        """A node is lost: the items its batches still held become tasks to place again."""
+        lost: list[OwnedTask] = []
+        for first in sorted(self._batches_on.pop(node, ())):
+            b = self.batches[first]
+            for i, state in enumerate(b.items):
+                if state == _IN_BATCH:
+                    t = self._split(b, i, now, out)
+                    self._unplace(t)
+                    lost.append(t)
+            b.node = None
+        self._batch_load.pop(node, None)
+        return lost
+
+    def _item_done(
+        self,
+        b: OwnedBatch,
+        i: int,
+        value: Any,
+        error: BaseException | None,
+        now: float,
+        out: list[Instruction],
+    ) -> None:
+        """One item's outcome into the vector; the last one delivers the batch."""
+        if b.items[i] == _IN_BATCH:  # (a split item was counted as a task)
+            del self._batch_of[b.first_id + i]
+            self._leave_node(b, 1)
+            if error is not None:
+                self._failed += 1
+        b.items[i] = _DONE
+        b.values[i], b.errors[i] = value, error
+        b.remaining -= 1
+        if b.remaining:
+            return
+        del self.batches[b.first_id]
+        if b.deadline_armed:
+            b.deadline_armed = False
+            out.append(CancelTimer(Timer(TimerKind.BATCH_DEADLINE, b.first_id)))
+        out.append(DeliverBatch(b.first_id, b.values, b.errors))
+
+    def _batch_deadline(self, first: int, now: float, out: list[Instruction]) -> None:
+        """The batch's deadline passed: its items still in it fail (and are cancelled
+        on the node); split items fail by their own timers."""
+        b = self.batches.get(first)
+        if b is None:
+            return
+        b.deadline_armed = False
+        for i, state in enumerate(b.items):
+            if state == _IN_BATCH:
+                if b.node is not None:
+                    out.append(CancelCopy(b.node, first + i))
+                exc = DeadlineExceeded(first + i, "no result before the deadline")
+                self._item_done(b, i, None, exc, now, out)
+
+
+def _task_id(t: OwnedTask) -> int:
+    return t.id
 
 
 def _cancel_timers_of(t: OwnedTask, out: list[Instruction]) -> None:
@@ -1144,6 +1434,7 @@ __all__ = [
     "LOCAL",
     "RETRYABLE",
     "ArmTimer",
+    "BatchSubmitted",
     "CancelCopy",
     "CancelRequested",
     "CancelTimer",
@@ -1151,6 +1442,7 @@ __all__ = [
     "Decide",
     "Decided",
     "Deliver",
+    "DeliverBatch",
     "Done",
     "ErrorReceived",
     "Event",
@@ -1163,11 +1455,13 @@ __all__ = [
     "NodeLoad",
     "NodeResumed",
     "NodeUp",
+    "OwnedBatch",
     "OwnedTask",
     "Ownership",
     "OwnershipStats",
     "Resubmitting",
     "ResultReceived",
+    "SendBatchToNode",
     "SendToNode",
     "StartLocalRun",
     "Submitted",

@@ -35,8 +35,18 @@ class FakeLink:
     def send(self, submit: Submit) -> None:
         self.sent.append(submit)
 
+    def send_many(self, submits: list[Submit]) -> None:
+        self.sent.extend(submits)
+
     def cancel(self, ids: list[int]) -> None:
         self.sent.append(Cancel(ids))
+
+    def answer(self, listener: Any) -> None:
+        """Echo every submit sent so far (as a node running ``echo`` would)."""
+        sent, self.sent = self.sent, []
+        for s in sent:
+            if isinstance(s, Submit):
+                listener.on_result(self, Result(s.id, s.args[0]))
 
 
 def started(client: Client, *links: FakeLink) -> Client:
@@ -234,3 +244,42 @@ def test_the_blocking_facade() -> None:
         assert client.run_map("add", [1, 2], [3, 4], where="local") == [4, 6]
     with pytest.raises(InvalidState):
         client.run("add", 1, 2)
+
+
+def test_a_map_to_the_edge_is_owned_in_batch_records_of_a_frame_each() -> None:
+    async def main() -> None:
+        async with Client([], batch_max_items=4) as client:
+            a = FakeLink("A")
+            started(client, a)
+            task = asyncio.ensure_future(client.map("echo", range(10), where="edge", window=8))
+            await asyncio.sleep(0)
+            assert [s.id for s in a.sent] == list(range(1, 9))  # two batches of 4
+            assert len(client._own.batches) == 2
+            a.answer(client._listener)
+            await asyncio.sleep(0)
+            assert [s.id for s in a.sent] == [9, 10]  # the window refilled: a batch of 2
+            a.answer(client._listener)
+            assert await task == list(range(10))
+            stats = client.statistics()
+            assert (stats.completed_edge, stats.pending) == (10, 0)
+
+    run(main())
+
+
+def test_a_batched_map_survives_its_node_s_loss() -> None:
+    async def main() -> None:
+        async with Client([], batch_max_items=8) as client:
+            a, b = FakeLink("A"), FakeLink("B")
+            started(client, a, b)
+            task = asyncio.ensure_future(client.map("echo", range(4), where="edge"))
+            await asyncio.sleep(0)
+            # One batch per node, so a short map still spreads.
+            assert [s.id for s in a.sent] == [1, 2] and [s.id for s in b.sent] == [3, 4]
+            client._listener.on_result(a, Result(1, 0))  # type: ignore[arg-type]
+            client._listener.link_down(a, "closed")  # type: ignore[arg-type]
+            assert [s.id for s in b.sent] == [3, 4, 2]
+            b.answer(client._listener)
+            assert await task == [0, 1, 2, 3]
+            assert client.statistics().resubmitted == 1
+
+    run(main())

@@ -8,6 +8,7 @@ import edgeoffload.examples.tasks  # noqa: F401  (registers echo, sleep, gpu_pid
 from edgeoffload.client.ownership import (
     LOCAL,
     ArmTimer,
+    BatchSubmitted,
     CancelCopy,
     CancelRequested,
     CancelTimer,
@@ -15,6 +16,7 @@ from edgeoffload.client.ownership import (
     Decide,
     Decided,
     Deliver,
+    DeliverBatch,
     ErrorReceived,
     Instruction,
     LocalDone,
@@ -27,6 +29,7 @@ from edgeoffload.client.ownership import (
     Ownership,
     Resubmitting,
     ResultReceived,
+    SendBatchToNode,
     SendToNode,
     StartLocalRun,
     Submitted,
@@ -534,3 +537,144 @@ def test_instructions_carry_the_stimulus_id_of_their_event() -> None:
     submit(o)
     out = o.handle(NodeDown("A", "closed", stimulus_id="down-A"), 1.0)
     assert [i.stimulus_id for i in out] == ["down-A", "down-A"]
+
+
+# -- batch records -------------------------------------------------------------------------
+
+
+def batch(o: Ownership, n: int, now: float = 0.0, deadline_s: float | None = None) -> int:
+    first = o.next_ids(n)
+    LAST[:] = o.handle(
+        BatchSubmitted(first, "t", [[i] for i in range(n)], deadline_s=deadline_s), now
+    )
+    return first
+
+
+#: The instructions of the last batch() call.
+LAST: list[Instruction] = []
+
+
+def items(node: str, first: int, n: int, attempt: int = 0, **kw: Any) -> SendBatchToNode:
+    return SendBatchToNode(
+        node, [Submit(first + i, "t", [i], attempt=attempt, **kw) for i in range(n)]
+    )
+
+
+def test_a_batch_is_sent_in_one_instruction_and_delivered_once_when_all_are_in() -> None:
+    o = owner()
+    up(o, "A", "B")
+    assert o.next_id() == 1
+    first = batch(o, 3)
+    assert first == 2 and [items("A", 2, 3)] == LAST
+    assert o.in_flight("A") == 3 and len(o) == 3 and 3 in o
+    assert submit(o) == [sent("B", 5)]  # the batch's items count as in flight on A
+    assert result(o, "A", 3, "b", 0.1) == []
+    assert result(o, "A", 3, "b", 0.1) == []  # a duplicate
+    failed = ErrorReceived("A", Error(2, ErrorCode.TASK_FAILED, "boom", exc_type="E"))
+    assert o.handle(failed, 0.2) == []
+    assert result(o, "A", 4, "c", 0.3) == [
+        DeliverBatch(2, [None, "b", "c"], [Same(TaskFailed(2, "boom", "E")), None, None])
+    ]
+    stats = o.statistics()
+    assert (stats.completed_edge, stats.failed, stats.duplicates_dropped) == (2, 1, 1)
+    assert o.in_flight("A") == 0 and len(o) == 1 and not o.batches
+
+
+def test_a_batch_s_answers_from_another_node_are_fenced() -> None:
+    o = owner()
+    up(o, "A", "B")
+    batch(o, 2)
+    assert result(o, "B", 1, "forged", 0.1) == []
+    assert o.statistics().duplicates_dropped == 1
+
+
+def test_losing_a_batch_s_node_places_its_unfinished_items_again_one_by_one() -> None:
+    o = owner()
+    up(o, "A", "B")
+    batch(o, 3)
+    result(o, "A", 1, "a", 0.1)
+    assert o.handle(NodeDown("A", "closed"), 0.5) == [
+        Resubmitting("A", "closed", 2),
+        sent("B", 2, attempt=1, args=[1]),
+        sent("B", 3, attempt=1, args=[2]),
+    ]
+    assert o.in_flight("A") == 0 and o.in_flight("B") == 2
+    assert result(o, "A", 2, "late", 0.6) == []  # fenced
+    assert result(o, "B", 2, "b", 0.7) == []
+    assert result(o, "B", 3, "c", 0.8) == [DeliverBatch(1, ["a", "b", "c"], [None, None, None])]
+    assert o.statistics().resubmitted == 2 and len(o) == 0
+
+
+def test_a_refused_batch_item_goes_elsewhere_on_its_own() -> None:
+    o = owner()
+    up(o, "A", "B")
+    batch(o, 2)
+    assert error(o, "A", 2, ErrorCode.OVERLOADED, 0.1) == [sent("B", 2, attempt=1, args=[1])]
+    assert result(o, "A", 1, "a", 0.2) == []
+    assert result(o, "B", 2, "b", 0.3) == [DeliverBatch(1, ["a", "b"], [None, None])]
+
+
+def test_a_batch_s_deadline_fails_what_is_left_with_one_timer() -> None:
+    o = owner()
+    up(o, "A")
+    first = o.next_ids(2)
+    assert o.handle(BatchSubmitted(first, "t", [[0], [1]], deadline_s=1.0), 0.0) == [
+        ArmTimer(Timer(TimerKind.BATCH_DEADLINE, 1), 1.0),
+        items("A", 1, 2, deadline_ms=1000.0),
+    ]
+    result(o, "A", 1, "a", 0.5)
+    late = DeadlineExceeded(2, "no result before the deadline")
+    assert o.handle(TimerFired(Timer(TimerKind.BATCH_DEADLINE, 1)), 1.0) == [
+        CancelCopy("A", 2),
+        DeliverBatch(1, ["a", None], [None, Same(late)]),
+    ]
+
+
+def test_a_batch_done_before_its_deadline_cancels_its_timer() -> None:
+    o = owner()
+    up(o, "A")
+    o.handle(BatchSubmitted(o.next_ids(1), "t", [[0]], deadline_s=1.0), 0.0)
+    assert result(o, "A", 1, "a", 0.5) == [
+        CancelTimer(Timer(TimerKind.BATCH_DEADLINE, 1)),
+        DeliverBatch(1, ["a"], [None]),
+    ]
+
+
+def test_with_no_node_a_batch_s_items_park_one_by_one() -> None:
+    o = owner()
+    assert o.handle(BatchSubmitted(o.next_ids(2), "t", [[0], [1]]), 0.0) == [
+        ArmTimer(Timer(TimerKind.PARK), 10.0)
+    ]
+    assert o.handle(NodeUp("A", frozenset({"t"})), 1.0) == [
+        CancelTimer(Timer(TimerKind.PARK)),
+        sent("A", 1, args=[0]),
+        sent("A", 2, args=[1]),
+    ]
+
+
+def test_cancelling_one_item_and_closing_end_a_batch_once() -> None:
+    o = owner()
+    up(o, "A")
+    batch(o, 3)
+    assert o.handle(CancelRequested(2), 0.1) == [CancelCopy("A", 2)]
+    assert o.handle(Closing(), 0.2) == [
+        DeliverBatch(
+            1,
+            [None, None, None],
+            [
+                Same(Cancelled(1, "client closed")),
+                Same(Cancelled(2, "cancelled by the caller")),
+                Same(Cancelled(3, "client closed")),
+            ],
+        )
+    ]
+    assert len(o) == 0 and o.in_flight("A") == 0
+
+
+def test_an_unsendable_batch_item_fails_alone() -> None:
+    o = owner()
+    up(o, "A")
+    batch(o, 2)
+    too_large = FrameTooLarge(10, 5)
+    assert o.handle(Unsendable("A", 1, too_large), 0.0) == []
+    assert result(o, "A", 2, "b", 0.1) == [DeliverBatch(1, [None, "b"], [too_large, None])]
