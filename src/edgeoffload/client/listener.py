@@ -55,6 +55,9 @@ class LinkEvents:
     def on_result(self, link: NodeLink, result: Result) -> None:
         self._feed(own.ResultReceived(link.node_id, result))
 
+    def on_results(self, link: NodeLink, items: list[Result | Error]) -> None:
+        self._feed(own.ResultsReceived(link.node_id, items))
+
     def on_error(self, link: NodeLink, error: Error) -> None:
         self._feed(own.ErrorReceived(link.node_id, error))
 

@@ -44,9 +44,7 @@ class FakeLink:
     def answer(self, listener: Any) -> None:
         """Echo every submit sent so far (as a node running ``echo`` would)."""
         sent, self.sent = self.sent, []
-        for s in sent:
-            if isinstance(s, Submit):
-                listener.on_result(self, Result(s.id, s.args[0]))
+        listener.on_results(self, [Result(s.id, s.args[0]) for s in sent if isinstance(s, Submit)])
 
 
 def started(client: Client, *links: FakeLink) -> Client:

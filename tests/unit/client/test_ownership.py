@@ -29,6 +29,7 @@ from edgeoffload.client.ownership import (
     Ownership,
     Resubmitting,
     ResultReceived,
+    ResultsReceived,
     SendBatchToNode,
     SendToNode,
     StartLocalRun,
@@ -678,3 +679,29 @@ def test_an_unsendable_batch_item_fails_alone() -> None:
     too_large = FrameTooLarge(10, 5)
     assert o.handle(Unsendable("A", 1, too_large), 0.0) == []
     assert result(o, "A", 2, "b", 0.1) == [DeliverBatch(1, [None, "b"], [too_large, None])]
+
+
+def test_a_frame_of_answers_is_handled_in_order_as_if_one_by_one() -> None:
+    o = owner()
+    up(o, "A", "B")
+    batch(o, 2)  # 1, 2 on A
+    submit(o)  # 3 on B
+    submit(o)  # 4 on B
+    frame = ResultsReceived(
+        "B",
+        [
+            Result(3, "c", run_ms=2.0),
+            Result(1, "forged"),  # on A, not B: fenced
+            Error(4, ErrorCode.DRAINING, "draining"),
+        ],
+    )
+    assert o.handle(frame, 0.5) == [
+        Deliver(3, "c", None, "B", 0.002, 0.5),
+        sent("A", 4, attempt=1),  # refused by B: placed on A
+    ]
+    frame = ResultsReceived("A", [Result(1, "a"), Result(2, "b"), Result(4, "d")])
+    assert o.handle(frame, 1.0) == [
+        DeliverBatch(1, ["a", "b"], [None, None]),
+        Deliver(4, "d", None, "A", 0.0, 0.5),
+    ]
+    assert o.statistics().duplicates_dropped == 1
