@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -28,7 +27,7 @@ from ..config import ClientConfig, load
 from ..controller.messages import EventKind
 from ..decision.features import LOCAL as LOCAL_TARGET
 from ..errors import InvalidState, NoNodeAvailable
-from ..tasks import spec_of
+from ..tasks import TaskSpec, spec_of
 from . import ownership as own
 from .auto import AutoDecider, check_policy_name, make_policy
 from .graph import Graph, Stage, run_graph
@@ -37,15 +36,13 @@ from .latency import TaskLatency
 from .link import NodeLink
 from .listener import LinkEvents
 from .local import LocalRunner
+from .mapping import BatchDone, run_map
 from .ownership import LOCAL, Done, Ownership, Timer, Where
 from .placement import DEFAULT_SPEED_HZ, Placement, make_placement
 from .sync import BlockingFacade
 from .table import TableFollower
 
 log = logging.getLogger("edgeoffload.client")
-
-#: Called once per batch with every task's value and error, in order.
-BatchDone = Callable[[list[Any], list[BaseException | None]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,68 +277,23 @@ class Client(BlockingFacade):
         Keeps at most ``window`` tasks in flight. Raises the first task error after
         every task has ended (none is left running).
         """
-        finished = self._running_loop().create_future()
-        calls = iter(zip(*iterables, strict=False))
-        results: list[Any] = []
-        first_error: list[BaseException] = []
-        state = {"in_flight": 0, "exhausted": False}
-
-        batch = self._batch_size(fn, where)
-        spec = spec_of(fn)
-        name = fn if isinstance(fn, str) else (spec.name if spec is not None else "")
-
-        def launch() -> None:
-            while state["in_flight"] < window:
-                if batch > 1:
-                    chunk = [list(c) for c in itertools.islice(calls, window - state["in_flight"])]
-                    if not chunk:
-                        state["exhausted"] = True
-                        break
-                    # At least one batch per node that can take them, so a short map
-                    # still spreads (one placement per batch), at most a frame each.
-                    parts = max(self._own.serving(name), -(-len(chunk) // batch))
-                    size = -(-len(chunk) // parts)
-                    for i in range(0, len(chunk), size):
-                        part = chunk[i : i + size]
-                        start = len(results)
-                        results.extend([None] * len(part))
-                        state["in_flight"] += len(part)
-                        done_all = functools.partial(batch_ended, start)
-                        self._submit_batch(fn, part, done_all, priority, deadline, where)
-                    continue
-                call = next(calls, None)
-                if call is None:
-                    state["exhausted"] = True
-                    break
-                results.append(None)
-                state["in_flight"] += 1
-                done = functools.partial(ended, len(results) - 1)
-                self._submit(fn, list(call), done, priority, deadline, where)
-            if state["exhausted"] and state["in_flight"] == 0 and not finished.done():
-                finished.set_result(None)
-
-        def batch_ended(start: int, values: list[Any], errors: list[BaseException | None]) -> None:
-            state["in_flight"] -= len(values)
-            results[start : start + len(values)] = values
-            if not first_error:
-                error = next((e for e in errors if e is not None), None)
-                if error is not None:
-                    first_error.append(error)
-            launch()
-
-        def ended(index: int, value: Any, exc: BaseException | None) -> None:
-            state["in_flight"] -= 1
-            if exc is None:
-                results[index] = value
-            elif not first_error:
-                first_error.append(exc)
-            launch()
-
-        launch()
-        await finished
-        if first_error:
-            raise first_error[0]
-        return results
+        self._running_loop()
+        name, spec = _task_name(fn)
+        batched = self._batching and where != "local"
+        if spec is not None and (where == "auto" or spec.requires):
+            batched = False  # a decision or labels per task: one by one
+        return await run_map(
+            zip(*iterables, strict=False),
+            window,
+            lambda args, done: self._submit(fn, args, done, priority, deadline, where),
+            (
+                (lambda calls, done: self._submit_batch(fn, calls, done, priority, deadline, where))
+                if batched
+                else None
+            ),
+            self.config.batch_max_items,
+            lambda: self._own.serving(name),
+        )
 
     async def submit_graph(
         self, graph: Graph, *, deadline: float | None = None
@@ -396,10 +348,7 @@ class Client(BlockingFacade):
         if where not in ("auto", "local", "edge"):
             raise ValueError(f"where must be 'auto', 'local' or 'edge', not {where!r}")
         loop = self._running_loop()
-        spec = spec_of(fn)
-        name = fn if isinstance(fn, str) else (spec.name if spec else None)
-        if name is None:
-            raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
+        name, spec = _task_name(fn)
         task_id = self._own.next_id()
         self._handles[task_id] = receiver
         event = own.Submitted(task_id, name, args, priority, deadline, where, spec)
@@ -409,17 +358,6 @@ class Client(BlockingFacade):
             if record is not None:  # else it ended at once: its Deliver carries the record
                 receiver._record = record
         self._run(instructions)
-
-    def _batch_size(self, fn: Callable[..., Any] | str, where: Where) -> int:
-        """How many of a map's tasks one batch record owns: a frame's worth, when
-        every task would take the same per-task path anyway (no decision between here
-        and there, no labels to match); 1 otherwise."""
-        if not self._batching or where == "local":
-            return 1
-        spec = spec_of(fn)
-        if spec is not None and (where == "auto" or spec.requires):
-            return 1
-        return self.config.batch_max_items
 
     def _submit_batch(
         self,
@@ -434,10 +372,7 @@ class Client(BlockingFacade):
         if self._closed:
             raise InvalidState("client is closed")
         loop = self._running_loop()
-        spec = spec_of(fn)
-        name = fn if isinstance(fn, str) else (spec.name if spec else None)
-        if name is None:
-            raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
+        name, spec = _task_name(fn)
         first = self._own.next_ids(len(calls))
         self._batch_receivers[first] = done
         event = own.BatchSubmitted(first, name, calls, priority, deadline, where, spec)
@@ -570,6 +505,15 @@ class Client(BlockingFacade):
                 "client not started: use `async with Client(...)` or `with Client(...)`"
             )
         return self._loop
+
+
+def _task_name(fn: Callable[..., Any] | str) -> tuple[str, TaskSpec | None]:
+    """The task's name and its local registration (None if only a node has it)."""
+    spec = spec_of(fn)
+    name = fn if isinstance(fn, str) else (spec.name if spec else None)
+    if name is None:
+        raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
+    return name, spec
 
 
 def _as_dict(config: ClientConfig) -> dict[str, Any]:
