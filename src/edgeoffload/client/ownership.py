@@ -39,6 +39,11 @@ Every rule the client applies lives here:
 - **fencing**: an answer counts only from a node the task is placed on now. A late
   answer from a node the task has left is dropped: this is what makes delivery
   exactly-once.
+- **batch records**: many small tasks of one name that need no per-task decision can
+  be owned as one :class:`OwnedBatch` (one id range, one placement, one deadline
+  timer, one outcome vector). An item that needs a rule of its own is split into a
+  task record under the same id and follows the rules above, its outcome still going
+  into the vector, which is delivered once (:class:`DeliverBatch`).
 
 Ids are unique per client (a counter, :meth:`Ownership.next_id`), across nodes, so a
 task placed again keeps its id and any answer about it names it unambiguously.
