@@ -47,6 +47,50 @@ Every rule the client applies lives here:
 
 Ids are unique per client (a counter, :meth:`Ownership.next_id`), across nodes, so a
 task placed again keeps its id and any answer about it names it unambiguously.
+
+Invariants (each has a test in ``tests/unit/client/test_ownership.py``):
+
+1. Every task submitted gets exactly one :class:`Deliver` (or one slot in exactly one
+   :class:`DeliverBatch`), whatever the order of events. Once settled a task is
+   forgotten, so any later event about it finds nothing and does nothing.
+2. The per-node index agrees with the tasks' ``node`` and ``hedge`` fields at every
+   return from :meth:`Ownership.handle`. Only ``_placed``, ``_index``, ``_unindex``,
+   ``_unplace``, ``_drop_copy`` and ``_settle`` write either, and always both. Issue
+   11's bug was a caller writing the fields alone: ``in_flight`` then counted a task
+   on a node that had dropped it, and losing that node placed it a second time.
+3. A task is on at most two nodes (its placement and one hedge copy), and a
+   ``SendToNode`` is emitted only for a node that is up and placeable at that moment.
+4. A timer the machine armed for a task is cancelled when the task settles, so the
+   executor never holds a timer for a task that no longer exists; one that fires
+   anyway (cancelled and fired in the same loop turn) finds nothing to do.
+5. ``now`` is the only clock: the same events at the same times give the same
+   instructions, which is what lets the tests compare whole instruction lists.
+
+What the executor must do (``client/client.py`` is the one there is):
+
+- Carry out the instructions of one :meth:`Ownership.handle` call in order. It may
+  feed new events while doing so (an inline local run ends at once, a decision is
+  answered at once, a delivered outcome's callback submits more): the machine is
+  consistent at every return, and each nested call's instructions are carried out
+  before the outer list goes on.
+- Arm one timer per :class:`Timer` name (arming a name again replaces it) and feed
+  :class:`TimerFired` when it comes due, with the loop's time as ``now``.
+- Feed every answer a link reads, every link going up or down, and every change of
+  the controller's table. Nothing is filtered before the machine: fencing is the
+  machine's rule, so a stale or duplicate answer reaches it and is dropped there.
+
+Why these shapes:
+
+- A timer is a name, not a handle: the machine can cancel what it armed without the
+  executor's objects, and a test reads ``ArmTimer(Timer(DEADLINE, 1), 1.0)``.
+- A node is known by the id its hello gave, never by the link object: placement,
+  fencing and loss all compare ids, and a reconnected node is the same node.
+- Answers are fenced by node, not by attempt number: a node answers for the task it
+  was given, and the task is either placed there now or not; an attempt number on
+  the wire would need the node's cooperation to give the same guarantee.
+- Decisions are asked of the executor (:class:`Decide`) rather than made here: the
+  decision engine reads the device's load and battery (I/O), and a learned policy
+  may run a model; the machine only says which tasks, which nodes, what load.
 """
 
 from __future__ import annotations
