@@ -959,13 +959,16 @@ class Ownership:
         """A value from a node: delivered only if the task is placed there now (fencing);
         for a hedged task either copy's node counts, the first wins, the other copy is
         cancelled."""
-        node = ev.node_id
-        t = self.tasks.get(ev.result.id)
+        self._value(ev.node_id, ev.result, now, out)
+
+    def _value(self, node: str, result: Result, now: float, out: list[Instruction]) -> None:
+        """:meth:`_result` without the event object (a frame of answers calls it)."""
+        t = self.tasks.get(result.id)
         if t is None or (t.node != node and t.hedge != node):
-            b = self._batch_of.get(ev.result.id) if t is None else None
+            b = self._batch_of.get(result.id) if t is None else None
             if b is not None and b.node == node:
                 self._completed_edge += 1
-                self._item_done(b, ev.result.id - b.first_id, ev.result.value, None, now, out)
+                self._item_done(b, result.id - b.first_id, result.value, None, now, out)
             else:
                 self._duplicates += 1
             return
@@ -981,8 +984,8 @@ class Ownership:
         if other is not None:
             out.append(CancelCopy(other, t.id))
         self._completed_edge += 1
-        run_s = ev.result.run_ms / 1000.0
-        self._settle(t, TaskState.DONE, ev.result.value, None, node, now, out, run_s, latency)
+        run_s = result.run_ms / 1000.0
+        self._settle(t, TaskState.DONE, result.value, None, node, now, out, run_s, latency)
 
     def _results(self, ev: ResultsReceived, now: float, out: list[Instruction]) -> None:
         """A frame of answers: each as its own event would be, except that a value for
@@ -1000,7 +1003,7 @@ class Ownership:
                     self._completed_edge += 1
                     self._item_done(b, item.id - b.first_id, item.value, None, now, out)
                 else:
-                    self._result(ResultReceived(node, item), now, out)
+                    self._value(node, item, now, out)
             else:
                 self._error(ErrorReceived(node, item), now, out)
 
