@@ -111,31 +111,33 @@ async def run_fault(
 
             return cb
 
-        for i in range(tasks):
+        handles = [
             client.submit_nowait("sleep_echo", [i, task_s], on_done(i), where="edge")
+            for i in range(tasks)
+        ]
         # Let the frames reach the nodes, so the tasks are in flight, not in our outbox.
         await asyncio.sleep(0.02)
-        victims: list[int] = []
+        victims: list[Any] = []
         victim_node = ""
         if victim_url is not None:
             link = next(link for link in client.nodes if link.url == victim_url)
             victim_node = link.node_id
-            victims = [p.id for p in client.owner.pending() if p.node == victim_node]
+            victims = [h for h in handles if not h.done() and h.node == victim_node]
         run.victim_tasks = len(victims)
         t_fault = loop.time()
         fault()
         if victims:
             # Poll (1 ms) until none of the victim's unfinished tasks is still placed there:
-            # a measurement, so it watches the owner table rather than hooking into it.
+            # a measurement, so it watches the tasks' handles rather than hooking into them.
             while any(  # noqa: ASYNC110
-                (p := client.owner.get(v)) is not None and p.node == victim_node for v in victims
+                not h.done() and h.node == victim_node for h in victims
             ):
                 await asyncio.sleep(0.001)
             run.detection_s = loop.time() - t_fault
         await asyncio.wait_for(done, 300)
         if victims:
             # ids are 1-based in submission order, tasks 0-based
-            run.recovery_s = max(finished_at[v - 1] for v in victims) - t_fault
+            run.recovery_s = max(finished_at[h.id - 1] for h in victims) - t_fault
     return run
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "Stage",
     "TaskError",
     "TaskFailed",
+    "TaskHandle",
+    "TaskState",
     "Unauthorized",
     "UnknownTask",
     "__version__",
@@ -41,11 +43,15 @@ _WHERE = {
     "Stage": "edgeoffload.client.graph",
     "NodeConfig": "edgeoffload.config",
     "task": "edgeoffload.tasks",
+    "TaskHandle": "edgeoffload.client.handle",
+    "TaskState": "edgeoffload.client.ownership",
 }
 
 if TYPE_CHECKING:
     from .client.client import Client
     from .client.graph import Graph, Stage
+    from .client.handle import TaskHandle
+    from .client.ownership import TaskState
     from .config import ClientConfig, NodeConfig
     from .errors import (
         BadArguments,

@@ -111,9 +111,8 @@ def test_drain_and_resume_through_the_api_steer_the_clients(
             await asyncio.to_thread(
                 wait_for, lambda: not link_a.placeable, 10, "drain seen by client"
             )
-            before = client.owner.in_flight("node-a")
             await client.map("echo_pool", range(100), where="edge")
-            assert client.statistics().completed_edge >= 100 and before == 0
+            assert client.statistics().completed_edge >= 100
             status, ready = http(
                 "GET", a.url.replace("ws://", "http://").replace("/offload", "/readyz")
             )

@@ -190,3 +190,17 @@ def test_a_node_reachable_beyond_loopback_without_a_secret_is_warned_about(
     assert (warning is not None) is warns
     if warning is not None:
         assert host in warning and "WITHOUT authentication" in warning
+
+
+def test_a_client_applies_the_settings_config_show_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen: `config show client` showed settings that Client() did not apply."""
+    from edgeoffload import Client
+
+    monkeypatch.setenv("EDGEOFFLOAD_CLIENT__MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("EDGEOFFLOAD_CLIENT__PLACEMENT", "power_of_two")
+    client = Client(["ws://127.0.0.1:1/offload"], batching=False)
+    assert client.config.max_attempts == 2 and client.config.batching is False
+    assert client.config.placement == "power_of_two"
+    monkeypatch.setenv("EDGEOFFLOAD_CLIENT__PLACEMENT", "psychic")
+    with pytest.raises(ConfigError, match="placement"):
+        Client()

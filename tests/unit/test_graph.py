@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,11 +13,25 @@ import pytest
 import edgeoffload.examples.tasks as ex
 from edgeoffload import DeadlineExceeded, Graph, NoNodeAvailable, TaskFailed
 from edgeoffload.client.graph import run_graph
-from edgeoffload.client.owner import Done, Pending, Where
+from edgeoffload.client.ownership import Done, Where
 from edgeoffload.errors import task_error
 from edgeoffload.protocol.codes import ErrorCode
-from edgeoffload.tasks import spec_of
+from edgeoffload.tasks import TaskSpec, spec_of
 from tests.conftest import run
+
+
+@dataclass(eq=False)
+class Pending:
+    """What the fake client keeps of a submitted task (the real one returns a handle)."""
+
+    id: int
+    task: str
+    args: list[Any]
+    priority: int
+    deadline: float | None
+    where: Where
+    spec: TaskSpec
+    on_done: Done
 
 
 class FakeClient:

@@ -44,7 +44,7 @@ from ..decision.features import (
 )
 from ..hostinfo import battery_level, cpu_load, cpu_speed_hz
 from .link import NodeLink
-from .owner import Pending
+from .ownership import OwnedTask as Pending
 from .placement import DEFAULT_SPEED_HZ
 
 #: Link bandwidth assumed before the first measurement (a good Wi-Fi or 5G uplink).

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from ..errors import DeadlineExceeded, NoNodeAvailable, TaskError, task_error
 from ..tasks import spec_of
-from .owner import Done, Pending, Where
+from .handle import TaskHandle
+from .ownership import Done, Where
 
 _graph_ids = itertools.count()
 
@@ -163,7 +164,7 @@ class Submitter(Protocol):
         priority: int = 0,
         deadline: float | None = None,
         where: Where = "auto",
-    ) -> Pending: ...
+    ) -> TaskHandle: ...
 
     def cancel(self, task_id: int) -> bool: ...
 
@@ -205,7 +206,7 @@ class _GraphRun:
         self.waiting = [len(graph.needs(s)) for s in graph.stages]
         self.readers = [len(graph.dependants(s)) for s in graph.stages]
         self.results: dict[int, Any] = {}
-        self.running: dict[int, Pending] = {}
+        self.running: dict[int, TaskHandle] = {}
         self.ended = [False] * len(graph)
         self.finished = 0
         self.done: asyncio.Future[dict[Stage, Any]] = self.loop.create_future()

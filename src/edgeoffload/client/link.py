@@ -69,10 +69,12 @@ class LinkListener(Protocol):
     def link_up(self, link: NodeLink) -> None: ...
     def link_down(self, link: NodeLink, reason: str) -> None: ...
     def on_result(self, link: NodeLink, result: Result) -> None: ...
+    def on_results(self, link: NodeLink, items: list[Result | Error]) -> None: ...
     def on_error(self, link: NodeLink, error: Error) -> None: ...
     def on_unsendable(self, link: NodeLink, submit: Submit, exc: Exception) -> None: ...
     def on_draining(self, link: NodeLink) -> None: ...
     def on_resumed(self, link: NodeLink) -> None: ...
+    def on_status(self, link: NodeLink) -> None: ...
 
 
 class NodeLink:
@@ -166,6 +168,12 @@ class NodeLink:
     def send(self, submit: Submit) -> None:
         """Queue a submit for the next frame (the link must be accepting)."""
         self._queue(submit)
+
+    def send_many(self, submits: list[Submit]) -> None:
+        """Queue many submits at once (a batch record's items), for the next frames."""
+        if submits:
+            self._queue(submits[0])
+            self._outbox.extend(submits[1:])
 
     def cancel(self, ids: list[int]) -> None:
         if self.connected and ids:
@@ -302,11 +310,7 @@ class NodeLink:
 
     def _on_event(self, event: Message | RemoteProtocolError, listener: LinkListener) -> None:
         if isinstance(event, ResultBatch):
-            for item in event.items:
-                if isinstance(item, Result):
-                    listener.on_result(self, item)
-                else:
-                    listener.on_error(self, item)
+            listener.on_results(self, event.items)
         elif isinstance(event, Result):
             listener.on_result(self, event)
         elif isinstance(event, Error):
@@ -321,6 +325,7 @@ class NodeLink:
             self._rtt.observe(now - event.sent_at)
             self.rtt_s = self._rtt.predict()
             self.queued, self.running, self.workers = event.queued, event.running, event.workers
+            listener.on_status(self)
         elif isinstance(event, Draining):
             self.accepting = False
             listener.on_draining(self)
