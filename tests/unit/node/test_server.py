@@ -236,7 +236,7 @@ def test_work_left_at_the_drain_timeout_is_answered_draining() -> None:
         assert await receive(ws) == Draining("node shutting down", 0.2)
         left = (await answers(ws, 1))[1]
         assert isinstance(left, Error) and left.code is ErrorCode.DRAINING
-        await asyncio.wait_for(shutdown, 5)
+        await asyncio.wait_for(shutdown, 15)  # the pool waits for the running sleep(5)
         await ws.wait_closed()
         assert ws.close_code == 1001
 
