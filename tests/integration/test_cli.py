@@ -278,3 +278,40 @@ def test_bad_usage_of_a_subcommand_is_named_by_that_subcommand() -> None:
     ]
     top = edgeoffload("--help")
     assert "decide, per task, whether a device computes locally or offloads" in top.stdout
+
+
+def test_an_unreachable_node_is_named_with_its_reason_after_the_time_asked() -> None:
+    """Seen: `submit add 1 2 --url ws://127.0.0.1:9999/offload` took 15.35 s and said
+    "no node could take task 'add' within 10.0 s" (with --timeout 2: 7.29 s), never
+    "connection refused" nor the URL."""
+    started = time.monotonic()
+    result = edgeoffload("submit", "add", "1", "2", "--url", "ws://127.0.0.1:9/offload",
+                         "--timeout", "2")  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "no node could take task 'add' within 2.0 s" in result.stderr
+    assert "ws://127.0.0.1:9/offload: ConnectionRefusedError" in result.stderr
+    assert elapsed < 6, elapsed  # 2 s of waiting plus start-up, not 15
+
+
+def test_auto_with_every_node_down_runs_locally_at_once_and_quietly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: where="auto" with every node down waited 5 s before running a trivial add
+    locally, then printed "Task was destroyed but it is pending!"."""
+    script = tmp_path / "auto.py"
+    script.write_text(
+        "import asyncio, time\n"
+        "import edgeoffload.examples.tasks\n"
+        "from edgeoffload import Client\n"
+        "async def main():\n"
+        "    t0 = time.perf_counter()\n"
+        "    async with Client(['ws://127.0.0.1:9/offload']) as c:\n"
+        "        print(await c.submit('add', 1, 2), time.perf_counter() - t0)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    value, took = result.stdout.split()
+    assert float(value) == 3.0 and float(took) < 1.0
+    assert "destroyed" not in result.stderr and result.stderr == ""

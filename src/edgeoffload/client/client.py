@@ -151,10 +151,12 @@ class Client(BlockingFacade):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.table.wait_synced(), self.config.connect_timeout_s)
         if wait and self._links:
-            await asyncio.wait(
-                [asyncio.create_task(link.wait_up()) for link in self._links.values()],
-                timeout=self.config.connect_timeout_s,
-            )
+            # Until each link has tried once (up, or failed with a reason): a refused
+            # connection answers at once, so a dead node costs no connect_timeout_s.
+            waiters = [asyncio.create_task(link.wait_tried()) for link in self._links.values()]
+            _, pending = await asyncio.wait(waiters, timeout=self.config.connect_timeout_s)
+            for waiter in pending:  # owned and ended here: never left pending at exit
+                waiter.cancel()
         return self
 
     async def close(self) -> None:

@@ -75,6 +75,7 @@ class LinkListener(Protocol):
     def on_draining(self, link: NodeLink) -> None: ...
     def on_resumed(self, link: NodeLink) -> None: ...
     def on_status(self, link: NodeLink) -> None: ...
+    def link_failed(self, link: NodeLink, reason: str, unauthorized: bool) -> None: ...
 
 
 class NodeLink:
@@ -115,6 +116,11 @@ class NodeLink:
         self._backlog: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
+        #: Set once the first attempt has ended, up or failed: what ``start`` waits
+        #: for (a node that refuses connections must not cost connect_timeout_s).
+        self._tried = asyncio.Event()
+        #: Whether the last failed attempt was the node refusing our token.
+        self.unauthorized = False
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self._hb_seq = 0
@@ -142,6 +148,14 @@ class NodeLink:
 
     async def wait_up(self) -> None:
         await self._up.wait()
+
+    async def wait_tried(self) -> None:
+        """Until the first connection attempt has ended (up, or failed with a reason)."""
+        await self._tried.wait()
+
+    @property
+    def tried(self) -> bool:
+        return self._tried.is_set()
 
     @property
     def placeable(self) -> bool:
@@ -212,6 +226,11 @@ class NodeLink:
             self.last_error = (
                 str(exc) if isinstance(exc, RemoteProtocolError) else f"{type(exc).__name__}: {exc}"
             )
+            self.unauthorized = (
+                isinstance(exc, RemoteProtocolError) and exc.code is ErrorCode.UNAUTHORIZED
+            )
+            self._tried.set()
+            self.listener.link_failed(self, self.last_error, self.unauthorized)
 
         await reconnect_forever(
             self._session,
@@ -264,7 +283,9 @@ class NodeLink:
             self.labels = dict(welcome.labels)
             self._conn, self._ws = conn, ws
             self.connected = self.accepting = True
+            self.unauthorized = False
             self._up.set()
+            self._tried.set()
             self.listener.link_up(self)
             tasks = [
                 asyncio.create_task(self._writer(ws)),

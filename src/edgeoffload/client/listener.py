@@ -47,7 +47,17 @@ class LinkEvents:
     def link_up(self, link: NodeLink) -> None:
         log.info("connected to node %s (%s)", link.node_id, link.url)
         self._by_node[link.node_id] = link
-        self._feed(own.NodeUp(link.node_id, link.tasks, link.labels, link.workers))
+        self._feed(own.NodeUp(link.node_id, link.tasks, link.labels, link.workers, link.url))
+
+    def link_failed(self, link: NodeLink, reason: str, unauthorized: bool) -> None:
+        """An attempt to reach a node failed. A token refusal everywhere (no link up,
+        each tried at least once and refused our token) cannot pass by waiting."""
+        log.info("node %s unreachable: %s", link.url, reason)
+        links = self._links.values()
+        everywhere = unauthorized and all(
+            not other.connected and other.tried and other.unauthorized for other in links
+        )
+        self._feed(own.NodeUnreachable(link.url, reason, everywhere))
 
     def link_down(self, link: NodeLink, reason: str) -> None:
         self._feed(own.NodeDown(link.node_id, reason, stimulus_id=f"down-{link.node_id}"))

@@ -101,7 +101,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ..errors import DeadlineExceeded, FrameTooLarge, NoNodeAvailable, task_error
+from ..errors import DeadlineExceeded, FrameTooLarge, NoNodeAvailable, Unauthorized, task_error
 from ..protocol.codes import ErrorCode
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec
@@ -179,6 +179,8 @@ class OwnedTask:
     #: When it was last sent to a node or started here.
     sent_at: float | None = None
     settled_at: float | None = None
+    #: When it last began to wait for a node (its failure names the time it waited).
+    parked_at: float | None = None
     #: The decision engine's choice, when ``where="auto"`` decided it (opaque here: it
     #: travels back with the outcome so the engine can learn from it).
     choice: Any = None
@@ -351,6 +353,20 @@ class NodeUp(Event):
     tasks: frozenset[str]
     labels: dict[str, str] = field(default_factory=dict)
     workers: int = 1
+    #: The URL its link dialled (to forget why it was unreachable before).
+    url: str = ""
+
+
+@dataclass(slots=True)
+class NodeUnreachable(Event):
+    """A link's attempt to reach ``url`` failed (refused, timed out, a TLS or token
+    refusal): why, kept to name in a task's failure. ``everywhere``: the node refused
+    our token and no link is up nor still trying for the first time, so waiting
+    cannot help (the token will not change)."""
+
+    url: str
+    reason: str
+    everywhere: bool = False
 
 
 @dataclass(slots=True)
@@ -647,6 +663,12 @@ class Ownership:
         self._batch_load: dict[str, int] = {}
         self._parked: list[OwnedTask] = []
         self._park_armed = False
+        #: Why each URL could not be reached, at its last attempt (named when a task
+        #: finds no node); forgotten when its node comes up.
+        self._unreachable: dict[str, str] = {}
+        #: Set when every node refused our token: tasks fail at once, not after
+        #: wait_for_node_s (the refusal cannot pass by waiting). Cleared by a node up.
+        self._refused: str | None = None
         self._undecided: list[OwnedTask] = []
         self._next = 1
         self._completed_local = self._completed_edge = self._failed = 0
@@ -663,6 +685,7 @@ class Ownership:
             TimerFired: self._timer,
             Decided: self._decided,
             NodeUp: self._node_up,
+            NodeUnreachable: self._node_unreachable,
             NodeDown: self._node_down,
             NodeDraining: self._node_draining,
             NodeResumed: self._node_resumed,
@@ -936,7 +959,11 @@ class Ownership:
         serves every parked task: they wait for the same thing, and a burst of tasks
         during a reconnect would otherwise arm a timer each."""
         t.node = None
+        if self._refused is not None:
+            self._fail(t, Unauthorized(None, self._refused), now, out)
+            return
         t.state = TaskState.PARKED
+        t.parked_at = now
         self._parked.append(t)
         if not self._park_armed:
             self._park_armed = True
@@ -1174,10 +1201,12 @@ class Ownership:
         """No node came in time: every task still parked fails."""
         self._park_armed = False
         parked, self._parked = self._parked, []
+        why = "; ".join(f"{url}: {reason}" for url, reason in self._unreachable.items())
         for t in parked:
             if t.state is TaskState.PARKED and self.tasks.get(t.id) is t:
-                message = f"no node could take task {t.task!r} within {self.wait_for_node_s} s"
-                self._fail(t, NoNodeAvailable(message), now, out)
+                waited = now - (t.parked_at if t.parked_at is not None else t.created_at)
+                message = f"no node could take task {t.task!r} within {waited:.1f} s"
+                self._fail(t, NoNodeAvailable(f"{message} ({why})" if why else message), now, out)
 
     # -- nodes --------------------------------------------------------------------------------
 
@@ -1190,8 +1219,25 @@ class Ownership:
             n = self.nodes[node_id] = NodeInfo(node_id)
         return n
 
+    def _node_unreachable(self, ev: NodeUnreachable, now: float, out: list[Instruction]) -> None:
+        """Remember why ``ev.url`` could not be reached; if every node refused our token,
+        fail the waiting tasks now, and new ones at once, with that refusal."""
+        self._unreachable[ev.url] = ev.reason
+        if not ev.everywhere:
+            return
+        self._refused = f"{ev.url}: {ev.reason}"
+        parked, self._parked = self._parked, []
+        if self._park_armed:
+            self._park_armed = False
+            out.append(CancelTimer(Timer(TimerKind.PARK)))
+        for t in parked:
+            if t.state is TaskState.PARKED and self.tasks.get(t.id) is t:
+                self._fail(t, Unauthorized(None, self._refused), now, out)
+
     def _node_up(self, ev: NodeUp, now: float, out: list[Instruction]) -> None:
         """A node joined (or came back): parked tasks try again."""
+        self._unreachable.pop(ev.url, None)
+        self._refused = None
         n = self._node(ev.node_id)
         n.tasks, n.labels, n.workers = ev.tasks, dict(ev.labels), ev.workers
         n.connected = n.accepting = True

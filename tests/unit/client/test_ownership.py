@@ -25,6 +25,7 @@ from edgeoffload.client.ownership import (
     NodeListed,
     NodeLoad,
     NodeResumed,
+    NodeUnreachable,
     NodeUp,
     Ownership,
     Resubmitting,
@@ -49,6 +50,7 @@ from edgeoffload.errors import (
     NoNodeAvailable,
     Overloaded,
     TaskFailed,
+    Unauthorized,
     task_error,
 )
 from edgeoffload.protocol.codes import ErrorCode
@@ -355,16 +357,57 @@ def test_with_no_node_up_tasks_park_under_one_timer_and_go_when_a_node_comes() -
     ]
 
 
-def test_parked_tasks_fail_when_no_node_comes_in_time() -> None:
+def test_parked_tasks_fail_when_no_node_comes_in_time_naming_the_time_each_waited() -> None:
+    """Seen: a task parked 6 s said it waited 10 s (the shared timer's length)."""
     o = owner()
     submit(o, 0.0)
     submit(o, 4.0)
-    no_node = NoNodeAvailable("no node could take task 't' within 10.0 s")
     assert o.handle(TimerFired(Timer(TimerKind.PARK)), 10.0) == [
-        Deliver(1, None, Same(no_node), None),
-        Deliver(2, None, Same(no_node), None),
+        Deliver(1, None, Same(NoNodeAvailable("no node could take task 't' within 10.0 s")), None),
+        Deliver(2, None, Same(NoNodeAvailable("no node could take task 't' within 6.0 s")), None),
     ]
     assert len(o) == 0
+
+
+def test_a_task_that_found_no_node_says_why_each_was_unreachable() -> None:
+    """Seen: `submit --url ws://127.0.0.1:9999/offload` said only "no node could take
+    task 'add' within 10.0 s", never "connection refused" nor the URL."""
+    o = owner()
+    url, refused = "ws://127.0.0.1:9999/offload", "ConnectionRefusedError: [Errno 111] refused"
+    assert o.handle(NodeUnreachable(url, refused), 0.0) == []
+    submit(o, 0.0)
+    message = f"no node could take task 't' within 10.0 s ({url}: {refused})"
+    assert o.handle(TimerFired(Timer(TimerKind.PARK)), 10.0) == [
+        Deliver(1, None, Same(NoNodeAvailable(message)), None)
+    ]
+    # A node that came up since is no longer named.
+    o.handle(NodeUp("A", frozenset({"t"}), url=url), 11.0)
+    o.handle(NodeDown("A", "closed"), 12.0)
+    submit(o, 12.0)
+    assert o.handle(TimerFired(Timer(TimerKind.PARK)), 22.0) == [
+        Deliver(2, None, Same(NoNodeAvailable("no node could take task 't' within 10.0 s")), None)
+    ]
+
+
+def test_a_refused_token_fails_waiting_and_new_tasks_at_once() -> None:
+    """Seen: a client whose token was refused saw `NoNodeAvailable ... within 10.0 s`
+    after 15 s instead of `Unauthorized` naming the reason."""
+    o = owner()
+    url = "ws://127.0.0.1:8765/offload"
+    assert submit(o, 0.0) == [ArmTimer(Timer(TimerKind.PARK), 10.0)]
+    refusal = Unauthorized(None, f"{url}: unauthorized: token expired")
+    assert o.handle(NodeUnreachable(url, "unauthorized: token expired", everywhere=True), 0.5) == [
+        CancelTimer(Timer(TimerKind.PARK)),
+        Deliver(1, None, Same(refusal), None),
+    ]
+    assert submit(o, 1.0) == [Deliver(2, None, Same(refusal), None)]
+    # Refused by one node while another may still come: tasks keep waiting.
+    o2 = owner()
+    o2.handle(NodeUnreachable(url, "unauthorized: token expired", everywhere=False), 0.0)
+    assert submit(o2, 0.0) == [ArmTimer(Timer(TimerKind.PARK), 10.0)]
+    # Once a node is up, an old refusal no longer fails new tasks.
+    up(o, "B")
+    assert submit(o, 2.0) == [sent("B", 3)]
 
 
 def test_a_resumed_node_or_the_controller_s_word_unparks() -> None:
