@@ -1,5 +1,6 @@
 """The controller's HTTP side: REST API with an OpenAPI document, Prometheus metrics,
-health probes, and the two WebSocket endpoints (nodes, subscribers).
+health probes, the two WebSocket endpoints (nodes, subscribers), and the dashboard
+(its page and stream are in :mod:`.web`).
 
 Bodies are encoded by msgspec from the same structs the rest of the system uses, and
 the OpenAPI schemas are generated from those structs too (one definition of each
@@ -24,7 +25,9 @@ from ..auth import Claims
 from ..config import keys_of
 from ..errors import Forbidden, Unauthorized
 from ..metrics import NodeMetrics
+from . import web
 from .access import Access, authorize
+from .dashboard import Event
 from .messages import NodeView, Reason
 from .service import Controller
 
@@ -34,14 +37,6 @@ log = logging.getLogger("edgeoffload.controller")
 class MetricSample(msgspec.Struct, frozen=True):
     ts: float
     metrics: NodeMetrics
-
-
-class Event(msgspec.Struct, frozen=True):
-    id: int
-    ts: float
-    kind: str
-    node_id: str
-    detail: str
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -278,6 +273,8 @@ def create_app(controller: Controller) -> FastAPI:
         ok, claims = await admitted(ws, Access.SUBSCRIBE)
         if ok:
             await _session(ws, lambda r, s: controller.subscriber_session(r, s, claims))
+
+    web.add_routes(app, controller, keys, open_reads, denied)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
