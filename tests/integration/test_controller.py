@@ -370,3 +370,19 @@ def test_json_logs_of_controller_and_node_are_one_object_a_line_with_ids(tmp_pat
     joined = [r for r in records if r.get("node_id") == "n-json" and "joined" in r["message"]]
     assert joined and joined[0]["logger"] == "edgeoffload.controller"
     assert {"ts", "time", "level", "logger", "message"} <= set(joined[0])
+
+
+def test_a_controller_with_a_dashboard_open_stops_on_sigterm(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: an open /api/stream (a dashboard left open) kept the HTTP server waiting
+    for the response to end, and SIGTERM never stopped the controller."""
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    stream = urllib.request.urlopen(f"{controller.url}/api/stream", timeout=10)
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    lines = [stream.readline() for _ in range(4)]
+    assert lines[0] == b"retry: 2000\n" and lines[2].startswith(b'data: {"type":"snapshot"')
+    t0 = time.monotonic()
+    controller.signal(signal.SIGTERM)
+    assert controller.proc.wait(15) == 0
+    assert time.monotonic() - t0 < 10
+    assert stream.read() == b""  # the stream ended, it was not cut
+    stream.close()
