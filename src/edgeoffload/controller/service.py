@@ -231,13 +231,16 @@ class Controller:
         """Add an event to the store's log, and show it to the pages."""
         event_id = await self.db(self.store.add_event, ts, kind, node_id, detail)
         self.events_logged += 1
-        self._watch(encode(EventFrame(event=Event(event_id, ts, kind, node_id, detail))))
+        self._watch(EventFrame(event=Event(event_id, ts, kind, node_id, detail)))
 
     def _publish(self, frame: bytes) -> None:
         _fan_out(self._subscribers, frame)
 
-    def _watch(self, frame: bytes) -> None:
-        _fan_out(self._watchers, frame)
+    def _watch(self, frame: bytes | msgspec.Struct) -> None:
+        """Queue a frame for every page (encoded only when a page is open: a frame is
+        made for each heartbeat)."""
+        if self._watchers:
+            _fan_out(self._watchers, frame if isinstance(frame, bytes) else encode(frame))
 
     # -- node sessions ------------------------------------------------------------------------
 
@@ -274,7 +277,7 @@ class Controller:
                     now = time.time()
                     self.heartbeats += 1
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
-                    self._watch(encode(self.recent.add_sample(node_id, now, message.metrics)))
+                    self._watch(self.recent.add_sample(node_id, now, message.metrics))
                     await self.apply(self.membership.beat(node_id, message.metrics, now))
         finally:
             if self._node_senders.get(node_id) is send:
@@ -329,7 +332,7 @@ class Controller:
             if isinstance(report, ClientCounts):
                 share = self.recent.add_counts(client, report.local, report.edge, time.time())
                 if share is not None:
-                    self._watch(encode(share))
+                    self._watch(share)
                 continue
             if report.event not in CLIENT_EVENTS:
                 raise ValueError(f"clients may not report {report.event.value!r} events")

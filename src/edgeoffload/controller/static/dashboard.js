@@ -92,6 +92,9 @@ function drawNodes() {
     cards.clear();
   } else {
     if (!cards.size) container.innerHTML = "";  // the server's rendering, or the empty note
+    for (const [id, card] of cards) {  // gone from a new snapshot (a controller's new store)
+      if (!state.nodes.has(id)) { card.el.remove(); cards.delete(id); }
+    }
     for (const v of views) {
       let card = cards.get(v.node_id);
       if (!card) {
@@ -285,17 +288,20 @@ function handle(msg) {
   schedule(msg.type === "event" || msg.type === "snapshot");
 }
 
+// Frames arrive with every heartbeat of every node; the page is redrawn at most every
+// REDRAW_MS, with whatever arrived meanwhile.
+const REDRAW_MS = 200;
 let drawPending = false, eventsPending = false;
 function schedule(events = false) {
   eventsPending ||= events;
   if (drawPending) return;
   drawPending = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => requestAnimationFrame(() => {
     drawPending = false;
     drawNodes();
     drawCharts();
     if (eventsPending) { eventsPending = false; drawEvents(); }
-  });
+  }), REDRAW_MS);
 }
 
 function setLive(on, text) {
