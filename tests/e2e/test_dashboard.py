@@ -202,20 +202,24 @@ def test_the_dashboard_follows_the_site_live_and_drains_from_its_button(
             timeout=30_000,
         )
         time.sleep(2.0)  # a few seconds of throughput for the screenshot
-    assert load.done > 0
-    peak = float(page.get_attribute("#chart-throughput", "data-max") or 0)
-    assert peak > 5
-    assert page.locator("#chart-throughput polyline").count() == 3  # two nodes and the total
-    assert page.inner_text("#now-share") == "100 %"
+        peak = float(page.get_attribute("#chart-throughput", "data-max") or 0)
+        assert peak > 5
+        assert page.locator("#chart-throughput polyline").count() == 3  # two nodes, total
+        assert page.inner_text("#now-share") == "100 %"
 
-    # A killed node turns dead on the page within the detection timeout.
-    a.kill()
-    killed = time.monotonic()
-    page.wait_for_selector('article.node[data-node="edge-a"][data-state="dead"]', timeout=15_000)
-    detected_s = time.monotonic() - killed
-    print(f"edge-a shown dead {detected_s:.2f} s after SIGKILL")
-    assert detected_s < 6.0, f"dead after {detected_s:.1f} s"
-    page.wait_for_selector('#events tr[data-kind="dead"][data-node="edge-a"]')
+        # A node killed under load turns dead on the page within the detection timeout
+        # (about 2 s at 4 heartbeats a second), and the tasks go on on the other.
+        a.kill()
+        killed, before = time.monotonic(), load.done
+        page.wait_for_selector(
+            'article.node[data-node="edge-a"][data-state="dead"]', timeout=15_000
+        )
+        detected_s = time.monotonic() - killed
+        print(f"edge-a shown dead {detected_s:.2f} s after SIGKILL")
+        assert detected_s < 6.0, f"dead after {detected_s:.1f} s"
+        page.wait_for_selector('#events tr[data-kind="dead"][data-node="edge-a"]')
+        wait_for(lambda: load.done > before + 100, what="tasks after the kill")
+    assert load.done > 0
 
     # Drain the other from its button; the controller, the card and the log agree.
     page.click('article.node[data-node="edge-b"] button[data-action="drain"]')

@@ -236,9 +236,13 @@ def node_card(view: NodeView, latest: Latest | None) -> str:
         f'data-draining="{str(view.draining).lower()}">'
         f'<header><h3>{e(view.node_id)}</h3><span class="badge state-{state}">{state}</span>'
         f"{draining}</header>{reason}"
-        f'<p class="url">{e(view.url)} · {view.cores} workers</p>'
+        f'<p class="url">{e(view.url)} · {_workers(view.cores)}</p>'
         f'<ul class="labels">{labels}</ul><dl class="metrics">{cells}</dl></article>'
     )
+
+
+def _workers(n: int) -> str:
+    return "1 worker" if n == 1 else f"{n} workers"
 
 
 def _value(metrics: NodeMetrics | None, name: str, kind: str) -> str:

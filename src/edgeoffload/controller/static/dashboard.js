@@ -70,6 +70,8 @@ function nodeHead(v) {
     `<span class="badge state-${v.state}">${v.state}</span>${draining}${button}</header>${reason}`;
 }
 
+function workers(n) { return n === 1 ? "1 worker" : `${n} workers`; }
+
 function nodeBody(v) {
   const latest = state.latest.get(v.node_id);
   const m = latest ? latest.metrics : null;
@@ -78,7 +80,9 @@ function nodeBody(v) {
   const cells = CONFIG.metrics.map(([name, label, kind]) =>
     `<div><dt>${label}</dt><dd data-metric="${name}">${esc(m ? formatValue(m[name], kind) : "–")}</dd></div>`
   ).join("");
-  return `<p class="url">${esc(v.url)} · ${v.cores} workers</p>` +
+  const silent = now() - v.last_seen;
+  const seen = v.state !== "alive" && v.last_seen ? ` · last heartbeat ${silent.toFixed(0)} s ago` : "";
+  return `<p class="url">${esc(v.url)} · ${workers(v.cores)}${seen}</p>` +
     `<ul class="labels">${labels}</ul><dl class="metrics">${cells}</dl>`;
 }
 
@@ -192,17 +196,25 @@ function column(id, col) {
 }
 
 // The site's total of a column at each sample: every node's last value, summed, but
-// for nodes silent for more than STALE_S (a dead node stops counting).
-const STALE_S = 5;
+// for nodes silent for more than STALE_BEATS of their heartbeat periods (a dead node
+// stops counting at once, not after a fixed delay).
+const STALE_BEATS = 3;
+function period(series) {
+  return series.length > 1 ? (series[series.length - 1][0] - series[0][0]) / (series.length - 1) : 1;
+}
 function total(col) {
-  const samples = [];
-  for (const id of nodeIds()) for (const p of state.series.get(id) || []) samples.push([p[0], id, p[col] || 0]);
+  const samples = [], stale = new Map();
+  for (const id of nodeIds()) {
+    const series = state.series.get(id) || [];
+    stale.set(id, STALE_BEATS * period(series));
+    for (const p of series) samples.push([p[0], id, p[col] || 0]);
+  }
   samples.sort((a, b) => a[0] - b[0]);
   const last = new Map();
   return samples.map(([t, id, v]) => {
     last.set(id, [t, v]);
     let sum = 0;
-    for (const [ts, value] of last.values()) if (t - ts <= STALE_S) sum += value;
+    for (const [node, [ts, value]] of last) if (t - ts <= stale.get(node)) sum += value;
     return [t, sum];
   });
 }
@@ -215,8 +227,10 @@ function drawCharts() {
   drawChart($("chart-throughput"), [...per(SERIES_COLUMNS.completed), { cls: "total", points: tput }], windowS);
   drawChart($("chart-latency"), per(SERIES_COLUMNS.p95), windowS);
   drawChart($("chart-queue"), per(SERIES_COLUMNS.queue), windowS);
-  const half = state.shareBucket / 2;
-  const share = state.share.filter(([, l, e]) => l + e > 0).map(([t, l, e]) => [t + half, (100 * e) / (l + e)]);
+  // A step per bucket: the share of the tasks clients completed in it.
+  const width = state.shareBucket, t1 = now();
+  const share = state.share.filter(([, l, e]) => l + e > 0)
+    .flatMap(([t, l, e]) => [[t, (100 * e) / (l + e)], [Math.min(t + width, t1), (100 * e) / (l + e)]]);
   drawChart($("chart-share"), [{ cls: "c0", points: share }], windowS, 100);
   const lastOf = (points) => (points.length ? points[points.length - 1][1] : null);
   $("now-throughput").textContent = tput.length ? formatValue(lastOf(tput), "rate") + " /s" : "";
