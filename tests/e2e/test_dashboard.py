@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 import time
 import urllib.error
@@ -296,3 +297,33 @@ def test_with_a_secret_the_page_asks_for_a_token_and_shows_buttons_only_to_admin
     assert page.evaluate("sessionStorage.getItem('edgeoffload.token')").count(".") == 2
     page.close()
     assert requests.foreign(controller.url) == []
+
+
+def test_the_page_reconnects_to_a_restarted_controller_and_redraws_from_its_store(
+    browser: Any,
+    controller_factory: Callable[..., NodeProcess],
+    node_factory: Callable[..., NodeProcess],
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    store = f"sqlite:///{tmp_path}/c.db"
+    args = ("--store", store, "--port", port, "--heartbeat-interval-s", BEAT_S)
+    first = controller_factory(*args)
+    node_factory(*node_args(first, "edge-r"))
+    page = browser.new_page(viewport={"width": 1000, "height": 600})
+    page.goto(first.url + "/")
+    page.wait_for_selector('article.node[data-node="edge-r"][data-state="alive"]')
+
+    assert first.stop() == 0
+    page.wait_for_selector("#live.off")
+    second = controller_factory(*args)
+    assert second.url == first.url
+    # The page reconnects by itself (no reload) and the node, which reconnects too,
+    # is alive again in the restarted controller's table.
+    page.wait_for_selector("#live.on", timeout=20_000)
+    page.wait_for_selector('article.node[data-node="edge-r"][data-state="alive"]')
+    kinds = page.locator("#events tr").evaluate_all("rs => rs.map(r => r.dataset.kind)")
+    assert "joined" in kinds
+    page.close()

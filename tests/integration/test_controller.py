@@ -386,3 +386,21 @@ def test_a_controller_with_a_dashboard_open_stops_on_sigterm(controller_factory,
     assert time.monotonic() - t0 < 10
     assert stream.read() == b""  # the stream ended, it was not cut
     stream.close()
+
+
+def test_a_dashboard_stream_is_let_go_when_its_page_goes(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+
+    def streams() -> float:
+        text = http("GET", f"{controller.url}/metrics")[1]
+        line = next(x for x in text.splitlines() if x.startswith("edgeoffload_controller_dash"))
+        return float(line.split()[1])
+
+    pages = [urllib.request.urlopen(f"{controller.url}/api/stream", timeout=10) for _ in range(2)]
+    for page in pages:
+        page.readline()
+    assert streams() == 2
+    pages[0].close()
+    wait_for(lambda: streams() == 1, what="the closed page's stream let go")
+    pages[1].close()
+    wait_for(lambda: streams() == 0, what="both let go")

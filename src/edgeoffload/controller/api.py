@@ -342,6 +342,11 @@ def _prometheus_text(controller: Controller) -> bytes:
     Gauge(
         "edgeoffload_controller_subscribers", "clients following the table", registry=registry
     ).set(stats.subscribers)
+    Gauge(
+        "edgeoffload_controller_dashboard_streams",
+        "dashboard pages following /api/stream",
+        registry=registry,
+    ).set(stats.pages)
     Gauge("edgeoffload_controller_heartbeats", "heartbeats received", registry=registry).set(
         stats.heartbeats
     )

@@ -77,6 +77,8 @@ class ControllerStats:
     nodes_by_state: dict[str, int]
     draining: int
     subscribers: int
+    #: Dashboard pages following /api/stream.
+    pages: int
     heartbeats: int
     events: int
     failed_changes: int
@@ -360,6 +362,7 @@ class Controller:
             now = time.time()
             yield encode(self.recent.snapshot(now, self.membership.views(), events, can_write))
             ended = asyncio.create_task(self._streams_end.wait())
+            getter: asyncio.Task[bytes] | None = None
             try:
                 while not sub.overflowed:
                     wait = idle_s
@@ -379,8 +382,10 @@ class Controller:
                         return
                     if wait == idle_s:
                         yield None
-            finally:
+            finally:  # also when the page goes away (the response is cancelled)
                 ended.cancel()
+                if getter is not None:
+                    getter.cancel()
         finally:
             self._watchers.discard(sub)
 
@@ -421,6 +426,7 @@ class Controller:
             nodes_by_state=by_state,
             draining=sum(v.draining for v in views),
             subscribers=len(self._subscribers),
+            pages=len(self._watchers),
             heartbeats=self.heartbeats,
             events=self.events_logged,
             failed_changes=self.failed_changes,
