@@ -194,7 +194,7 @@ def render_page(
     return template.substitute(
         version=html.escape(__version__),
         config=html.escape(msgspec.json.encode(config).decode()),
-        summary=summary(nodes or []),
+        summary=summary(nodes) if nodes is not None else "",
         nodes=cards,
         kinds=kinds,
     )

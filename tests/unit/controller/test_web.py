@@ -54,6 +54,7 @@ def test_every_string_from_a_node_is_escaped() -> None:
 def test_a_reader_without_a_token_gets_the_page_but_not_the_site() -> None:
     page = web.render_page(TEMPLATE, None, {}, auth=True, reads_open=False)
     assert "A token is needed" in page and "data-node=" not in page
+    assert "alive</span>" not in page  # not even how many nodes there are
     assert "&quot;auth&quot;:true" in page
 
 
