@@ -248,6 +248,7 @@ def test_bad_requests_get_json_4xx_and_the_openapi_document_lists_the_api(
         "/api/nodes/{node_id}/drain",
         "/api/nodes/{node_id}/resume",
         "/api/events",
+        "/api/stream",
     ):
         assert path in doc["paths"], path
     assert {"NodeView", "MetricSample", "Event", "ErrorBody"} <= set(doc["components"]["schemas"])

@@ -99,7 +99,7 @@ def add_routes(
     static = {name: _read(name) for name in _STATIC_TYPES}
     template = string.Template(_read("dashboard.html").decode())
 
-    @app.get("/", response_class=Response, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=Response, include_in_schema=False)
     async def page(request: Request) -> Response:
         # The page itself is served to anyone: a browser cannot send a token with a
         # navigation, and the page is what asks for one. Its data is rendered only when
