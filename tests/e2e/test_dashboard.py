@@ -134,8 +134,10 @@ class Load:
                 await client.wait_for_nodes(2)
                 while not self._stop.is_set():
                     # Quick tasks for throughput, 10 ms ones for latency and a queue.
+                    # All on the edge: the offload share is then exactly 100 %.
                     quick, slow = await asyncio.gather(
-                        client.map("echo_pool", range(40)), client.map("sleep", [0.01] * 12)
+                        client.map("echo_pool", range(40), where="edge"),
+                        client.map("sleep", [0.01] * 12, where="edge"),
                     )
                     self.done += len(quick) + len(slow)
                     await asyncio.sleep(0.02)
