@@ -132,6 +132,8 @@ class Load:
         async def main() -> None:
             async with Client([], controller=self.url) as client:
                 await client.wait_for_nodes(2)
+                # A burst first: more than the workers take at once, so the nodes queue.
+                await client.map("sleep", [0.005] * 400, where="edge")
                 while not self._stop.is_set():
                     # Quick tasks for throughput, 10 ms ones for latency and a queue.
                     # All on the edge: the offload share is then exactly 100 %.
@@ -164,6 +166,8 @@ def test_the_dashboard_follows_the_site_live_and_drains_from_its_button(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors include what the Content-Security-Policy refused.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     requests = Requests(page)
     page.goto(controller.url + "/")
     page.wait_for_selector("#live.on")
@@ -204,6 +208,7 @@ def test_the_dashboard_follows_the_site_live_and_drains_from_its_button(
             "() => Number(document.querySelector('#chart-share').dataset.points) >= 1",
             timeout=30_000,
         )
+        assert float(page.get_attribute("#chart-queue", "data-max") or 0) > 0
         time.sleep(2.0)  # a few seconds of throughput for the screenshot
         peak = float(page.get_attribute("#chart-throughput", "data-max") or 0)
         assert peak > 5
