@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim
+.PHONY: demo test lint unit docs bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,16 +32,27 @@ lint: $(VENV)/.test
 	$(BIN)/lint-imports
 
 # System packages the tests use: PostgreSQL (a real server, started by the tests as the
-# postgres user) and iproute2 (network namespaces for partition tests).
+# postgres user), iproute2 (network namespaces for partition tests) and Debian's chromium
+# (the dashboard's browser test drives it with Playwright; never `playwright install`).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v ip >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql iproute2; \
 		else echo "note: PostgreSQL/iproute2 missing and cannot be installed here; those tests will skip"; fi; \
 	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else echo "note: chromium missing and cannot be installed here; the dashboard test will skip"; fi; \
+	fi
 
 test: lint system-deps
 	$(BIN)/python -m pytest
+
+# The dashboard's screenshot (docs/img/dashboard.png), taken by its browser test; fails
+# (instead of skipping) when the browser cannot run.
+docs: $(VENV)/.test system-deps
+	EDGEOFFLOAD_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/e2e/test_dashboard.py -k follows
 
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit tests/property

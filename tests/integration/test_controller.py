@@ -255,6 +255,7 @@ def test_bad_requests_get_json_4xx_and_the_openapi_document_lists_the_api(
         "/api/nodes/{node_id}/drain",
         "/api/nodes/{node_id}/resume",
         "/api/events",
+        "/api/stream",
     ):
         assert path in doc["paths"], path
     assert {"NodeView", "MetricSample", "Event", "ErrorBody"} <= set(doc["components"]["schemas"])
@@ -377,3 +378,37 @@ def test_json_logs_of_controller_and_node_are_one_object_a_line_with_ids(tmp_pat
     joined = [r for r in records if r.get("node_id") == "n-json" and "joined" in r["message"]]
     assert joined and joined[0]["logger"] == "edgeoffload.controller"
     assert {"ts", "time", "level", "logger", "message"} <= set(joined[0])
+
+
+def test_a_controller_with_a_dashboard_open_stops_on_sigterm(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: an open /api/stream (a dashboard left open) kept the HTTP server waiting
+    for the response to end, and SIGTERM never stopped the controller."""
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    stream = urllib.request.urlopen(f"{controller.url}/api/stream", timeout=10)
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    lines = [stream.readline() for _ in range(4)]
+    assert lines[0] == b"retry: 2000\n" and lines[2].startswith(b'data: {"type":"snapshot"')
+    t0 = time.monotonic()
+    controller.signal(signal.SIGTERM)
+    assert controller.proc.wait(15) == 0
+    assert time.monotonic() - t0 < 10
+    assert stream.read() == b""  # the stream ended, it was not cut
+    stream.close()
+
+
+def test_a_dashboard_stream_is_let_go_when_its_page_goes(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+
+    def streams() -> float:
+        text = http("GET", f"{controller.url}/metrics")[1]
+        line = next(x for x in text.splitlines() if x.startswith("edgeoffload_controller_dash"))
+        return float(line.split()[1])
+
+    pages = [urllib.request.urlopen(f"{controller.url}/api/stream", timeout=10) for _ in range(2)]
+    for page in pages:
+        page.readline()
+    assert streams() == 2
+    pages[0].close()
+    wait_for(lambda: streams() == 1, what="the closed page's stream let go")
+    pages[1].close()
+    wait_for(lambda: streams() == 0, what="both let go")

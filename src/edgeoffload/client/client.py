@@ -145,7 +145,9 @@ class Client(BlockingFacade):
         for url in self.config.urls:
             self.add_node(url)
         if self.config.controller:
-            self.table = TableFollower(self.config.controller, self._listener, self.config)
+            self.table = TableFollower(
+                self.config.controller, self._listener, self.config, counts=self._where_ran
+            )
             self._follow = asyncio.create_task(self.table.run())
             if wait:
                 with contextlib.suppress(TimeoutError):
@@ -218,6 +220,11 @@ class Client(BlockingFacade):
     def latency(self) -> TaskLatency:
         """Recent latencies per task (fed when hedging or latency-aware placement is on)."""
         return self._own.latency
+
+    def _where_ran(self) -> tuple[int, int]:
+        """Tasks completed (locally, on nodes) so far, for the controller's dashboard."""
+        stats = self.statistics()
+        return stats.completed_local, stats.completed_edge
 
     def statistics(self) -> ClientStats:
         s = self._own.statistics()

@@ -5,6 +5,11 @@ task: it adds the nodes the table lists, stops placing on suspect or draining on
 and treats a node declared dead as lost (its tasks are placed again at once, and a
 late answer from it is dropped). While the controller is unreachable the client keeps
 the nodes it has and retries with backoff.
+
+Back on the same link the client reports its resubmissions (for the event log) and,
+about once a second while they change, how many of its tasks ran locally and on the
+edge (the dashboard's offload share), when the controller's snapshot says it takes
+those.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -20,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..config import ClientConfig
 from ..protocol.control import (
+    ClientCounts,
     ClientReport,
     ControllerToClient,
     EventKind,
@@ -31,6 +38,10 @@ from ..transport import reconnect_forever
 
 log = logging.getLogger("edgeoffload.client")
 
+#: Seconds between two reports of the client's counts (only sent when they changed):
+#: the dashboard's charts have one point a second.
+COUNTS_INTERVAL_S = 1.0
+
 
 class TableListener(Protocol):
     def table_node(self, view: NodeView, event: EventKind | None) -> None: ...
@@ -40,9 +51,16 @@ class TableFollower:
     """Follows one controller's table for one client."""
 
     def __init__(
-        self, controller_url: str, listener: TableListener, config: ClientConfig | None = None
+        self,
+        controller_url: str,
+        listener: TableListener,
+        config: ClientConfig | None = None,
+        counts: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         self.url = controller_url.rstrip("/") + "/ws/subscribe"
+        #: Where the client's tasks ran so far, (local, edge), reported to a controller
+        #: that takes them (its dashboard's offload share); None: not reported.
+        self._counts = counts
         cfg = config or ClientConfig()
         #: The client's token (role client) for a controller with a secret.
         self._headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
@@ -83,18 +101,44 @@ class TableFollower:
             ssl=self._ssl,
         ) as ws:
             self._ws = ws
-            async for raw in ws:
-                message = decoder.decode(raw)
-                if isinstance(message, TableSnapshot):
-                    self.snapshots += 1
-                    self.nodes = {v.node_id: v for v in message.nodes}
-                    self.connected = True
-                    for view in message.nodes:
-                        self.listener.table_node(view, None)
-                    self._up.set()
-                else:
-                    self.nodes[message.node.node_id] = message.node
-                    self.listener.table_node(message.node, message.event)
+            counting: asyncio.Task[None] | None = None
+            try:
+                async for raw in ws:
+                    message = decoder.decode(raw)
+                    if isinstance(message, TableSnapshot):
+                        self.snapshots += 1
+                        self.nodes = {v.node_id: v for v in message.nodes}
+                        self.connected = True
+                        for view in message.nodes:
+                            self.listener.table_node(view, None)
+                        self._up.set()
+                        if self._counts is not None and message.counts:
+                            counting = counting or asyncio.create_task(
+                                self._send_counts(ws, self._counts)
+                            )
+                    else:
+                        self.nodes[message.node.node_id] = message.node
+                        self.listener.table_node(message.node, message.event)
+            finally:
+                if counting is not None:
+                    counting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await counting
+
+    async def _send_counts(
+        self, ws: ClientConnection, read: Callable[[], tuple[int, int]]
+    ) -> None:
+        """Report the client's counts every :data:`COUNTS_INTERVAL_S` while they change
+        (the first report sets the controller's baseline)."""
+        sent: tuple[int, int] | None = None
+        while True:
+            counts = read()
+            if counts != sent:
+                frame = ClientCounts(local=counts[0], edge=counts[1])
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(msgspec.json.encode(frame).decode())
+                sent = counts
+            await asyncio.sleep(COUNTS_INTERVAL_S)
 
     def report(self, event: EventKind, node_id: str, count: int) -> None:
         """Tell the controller what the client did (best effort; for its event log)."""

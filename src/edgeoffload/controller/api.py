@@ -1,5 +1,6 @@
 """The controller's HTTP side: REST API with an OpenAPI document, Prometheus metrics,
-health probes, and the two WebSocket endpoints (nodes, subscribers).
+health probes, the two WebSocket endpoints (nodes, subscribers), and the dashboard
+(its page and stream are in :mod:`.web`).
 
 Bodies are encoded by msgspec from the same structs the rest of the system uses, and
 the OpenAPI schemas are generated from those structs too (one definition of each
@@ -25,7 +26,9 @@ from ..errors import Forbidden, Unauthorized
 from ..metrics import NodeMetrics
 from ..protocol.control import NodeView, Reason
 from ..version import __version__
+from . import web
 from .access import Access, authorize
+from .dashboard import Event
 from .service import Controller
 
 log = logging.getLogger("edgeoffload.controller")
@@ -34,14 +37,6 @@ log = logging.getLogger("edgeoffload.controller")
 class MetricSample(msgspec.Struct, frozen=True):
     ts: float
     metrics: NodeMetrics
-
-
-class Event(msgspec.Struct, frozen=True):
-    id: int
-    ts: float
-    kind: str
-    node_id: str
-    detail: str
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -279,6 +274,8 @@ def create_app(controller: Controller) -> FastAPI:
         if ok:
             await _session(ws, lambda r, s: controller.subscriber_session(r, s, claims))
 
+    web.add_routes(app, controller, keys, open_reads, denied)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
@@ -345,6 +342,11 @@ def _prometheus_text(controller: Controller) -> bytes:
     Gauge(
         "edgeoffload_controller_subscribers", "clients following the table", registry=registry
     ).set(stats.subscribers)
+    Gauge(
+        "edgeoffload_controller_dashboard_streams",
+        "dashboard pages following /api/stream",
+        registry=registry,
+    ).set(stats.pages)
     Gauge("edgeoffload_controller_heartbeats", "heartbeats received", registry=registry).set(
         stats.heartbeats
     )

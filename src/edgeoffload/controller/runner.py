@@ -69,6 +69,7 @@ class ControllerServer:
         return f"{scheme}://{self._config.host}:{self.port}"
 
     async def stop(self) -> None:
+        self.controller.end_streams()  # the server waits for open responses to end
         self._server.should_exit = True
         if self._serving is not None:
             await self._serving

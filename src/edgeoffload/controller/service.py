@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,7 +22,8 @@ from ..auth import Claims
 from ..config import ControllerConfig
 from ..metrics import HealthThresholds
 from ..protocol.control import (
-    ClientReport,
+    ClientCounts,
+    ClientToController,
     Command,
     EventKind,
     NodeBeat,
@@ -33,6 +34,7 @@ from ..protocol.control import (
     TableUpdate,
 )
 from .access import check_node_id
+from .dashboard import Event, EventFrame, Recent
 from .membership import Change, Membership
 from .store import EventRecord, Store, open_store
 
@@ -43,11 +45,14 @@ T = TypeVar("T")
 #: gets a fresh snapshot, so nothing is lost but the backlog).
 SUBSCRIBER_BACKLOG = 10_000
 
+#: Events a page following ``/api/stream`` is sent when it connects (then every new one).
+DASHBOARD_EVENTS = 500
+
 #: Events a client may report (the rest are the controller's own observations).
 CLIENT_EVENTS = frozenset({EventKind.RESUBMITTED})
 
 _node_decoder = msgspec.json.Decoder(NodeToController)
-_report_decoder = msgspec.json.Decoder(ClientReport)
+_report_decoder = msgspec.json.Decoder(ClientToController)
 encode = msgspec.json.encode
 
 
@@ -57,11 +62,23 @@ class _Subscriber:
         self.overflowed = False
 
 
+def _fan_out(subscribers: set[_Subscriber], frame: bytes) -> None:
+    """Queue a frame for each subscriber; one that is too far behind is dropped."""
+    for sub in list(subscribers):
+        try:
+            sub.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            sub.overflowed = True
+            subscribers.discard(sub)
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerStats:
     nodes_by_state: dict[str, int]
     draining: int
     subscribers: int
+    #: Dashboard pages following /api/stream.
+    pages: int
     heartbeats: int
     events: int
     failed_changes: int
@@ -87,6 +104,11 @@ class Controller:
         self._store = store
         self._db = ThreadPoolExecutor(1, thread_name_prefix="edgeoffload-store")
         self._subscribers: set[_Subscriber] = set()
+        #: Pages following the dashboard stream, and what they are shown (dashboard.py).
+        self._watchers: set[_Subscriber] = set()
+        self.recent = Recent()
+        self._streams_end = asyncio.Event()
+        self._clients = 0
         self._node_senders: dict[str, Callable[[bytes], Awaitable[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.heartbeats = 0
@@ -185,8 +207,7 @@ class Controller:
         if change.event is not EventKind.LOAD:
             await self.db(self.store.save_node, node)
             event = change.event.value
-            await self.db(self.store.add_event, now, event, node.node_id, change.detail)
-            self.events_logged += 1
+            await self._log_event(now, event, node.node_id, change.detail)
             log.info(
                 "node %s %s %s",
                 node.node_id,
@@ -194,7 +215,9 @@ class Controller:
                 change.detail,
                 extra={"node_id": node.node_id},
             )
-        self._publish(encode(TableUpdate(event=change.event, node=node)))
+        frame = encode(TableUpdate(event=change.event, node=node))
+        self._publish(frame)
+        self._watch(frame)
         if change.event in (EventKind.DRAINED, EventKind.RESUMED):
             await self._command(node, change)
 
@@ -206,13 +229,20 @@ class Controller:
             with contextlib.suppress(Exception):
                 await send(encode(command))
 
+    async def _log_event(self, ts: float, kind: str, node_id: str, detail: str) -> None:
+        """Add an event to the store's log, and show it to the pages."""
+        event_id = await self.db(self.store.add_event, ts, kind, node_id, detail)
+        self.events_logged += 1
+        self._watch(EventFrame(event=Event(event_id, ts, kind, node_id, detail)))
+
     def _publish(self, frame: bytes) -> None:
-        for sub in list(self._subscribers):
-            try:
-                sub.queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                sub.overflowed = True
-                self._subscribers.discard(sub)
+        _fan_out(self._subscribers, frame)
+
+    def _watch(self, frame: bytes | msgspec.Struct) -> None:
+        """Queue a frame for every page (encoded only when a page is open: a frame is
+        made for each heartbeat)."""
+        if self._watchers:
+            _fan_out(self._watchers, frame if isinstance(frame, bytes) else encode(frame))
 
     # -- node sessions ------------------------------------------------------------------------
 
@@ -249,6 +279,7 @@ class Controller:
                     now = time.time()
                     self.heartbeats += 1
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
+                    self._watch(self.recent.add_sample(node_id, now, message.metrics))
                     await self.apply(self.membership.beat(node_id, message.metrics, now))
         finally:
             if self._node_senders.get(node_id) is send:
@@ -270,9 +301,11 @@ class Controller:
         sub = _Subscriber()
         self._subscribers.add(sub)
         subject = claims.subject if claims is not None else None
-        reader = asyncio.create_task(self._client_reports(receive, subject))
+        self._clients += 1
+        client = self._clients
+        reader = asyncio.create_task(self._client_reports(receive, subject, client))
         try:
-            await send(encode(TableSnapshot(nodes=self.membership.views())))
+            await send(encode(TableSnapshot(nodes=self.membership.views(), counts=True)))
             while not reader.done():
                 getter = asyncio.create_task(sub.queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -284,30 +317,82 @@ class Controller:
                     break
         finally:
             self._subscribers.discard(sub)
+            self.recent.client_gone(client)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
     async def _client_reports(
-        self, receive: Callable[[], Awaitable[bytes | str]], subject: str | None
+        self, receive: Callable[[], Awaitable[bytes | str]], subject: str | None, client: int
     ) -> None:
-        """Log what clients report. A client reports only its own resubmissions: any
-        other kind (``dead``, ``joined``...) is the controller's word alone, and a
-        client that claims one is disconnected (2,000 fake ``dead`` events were once
-        written this way)."""
+        """Log what clients report, and count where their tasks ran. A client reports
+        only its own resubmissions: any other kind (``dead``, ``joined``...) is the
+        controller's word alone, and a client that claims one is disconnected (2,000
+        fake ``dead`` events were once written this way)."""
         while True:
             report = _report_decoder.decode(await receive())
+            if isinstance(report, ClientCounts):
+                share = self.recent.add_counts(client, report.local, report.edge, time.time())
+                if share is not None:
+                    self._watch(share)
+                continue
             if report.event not in CLIENT_EVENTS:
                 raise ValueError(f"clients may not report {report.event.value!r} events")
             by = f" by {subject}" if subject is not None else ""
-            await self.db(
-                self.store.add_event,
-                time.time(),
-                report.event.value,
-                report.node_id,
-                f"{report.count} tasks{by}",
+            await self._log_event(
+                time.time(), report.event.value, report.node_id, f"{report.count} tasks{by}"
             )
-            self.events_logged += 1
+
+    # -- the dashboard's stream --------------------------------------------------------------
+
+    async def watch(
+        self, can_write: bool, idle_s: float = 15.0, until: float | None = None
+    ) -> AsyncIterator[bytes | None]:
+        """Frames for one page (dashboard.py): a snapshot, then every table update,
+        sample, event and share bucket, in order; ``None`` after ``idle_s`` of quiet (the
+        caller sends a keep-alive). Ends when the page falls :data:`SUBSCRIBER_BACKLOG`
+        frames behind (it reconnects and starts from a fresh snapshot), at ``until``
+        (Unix time: when the page's token expires, so that it must show a valid one to
+        go on), or when the server stops (:meth:`end_streams`)."""
+        sub = _Subscriber()
+        self._watchers.add(sub)
+        try:
+            rows = await self.events(0, DASHBOARD_EVENTS, None, newest=True)
+            events = [Event(r.id, r.ts, r.kind, r.node_id, r.detail) for r in rows]
+            now = time.time()
+            yield encode(self.recent.snapshot(now, self.membership.views(), events, can_write))
+            ended = asyncio.create_task(self._streams_end.wait())
+            getter: asyncio.Task[bytes] | None = None
+            try:
+                while not sub.overflowed:
+                    wait = idle_s
+                    if until is not None:
+                        if (left := until - time.time()) <= 0:
+                            return
+                        wait = min(wait, left)
+                    getter = asyncio.create_task(sub.queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter, ended}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getter in done:
+                        yield getter.result()
+                        continue
+                    getter.cancel()
+                    if ended in done:
+                        return
+                    if wait == idle_s:
+                        yield None
+            finally:  # also when the page goes away (the response is cancelled)
+                ended.cancel()
+                if getter is not None:
+                    getter.cancel()
+        finally:
+            self._watchers.discard(sub)
+
+    def end_streams(self) -> None:
+        """End every page's stream: the HTTP server waits for open responses before it
+        stops, and a stream would never end by itself."""
+        self._streams_end.set()
 
     # -- operator actions (REST) ------------------------------------------------------------
 
@@ -341,6 +426,7 @@ class Controller:
             nodes_by_state=by_state,
             draining=sum(v.draining for v in views),
             subscribers=len(self._subscribers),
+            pages=len(self._watchers),
             heartbeats=self.heartbeats,
             events=self.events_logged,
             failed_changes=self.failed_changes,

@@ -5,6 +5,8 @@ every ``heartbeat_interval_s``. Controller → node: :class:`Command` (drain, re
 
 Controller → client on ``/ws/subscribe``: one :class:`TableSnapshot`, then a
 :class:`TableUpdate` per change (join, load, suspect, dead, draining, recovered, ...).
+Client → controller on the same link: :class:`ClientReport` (its resubmissions, for the
+event log) and :class:`ClientCounts` (where its tasks ran, for the dashboard).
 
 They live in the protocol layer, beside the data-plane frames of :mod:`.messages`,
 because three parties speak them: the controller, and the nodes and clients that must
@@ -114,6 +116,10 @@ class NodeView(msgspec.Struct, frozen=True, kw_only=True):
 
 class TableSnapshot(msgspec.Struct, frozen=True, kw_only=True, tag="snapshot"):
     nodes: list[NodeView]
+    #: The controller takes :class:`ClientCounts` on this link. A client sends them only
+    #: when this says so: an older controller closes a link that sends a message it
+    #: does not know (and an older client ignores this field).
+    counts: bool = False
 
 
 class TableUpdate(msgspec.Struct, frozen=True, kw_only=True, tag="update"):
@@ -129,5 +135,14 @@ class ClientReport(msgspec.Struct, frozen=True, kw_only=True, tag="report"):
     count: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 
 
+class ClientCounts(msgspec.Struct, frozen=True, kw_only=True, tag="counts"):
+    """A client's running totals of tasks completed on the device and on the edge, sent
+    about once a second while they change: the dashboard's offload share."""
+
+    local: Int64
+    edge: Int64
+
+
 NodeToController = NodeHello | NodeBeat
+ClientToController = ClientReport | ClientCounts
 ControllerToClient = TableSnapshot | TableUpdate
