@@ -108,7 +108,7 @@ build() {
 : >"$HERE/wheels/build.log"
 # The dependency stage gets a tag of its own: a tagged image (and the chain of layers
 # under it) is never pruned, so it stays the cache of the next build.
-build --target deps -t "${TAG%:*}-deps${EXTRAS:+-$EXTRAS}:${TAG##*:}"
+build --target deps -t "${TAG%:*}-deps:${TAG##*:}${EXTRAS:+-$EXTRAS}"
 build -t "$TAG"
 # Each build leaves the previous image and its package stage untagged; every stage is
 # labelled, so this removes exactly those (and a dependency stage that was replaced),

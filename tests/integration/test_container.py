@@ -97,6 +97,20 @@ class Stack:
         assert out.returncode == 0, f"docker-compose {' '.join(args)}: {out.stderr[-2000:]}"
         return out.stdout
 
+    def wait_healthy(self, services: list[str], timeout: float) -> str:
+        """The containers' health once all are healthy, or the last one seen."""
+        ids = [self.compose("ps", "-q", name).strip() for name in services]
+        deadline = time.monotonic() + timeout
+        while True:
+            out = subprocess.run(
+                ["docker", "inspect", "--format", "{{.State.Health.Status}}", *ids],
+                capture_output=True, text=True, timeout=30, env=self.env,
+            )  # fmt: skip
+            states = set(out.stdout.split())
+            if states == {"healthy"} or time.monotonic() > deadline:
+                return " ".join(sorted(states)) or out.stderr
+            time.sleep(0.5)
+
     def logs(self) -> str:
         out = subprocess.run(
             ["docker-compose", "-p", self.project, "-f", str(self.file), "logs", "--no-color"],
@@ -141,6 +155,8 @@ def test_containers_serve_tasks_and_fail_over_when_a_node_container_stops(
         assert result["resubmitted"] > 0  # the stopped node's queue went to the other
         states = stack.compose("ps", "--services", "--filter", "status=running").split()
         assert sorted(states) == ["controller", "node2"]
+        # The image's HEALTHCHECK (every 10 s, the role's /healthz) passes for both roles.
+        assert stack.wait_healthy(["controller", "node2"], timeout=40) == "healthy"
     finally:
         if client is not None and client.poll() is None:
             client.kill()
