@@ -287,6 +287,10 @@ def engine_env() -> tuple[dict[str, str], bool]:
 
 
 def prepare_network() -> None:
+    # Containers left on the network by an interrupted run would hold the address.
+    stale = docker("ps", "--all", "--quiet", "--filter", f"network={NETWORK}").split()
+    if stale:
+        docker("rm", "--force", *stale)
     if NETWORK not in docker("network", "ls", "--format", "{{.Name}}").split():
         docker("network", "create", "--subnet", SUBNET,
                "-o", f"com.docker.network.bridge.name={BRIDGE}", NETWORK)  # fmt: skip

@@ -86,7 +86,9 @@ def derive_compose(source: Path, target: Path) -> None:
 class Stack:
     def __init__(self, file: Path, docker_host: str) -> None:
         self.file = file
-        self.project = f"eotest{int(time.time()) % 100000}"
+        # One fixed name: a run that was killed half-way is taken down by the next one
+        # (its containers would hold the addresses and its network the subnet).
+        self.project = "edgeoffload-test"
         self.env = {"DOCKER_HOST": docker_host, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
     def compose(self, *args: str, timeout: float = 120) -> str:
@@ -125,6 +127,7 @@ def test_containers_serve_tasks_and_fail_over_when_a_node_container_stops(
     file = tmp_path / "compose.yaml"
     derive_compose(ROOT / "deploy" / "compose.yaml", file)
     stack = Stack(file, docker_host)
+    stack.compose("down", "--volumes", "--timeout", "1")
     stack.compose("up", "-d", "--no-build")
     client = None
     try:
