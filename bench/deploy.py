@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, update_doc_section, write_json
+from edgeoffload.cli import Parser
 
 IMAGE = "edgeoffload:latest"
 ENGINE = ROOT / "deploy" / "docker-engine.sh"
-NETNS = os.environ.get("EDGEOFFLOAD_DOCKER_NETNS", "edgeoffload-docker")
+NETNS = os.environ.get("DOCKER_ENGINE_NETNS", "edgeoffload-docker")
 NETWORK, BRIDGE, SUBNET = "eobench", "br-eobench", "172.31.251.0/24"
 ADDRESS = "172.31.251.10"
 #: Docker 20.10 derives a container's MAC from its IP (02:42 + the four octets).
@@ -382,8 +383,13 @@ Where the time goes:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgeoffload bench deploy")
-    parser.add_argument("--runs", type=int, default=10, help="runs per limit (at least 10)")
+    parser = Parser(prog="edgeoffload bench deploy")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=10,
+        help="runs per limit and variant (default 10, the least for published figures)",
+    )
     parser.add_argument("--no-build", action="store_true", help="use the image as it is")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -19,13 +19,17 @@
 #   nsenter --net), so all traffic stays on this machine.
 # - Needs root (namespaces, cgroups, overlayfs). Installs docker.io with apt-get if
 #   dockerd is missing.
+#
+# Settings (environment): DOCKER_ENGINE_NETNS, DOCKER_ENGINE_DATA, DOCKER_ENGINE_RUN; not
+# EDGEOFFLOAD_*, which is the package's own configuration and refuses names it does
+# not know.
 set -eu
 
-NETNS=${EDGEOFFLOAD_DOCKER_NETNS:-edgeoffload-docker}
-DATA=${EDGEOFFLOAD_DOCKER_DATA:-/var/lib/edgeoffload-test-docker}
+NETNS=${DOCKER_ENGINE_NETNS:-edgeoffload-docker}
+DATA=${DOCKER_ENGINE_DATA:-/var/lib/edgeoffload-test-docker}
 # Runtime state (sockets, pid file, container state): under /run, short paths (unix
 # socket paths are limited to 108 bytes, containerd's shims nest deeply).
-RUN=${EDGEOFFLOAD_DOCKER_RUN:-/run/edgeoffload-docker}
+RUN=${DOCKER_ENGINE_RUN:-/run/edgeoffload-docker}
 SOCK="$RUN/docker.sock"
 EXEC="$RUN/exec"
 PIDFILE="$RUN/docker.pid"

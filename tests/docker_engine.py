@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 SCRIPT = DEPLOY / "docker-engine.sh"
 #: The network namespace the engine (and so every container network) lives in.
-NETNS = os.environ.get("EDGEOFFLOAD_DOCKER_NETNS", "edgeoffload-docker")
+NETNS = os.environ.get("DOCKER_ENGINE_NETNS", "edgeoffload-docker")
 IMAGE = "edgeoffload:latest"
 
 
