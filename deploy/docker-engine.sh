@@ -80,8 +80,11 @@ start() {
     ip -n "$NETNS" link set lo up
     # setsid: the engine must not die with the shell (or test) that started it, and must
     # not get its terminal's signals; it is stopped by its pid file.
+    # Containerd namespaces of our own: where a system containerd runs, dockerd uses it
+    # instead of starting its own, and must not share a system engine's ("moby").
     setsid nsenter --net="/run/netns/$NETNS" dockerd \
         --data-root "$DATA" --exec-root "$EXEC" -H "unix://$SOCK" --pidfile "$PIDFILE" \
+        --containerd-namespace edgeoffload --containerd-plugins-namespace edgeoffload-plugins \
         --log-level warn >"$LOG" 2>&1 </dev/null &
     i=0
     until answers; do
@@ -120,6 +123,9 @@ stop() {
         done
     fi
     rm -rf "$RUN"
+    # containerd's shims keep their sockets in /run/containerd/s whatever the engine's
+    # paths; the directories go if they are empty (a system containerd's are not).
+    rmdir /run/containerd/s /run/containerd 2>/dev/null || true
     if has_netns; then
         ip netns del "$NETNS"
     fi
