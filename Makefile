@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit docs bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim
+.PHONY: demo test lint unit docs bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim \
+	image docker-start docker-stop bench-deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,10 @@ lint: $(VENV)/.test
 	$(BIN)/lint-imports
 
 # System packages the tests use: PostgreSQL (a real server, started by the tests as the
-# postgres user), iproute2 (network namespaces for partition tests) and Debian's chromium
-# (the dashboard's browser test drives it with Playwright; never `playwright install`).
+# postgres user), iproute2 (network namespaces for partition tests), Debian's chromium
+# (the dashboard's browser test drives it with Playwright; never `playwright install`),
+# and for the container tests a Docker engine (docker.io), docker-compose and
+# debootstrap (the base image is made from the Debian mirror: no registry is reachable).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v ip >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -45,6 +48,12 @@ system-deps:
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 		else echo "note: chromium missing and cannot be installed here; the dashboard test will skip"; fi; \
 	fi
+	@if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null || ! command -v debootstrap >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+				docker.io docker-compose debootstrap; \
+		else echo "note: docker.io/docker-compose/debootstrap missing and cannot be installed here; the container tests will skip"; fi; \
+	fi
 
 test: lint system-deps
 	$(BIN)/python -m pytest
@@ -52,7 +61,7 @@ test: lint system-deps
 # The dashboard's screenshot (docs/img/dashboard.png), taken by its browser test; fails
 # (instead of skipping) when the browser cannot run.
 docs: $(VENV)/.test system-deps
-	EDGEOFFLOAD_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/e2e/test_dashboard.py -k follows
+	DASHBOARD_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q tests/e2e/test_dashboard.py -k follows
 
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit tests/property
@@ -88,6 +97,24 @@ bench-decide: $(VENV)/.test
 # Simulator speed on the stress scenario against LEAF (bench/results/sim.json).
 bench-sim: $(VENV)/.bench
 	$(BIN)/edgeoffload bench sim
+
+# The container image (deploy/image.sh: base image from debootstrap if the engine lacks
+# it, wheels into deploy/wheels, docker build). Uses the engine at DOCKER_HOST, or starts
+# one of its own in a network namespace (docker-start; `make docker-stop` ends it).
+image: $(VENV)/.base
+	PYTHON=$(BIN)/python deploy/image.sh
+	@echo "built edgeoffload:latest; to use it: export $$(deploy/docker-engine.sh env) (unless your own engine built it)"
+
+docker-start:
+	deploy/docker-engine.sh start
+
+docker-stop:
+	deploy/docker-engine.sh stop
+
+# Cold start of the node container, from docker run to a task answered, unlimited and at
+# 0.1 CPU (bench/results/deploy.json, docs/deployment.md; a few minutes).
+bench-deploy: $(VENV)/.test
+	$(BIN)/edgeoffload bench deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -108,7 +108,7 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     #: Controller to register with (ws://HOST:PORT), if any.
     controller: str | None = None
     #: The node's own token for the controller (role node, subject = node_id), when the
-    #: controller has a secret: EDGEOFFLOAD_CONTROLLER_TOKEN, TOML or the file below.
+    #: controller has a secret: EDGEOFFLOAD_NODE__CONTROLLER_TOKEN, TOML or the file below.
     controller_token: str | None = None
     #: File holding controller_token.
     controller_token_file: str | None = None

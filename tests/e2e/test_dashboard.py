@@ -4,7 +4,7 @@ the other drained from the page's button, and the screenshot of docs/img/dashboa
 
 Skipped only where the browser cannot run: Playwright not installed (the test extra),
 no ``/usr/bin/chromium`` (``make system-deps`` installs it), or Chromium refusing to
-start; the reason is printed with the skip. With ``EDGEOFFLOAD_REQUIRE_BROWSER=1``
+start; the reason is printed with the skip. With ``DASHBOARD_REQUIRE_BROWSER=1``
 (``make docs``) those fail instead, so that the screenshot is never silently stale.
 """
 
@@ -55,7 +55,7 @@ SECRET = "dashboard-secret-long-enough-for-hs256-0123456789"
 
 
 def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("EDGEOFFLOAD_REQUIRE_BROWSER"):
+    if os.environ.get("DASHBOARD_REQUIRE_BROWSER"):
         pytest.fail(reason)
     pytest.skip(reason)
 
