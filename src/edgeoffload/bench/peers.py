@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from bench.common import python, start_process, stop_process
+from .common import python, start_process, stop_process
 
 
 def echo(x: Any) -> Any:
@@ -55,7 +55,7 @@ async def _ceiling(
 
 
 def start_ceiling() -> tuple[subprocess.Popen[str], str]:
-    return start_process([python(), "-m", "bench.ceiling_server"])
+    return start_process([python(), "-m", "edgeoffload.bench.ceiling_server"])
 
 
 def ceiling(
@@ -99,7 +99,7 @@ async def _http(url: str, sequential: int, total: int, in_flight: int) -> tuple[
 
 
 def http(sequential: int, total: int, in_flight: int) -> tuple[list[float], float]:
-    proc, url = start_process([python(), "-m", "bench.http_server"])
+    proc, url = start_process([python(), "-m", "edgeoffload.bench.http_server"])
     try:
         return asyncio.run(_http(url, sequential, total, in_flight))
     finally:
