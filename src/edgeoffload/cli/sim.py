@@ -9,10 +9,35 @@ parallel (local processes, or a Ray or Dask cluster).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (refused at parse time, before any output)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    """An argparse type: comma-separated integer seeds."""
+    try:
+        seeds = [int(s) for s in _split(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, e.g. 0,1,2, got {text!r}"
+        ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected at least one seed, got {text!r}")
+    return seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,15 +90,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a swept field and its values, e.g. --grid devices[0].count=10,100 (repeatable)",
     )
     p.add_argument("--policies", default=None, help="comma-separated (default: the scenario's)")
-    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scenario's)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p.add_argument(
+        "--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the scenario's)"
+    )
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes")
     p.add_argument("--backend", choices=("local", "ray", "dask"), default="local")
     p.add_argument("--address", default=None, help="Ray/Dask scheduler address to join")
 
     sub.add_parser("list", help="bundled scenarios and known policies")
 
     p = sub.add_parser("validate", help="check the simulator against M/M/1, M/M/c, Kumar-Lu")
-    p.add_argument("--jobs", type=int, default=300_000, help="jobs per queue check")
+    p.add_argument("--jobs", type=_positive_int, default=300_000, help="jobs per queue check")
     p.add_argument("--seed", type=int, default=2)
 
 
@@ -131,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args.jobs, args.seed)
     scenario = _scenario(args)
     out = args.out or Path("simout") / scenario.name
-    out.mkdir(parents=True, exist_ok=True)
+    _make_folder(out)
     if args.sim_command == "sweep":
         return _sweep(args, scenario, out)
     from ..decision.registry import resolve
@@ -169,6 +196,18 @@ def run(args: argparse.Namespace) -> int:
     _print(summaries)
     print(f"written to {out}")
     return 0
+
+
+def _make_folder(out: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be."""
+    from ..errors import ConfigError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: the folder is not writable")
 
 
 def _split(text: str) -> list[str]:
@@ -262,7 +301,7 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     policies = _split(args.policies) if args.policies else [scenario.policy]
     for name in policies:
         check(name)  # before any worker starts
-    seeds = [int(s) for s in _split(args.seeds)] if args.seeds else [args.seed or scenario.seed]
+    seeds = args.seeds or [args.seed or scenario.seed]
     total = len(points(grid, policies, seeds))
     progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")
     with progress:

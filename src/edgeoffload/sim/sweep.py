@@ -87,6 +87,8 @@ def sweep(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"sweep backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"sweep workers must be >= 1, got {workers}")
     todo = points(grid, policies, seeds)
     for point in todo:  # fail fast on a bad path or value, before starting workers
         with_overrides(scenario, point.overrides)
@@ -103,6 +105,12 @@ def sweep(
         for result in results:
             on_result(result)
     return results
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error (cluster clients raise pages)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _local(
@@ -135,7 +143,12 @@ def _ray(doc: dict[str, Any], todo: list[Point], address: str | None) -> list[di
         raise ConfigError("--backend ray needs ray (pip install 'edgeoffload[bench]')") from exc
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
+            raise ConfigError(
+                f"--address {address}: cannot join the Ray cluster: {_first_line(exc)}"
+            ) from None
     try:
         remote = ray.remote(run_point)
         ref = ray.put(doc)
@@ -155,7 +168,12 @@ def _dask(
             "--backend dask needs dask[distributed] (pip install 'edgeoffload[bench]')"
         ) from exc
     if address:
-        client = Client(address)  # type: ignore[no-untyped-call]
+        try:
+            client = Client(address, timeout=5)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # OSError, TimeoutError, ValueError (a bad address), ...
+            raise ConfigError(
+                f"--address {address}: cannot join the Dask scheduler: {_first_line(exc)}"
+            ) from None
     else:
         client = Client(n_workers=workers, threads_per_worker=1, processes=True)  # type: ignore[no-untyped-call]
     try:
