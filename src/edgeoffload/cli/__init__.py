@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"edgeoffload {args.command}: configuration error: {exc}\n")
         return 2
     except KeyboardInterrupt:
+        sys.stderr.write(f"edgeoffload {args.command}: interrupted\n")
         return 130
     return code
 

@@ -158,9 +158,19 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args.jobs, args.seed)
     scenario = _scenario(args)
     out = args.out or Path("simout") / scenario.name
+    existed = out.exists()
     _make_folder(out)
-    if args.sim_command == "sweep":
-        return _sweep(args, scenario, out)
+    try:
+        if args.sim_command == "sweep":
+            return _sweep(args, scenario, out)
+        return _simulate(args, scenario, out)
+    except BaseException:  # interrupted, or refused: leave no empty folder behind
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _simulate(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     from ..decision.registry import resolve
     from ..sim.output import write_json, write_records
     from ..sim.report import write_report
