@@ -6,6 +6,7 @@ number in flight. Every function returns (latencies in s, throughput per s).
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from typing import Any
@@ -112,7 +113,7 @@ def http(sequential: int, total: int, in_flight: int) -> tuple[list[float], floa
 def ray(sequential: int, total: int, in_flight: int) -> tuple[list[float], float]:
     import ray as ray_
 
-    ray_.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray_.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         remote_echo = ray_.remote(echo)
         ray_.get([remote_echo.remote(i) for i in range(50)])  # warm the workers

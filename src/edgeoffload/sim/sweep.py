@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -107,6 +108,25 @@ def sweep(
     return results
 
 
+def _probe(address: str, what: str, schemes: tuple[str, ...]) -> None:
+    """Refuse at once an address of another kind or a port nobody listens on (Ray's
+    client retries for minutes, printing pages, before it gives up)."""
+    scheme, sep, rest = address.rpartition("://")
+    if address == "auto" or not rest:
+        return
+    if sep and scheme not in schemes:
+        kinds = " or ".join(f"{s}://HOST:PORT" for s in schemes)
+        raise ConfigError(f"--address {address}: a {what} address is HOST:PORT or {kinds}")
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        return  # let the client say what it makes of it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=3.0).close()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        raise ConfigError(f"--address {address}: cannot join the {what}: {reason}") from None
+
+
 def _first_line(exc: BaseException) -> str:
     """The first line of an error (cluster clients raise pages)."""
     text = str(exc).strip().splitlines()
@@ -160,6 +180,8 @@ def _ray(doc: dict[str, Any], todo: list[Point], address: str | None) -> list[di
         raise ConfigError("--backend ray needs ray (pip install 'edgeoffload[bench]')") from exc
     started = not ray.is_initialized()
     if started:
+        if address is not None:
+            _probe(address, "Ray cluster", ("ray",))
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
@@ -185,6 +207,7 @@ def _dask(
             "--backend dask needs dask[distributed] (pip install 'edgeoffload[bench]')"
         ) from exc
     if address:
+        _probe(address, "Dask scheduler", ("tcp", "tls"))
         try:
             client = Client(address, timeout=5)  # type: ignore[no-untyped-call]
         except Exception as exc:  # OSError, TimeoutError, ValueError (a bad address), ...

@@ -87,6 +87,24 @@ def test_a_dask_scheduler_that_is_not_there(capsys, tmp_path: Path) -> None:  # 
     assert "--address tcp://127.0.0.1:1: cannot join the Dask scheduler" in line
 
 
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("tcp://127.0.0.1:1", "a Ray cluster address is HOST:PORT or ray://HOST:PORT"),
+        ("127.0.0.1:1", "cannot join the Ray cluster: connection refused"),
+    ],
+)
+def test_a_ray_cluster_that_is_not_there(capsys, tmp_path: Path, address, expected) -> None:  # type: ignore[no-untyped-def]
+    # Seen: 46 lines of traceback; with HOST:PORT, minutes of Ray's retries.
+    pytest.importorskip("ray")
+    line = _fails(
+        capsys,
+        "sim", "sweep", "manufacturing", "--duration", "1", "--quiet", "--out", str(tmp_path),
+        "--backend", "ray", "--address", address,
+    )  # fmt: skip
+    assert f"--address {address}: {expected}" in line
+
+
 def test_distill_names_a_missing_teacher_before_any_work(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     missing = str(tmp_path / "teacher.onnx")
     line = _fails(
