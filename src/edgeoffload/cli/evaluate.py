@@ -110,9 +110,7 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def trace_sets(
-    datasets: list[str], traces: list[str]
-) -> list[tuple[str, str | None, str | None]]:
+def trace_sets(datasets: list[str], traces: list[str]) -> list[tuple[str, str | None, str | None]]:
     """(name, dataset, trace file) per set to evaluate; results are keyed by the name,
     so two trace files of one file name are told apart by their paths."""
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in datasets]

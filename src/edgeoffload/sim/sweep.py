@@ -108,15 +108,17 @@ def sweep(
     return results
 
 
-def _probe(address: str, what: str, schemes: tuple[str, ...]) -> None:
-    """Refuse at once an address of another kind or a port nobody listens on (Ray's
-    client retries for minutes, printing pages, before it gives up)."""
+def _probe(address: str, what: str, schemes: tuple[str, ...] | None = None) -> None:
+    """Refuse at once an address not of ``schemes`` (None: any) or a TCP port nobody
+    listens on (Ray's client retries for minutes, printing pages, before it gives up)."""
     scheme, sep, rest = address.rpartition("://")
     if address == "auto" or not rest:
         return
-    if sep and scheme not in schemes:
+    if sep and schemes is not None and scheme not in schemes:
         kinds = " or ".join(f"{s}://HOST:PORT" for s in schemes)
         raise ConfigError(f"--address {address}: a {what} address is HOST:PORT or {kinds}")
+    if sep and scheme not in ("ray", "tcp", "tls"):
+        return  # inproc://, ucx://, ...: the client's business
     host, _, port = rest.rpartition(":")
     if not host or not port.isdigit():
         return  # let the client say what it makes of it
@@ -207,7 +209,7 @@ def _dask(
             "--backend dask needs dask[distributed] (pip install 'edgeoffload[bench]')"
         ) from exc
     if address:
-        _probe(address, "Dask scheduler", ("tcp", "tls"))
+        _probe(address, "Dask scheduler")
         try:
             client = Client(address, timeout=5)  # type: ignore[no-untyped-call]
         except Exception as exc:  # OSError, TimeoutError, ValueError (a bad address), ...
