@@ -28,7 +28,7 @@ demo: $(VENV)/.base
 	$(BIN)/edgeoffload demo
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -69,14 +69,14 @@ unit: $(VENV)/.test
 bench: bench-startup bench-rpc bench-compress
 
 bench-startup: $(VENV)/.bench
-	$(BIN)/edgeoffload bench startup
+	$(BIN)/edgeoffload bench startup --update-docs
 
 bench-rpc: $(VENV)/.bench
-	$(BIN)/edgeoffload bench rpc
+	$(BIN)/edgeoffload bench rpc --update-docs
 
 # Compression report (trains the digits models with torch; 1 to 3 minutes on 2 cores).
 bench-compress: $(VENV)/.test
-	$(BIN)/edgeoffload bench compress
+	$(BIN)/edgeoffload bench compress --update-docs
 
 # Rebuild the models of docs/compression.md; the small CNN is the one the package ships.
 models: $(VENV)/.test
@@ -92,11 +92,11 @@ train: $(VENV)/.test
 
 # Decision engine figures (bench/results/decision.json, docs/decision.md).
 bench-decide: $(VENV)/.test
-	$(BIN)/edgeoffload bench decide
+	$(BIN)/edgeoffload bench decide --update-docs
 
 # Simulator speed on the stress scenario against LEAF (bench/results/sim.json).
 bench-sim: $(VENV)/.bench
-	$(BIN)/edgeoffload bench sim
+	$(BIN)/edgeoffload bench sim --update-docs
 
 # The container image (deploy/image.sh: base image from debootstrap if the engine lacks
 # it, wheels into deploy/wheels, docker build). Uses the engine at DOCKER_HOST, or starts
@@ -114,7 +114,7 @@ docker-stop:
 # Cold start of the node container, from docker run to a task answered, unlimited and at
 # 0.1 CPU (bench/results/deploy.json, docs/deployment.md; a few minutes).
 bench-deploy: $(VENV)/.test
-	$(BIN)/edgeoffload bench deploy
+	$(BIN)/edgeoffload bench deploy --update-docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -100,7 +100,8 @@ class Trace:
         elif not np.any(v > 0):
             problem = "capacity is zero throughout"
         if problem:
-            raise ConfigError(f"trace {self.dataset}/{self.name}: {problem}")
+            where = f"file {self.name}" if self.dataset == "file" else f"{self.dataset}/{self.name}"
+            raise ConfigError(f"trace {where}: {problem}")
 
     def __len__(self) -> int:
         return int(self.times_s.size)
@@ -184,15 +185,37 @@ def load_pensieve(folder: Path, dataset: str = "pensieve_test") -> list[Trace]:
     return [_pensieve_file(path, dataset) for path in _files(folder)]
 
 
+#: What a trace file must hold (said when it does not).
+TRACE_FORMAT = "two columns per line, seconds and Mbit/s, separated by spaces, no header"
+
+
 def _pensieve_file(path: Path, dataset: str) -> Trace:
+    text = _read_text(path)
+    if not text.strip():
+        raise ConfigError(f"trace file {path}: empty (expected {TRACE_FORMAT})")
     try:
-        table = np.loadtxt(io.StringIO(_read_text(path)), dtype=np.float64, ndmin=2)
+        table = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
     except ValueError as exc:
-        raise ConfigError(f"trace file {path}: {exc}") from exc
+        line_no, line = next(
+            ((i, ln) for i, ln in enumerate(text.splitlines(), 1) if not _numbers(ln)),
+            (0, ""),
+        )
+        bad = f"line {line_no} is {line.strip()[:40]!r}: " if line_no else f"{exc}: "
+        raise ConfigError(f"trace file {path}: {bad}expected {TRACE_FORMAT}") from None
     if table.shape[1] != 2:
-        raise ConfigError(f"trace file {path}: expected 2 columns, got {table.shape[1]}")
+        raise ConfigError(f"trace file {path}: {table.shape[1]} columns, expected {TRACE_FORMAT}")
     starts = table[:, 0]
     return _trace(path.name, dataset, starts, table[:, 1], _median_step(starts))
+
+
+def _numbers(line: str) -> bool:
+    """Whether a line is blank, a comment, or all numbers (what loadtxt reads)."""
+    words = line.split("#")[0].split()
+    try:
+        [float(w) for w in words]
+    except ValueError:
+        return False
+    return True
 
 
 def load_ghent(folder: Path) -> list[Trace]:

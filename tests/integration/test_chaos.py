@@ -1,7 +1,7 @@
 """Faults that close no socket, and a soak: the client must notice a hung or cut-off
 node from silence alone, place its tasks again, deliver every result exactly once, and
 never suspect a healthy node that is merely busy. The harness is the failover
-benchmark's (bench/failover.py), so the tests and the figures measure the same thing."""
+benchmark's (edgeoffload/bench/failover.py), so the tests and the figures measure the same thing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from bench.failover import FaultRun, fault_soak, run_fault
+from edgeoffload.bench.failover import FaultRun, fault_soak, run_fault
 from tests import netns
 from tests.conftest import NodeProcess, run
 
@@ -77,7 +77,7 @@ def test_no_false_suspicion_while_both_cores_are_saturated() -> None:
 
 
 def test_controller_restart_under_load_loses_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bench.failover import fault_controller_restart
+    from edgeoffload.bench.failover import fault_controller_restart
 
     result = fault_controller_restart(300, f"sqlite:///{tmp_path}/c.db")
     assert_exactly_once(result)

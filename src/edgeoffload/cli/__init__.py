@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "controller": ("controller", "run the controller: membership, health, node table, REST API"),
     "submit": ("submit", "run one task on a node and print its result as JSON"),
     "demo": ("demo", "start 3 local nodes, run a mixed workload through a client, summarise"),
-    "bench": ("bench", "run a benchmark from bench/ (rpc, startup, ...)"),
+    "bench": ("bench", "run a benchmark (rpc, startup, sim, ...) into --out DIR"),
     "status": ("status", "show the site: nodes, states, queues, throughput, recent events"),
     "config": ("config", "show the effective configuration (defaults, file, environment)"),
     "token": ("token", "create an access token (role client, node or admin)"),
@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"edgeoffload {args.command}: configuration error: {exc}\n")
         return 2
     except KeyboardInterrupt:
+        sys.stderr.write(f"edgeoffload {args.command}: interrupted\n")
         return 130
     return code
 

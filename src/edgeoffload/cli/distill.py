@@ -62,6 +62,8 @@ def _distill(args: argparse.Namespace) -> int:
     from ..compress.data import conform, split
 
     arch = parse_arch(args.student_arch)  # refused before torch is imported
+    if not Path(args.teacher).is_file():  # before the data is read and torch imported
+        raise ConfigError(f"--teacher: no such file: {args.teacher}")
     check_positive(args.threads, "--threads")
     check_positive(args.repeats, "--repeats")
     if args.epochs is not None:

@@ -1,13 +1,14 @@
 """``edgeoffload evaluate --model DIR``: a learned policy against the hindsight oracle,
 side by side with the cost model and the trivial policies, on held-out bandwidth traces.
 
-For each ``--dataset`` (a bandwidth dataset name) or ``--trace`` (a two-column trace
-file), the scenario's links replay it and the simulator records ``--records`` decisions
-with every option's realised cost (seeds not used for training). Every policy is then
-scored on the same decisions (the world as it ran under ``--behaviour``; the online
-policy learns as it goes through them in time order): agreement with the oracle, regret,
-deadline misses, mean device energy (see ``edgeoffload.decision.evaluation``). Prints a
-table and writes JSON (``--json``).
+For each ``--dataset`` (a bandwidth dataset name) or ``--trace`` (a trace file: two
+columns per line, seconds and Mbit/s, separated by spaces, no header), the scenario's
+links replay it and the simulator records ``--records`` decisions with every option's
+realised cost (seeds not used for training). Every policy is then scored on the same
+decisions (the world as it ran under ``--behaviour``; the online policy learns as it
+goes through them in time order): agreement with the oracle, regret, deadline misses,
+mean device energy (see ``edgeoffload.decision.evaluation``). Prints a table and writes
+JSON (``--json``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"held-out bandwidth dataset (repeatable; default {', '.join(HELD_OUT)})",
     )
-    parser.add_argument("--trace", action="append", default=None, metavar="FILE", help="trace file")
+    parser.add_argument(
+        "--trace",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="trace file: two columns per line, seconds and Mbit/s, no header (repeatable)",
+    )
     parser.add_argument("--records", type=int, default=15_000, help="decisions per trace set")
     parser.add_argument(
         "--seed", type=int, default=101, help="simulation seed (not a training one)"
@@ -103,20 +110,36 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.records < 1:
-        raise ConfigError(f"--records must be >= 1, got {args.records}")
-    sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in args.dataset or ()]
-    sets += [(Path(f).name, None, f) for f in args.trace or ()]
+def trace_sets(datasets: list[str], traces: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """(name, dataset, trace file) per set to evaluate; results are keyed by the name,
+    so two trace files of one file name are told apart by their paths."""
+    sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in datasets]
+    names = [Path(f).name for f in traces]
+    sets += [
+        (name if names.count(name) == 1 else str(f), None, f)
+        for name, f in zip(names, traces, strict=True)
+    ]
+    if len({name for name, _, _ in sets}) < len(sets):
+        raise ConfigError("--trace/--dataset: a set is given twice")
     for _, _, trace in sets:
         if trace is not None and not Path(trace).is_file():
             raise ConfigError(f"--trace {trace}: no such file")
-    if not sets:
-        sets = [(d, d, None) for d in HELD_OUT]
-    from ..decision.registry import check
+    return sets or [(d, d, None) for d in HELD_OUT]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.records < 1:
+        raise ConfigError(f"--records must be >= 1, got {args.records}")
+    sets = trace_sets(args.dataset or [], args.trace or [])
+    from ..decision.registry import check, resolve
+    from ..traces import load_trace_file
 
     check(Path(args.model))  # before the first simulated record
+    resolve(Path(args.model))  # its weights load too (not only its meta.json)
     check(args.behaviour)
+    for _, _, trace in sets:
+        if trace is not None:
+            load_trace_file(trace)  # a malformed file is refused before any simulation
     results = evaluate_sets(
         args.model, args.scenario, sets, args.records, args.seed, args.behaviour
     )

@@ -9,10 +9,35 @@ parallel (local processes, or a Ray or Dask cluster).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (refused at parse time, before any output)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    """An argparse type: comma-separated integer seeds."""
+    try:
+        seeds = [int(s) for s in _split(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, e.g. 0,1,2, got {text!r}"
+        ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected at least one seed, got {text!r}")
+    return seeds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,15 +90,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a swept field and its values, e.g. --grid devices[0].count=10,100 (repeatable)",
     )
     p.add_argument("--policies", default=None, help="comma-separated (default: the scenario's)")
-    p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the scenario's)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes")
+    p.add_argument(
+        "--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the scenario's)"
+    )
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes")
     p.add_argument("--backend", choices=("local", "ray", "dask"), default="local")
     p.add_argument("--address", default=None, help="Ray/Dask scheduler address to join")
 
     sub.add_parser("list", help="bundled scenarios and known policies")
 
     p = sub.add_parser("validate", help="check the simulator against M/M/1, M/M/c, Kumar-Lu")
-    p.add_argument("--jobs", type=int, default=300_000, help="jobs per queue check")
+    p.add_argument("--jobs", type=_positive_int, default=300_000, help="jobs per queue check")
     p.add_argument("--seed", type=int, default=2)
 
 
@@ -131,9 +158,19 @@ def run(args: argparse.Namespace) -> int:
         return _validate(args.jobs, args.seed)
     scenario = _scenario(args)
     out = args.out or Path("simout") / scenario.name
-    out.mkdir(parents=True, exist_ok=True)
-    if args.sim_command == "sweep":
-        return _sweep(args, scenario, out)
+    existed = out.exists()
+    _make_folder(out)
+    try:
+        if args.sim_command == "sweep":
+            return _sweep(args, scenario, out)
+        return _simulate(args, scenario, out)
+    except BaseException:  # interrupted, or refused: leave no empty folder behind
+        if not existed and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _simulate(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     from ..decision.registry import resolve
     from ..sim.output import write_json, write_records
     from ..sim.report import write_report
@@ -171,35 +208,95 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_folder(out: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be."""
+    from ..errors import ConfigError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"--out {out}: the folder is not writable")
+
+
 def _split(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _print(summaries: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("policy", "tasks", "p50 ms", "p95 ms", "miss", "energy J", "offload", "util")
+def table_rows(summaries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The printed table: headers and one row per summary. In a scenario of task graphs
+    a job (every stage, from its creation to its last result) comes first; the stage
+    figures follow, named as such (a stage's latency is not the job's)."""
 
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.1f}%"
 
-    def ms(v: float | None) -> str:
-        return "–" if v is None else f"{1000 * v:.1f}"
+    def ms(v: float | None, digits: int = 1) -> str:
+        return "–" if v is None else f"{1000 * v:.{digits}f}"
 
+    def tail(s: dict[str, Any]) -> list[str]:
+        return [f"{s['device_energy_j']:,.1f}", pct(s["offload_share"]), pct(s["node_utilisation"])]
+
+    dag = any(s.get("jobs") for s in summaries)
+    if dag:
+        # Latencies in ms (said under the table: the units would not fit 80 columns).
+        headers = ["policy", "jobs", "job p50", "job p95", "job miss", "stages"]
+        headers += ["stage p50", "energy J", "offload", "util"]
+    else:
+        headers = ["policy", "tasks", "p50 ms", "p95 ms", "miss", "energy J", "offload", "util"]
+    rows = []
     for s in summaries:
         lat = s["latency_s"]
-        table.add_row(
-            s["policy"],
-            f"{s['tasks']:,}",
-            ms(lat["p50"]),
-            ms(lat["p95"]),
-            pct(s["deadline_miss_rate"]),
-            f"{s['device_energy_j']:,.1f}",
-            pct(s["offload_share"]),
-            pct(s["node_utilisation"]),
-        )
-    Console().print(table)
+        if dag:
+            jobs = s.get("jobs") or {}
+            job_lat = jobs.get("latency_s") or {}
+            rows.append(
+                [
+                    s["policy"],
+                    f"{jobs.get('jobs', 0):,}",
+                    ms(job_lat.get("p50"), 0),
+                    ms(job_lat.get("p95"), 0),
+                    pct(jobs.get("deadline_miss_rate")),
+                    f"{s['tasks']:,}",
+                    ms(lat["p50"]),
+                    *tail(s),
+                ]
+            )
+        else:
+            rows.append(
+                [
+                    s["policy"],
+                    f"{s['tasks']:,}",
+                    ms(lat["p50"]),
+                    ms(lat["p95"]),
+                    pct(s["deadline_miss_rate"]),
+                    *tail(s),
+                ]
+            )
+    return headers, rows
+
+
+def _print(summaries: list[dict[str, Any]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    headers, rows = table_rows(summaries)
+    dag = "jobs" in headers
+    table = Table(
+        *headers,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption="latencies in ms; stage figures count every stage as a task" if dag else None,
+    )
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: as wide as the table, never cut
+        wide = console.options.update_width(1000)
+        console = Console(width=max(console.width, console.measure(table, options=wide).maximum))
+    console.print(table)
 
 
 def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
@@ -214,7 +311,7 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     policies = _split(args.policies) if args.policies else [scenario.policy]
     for name in policies:
         check(name)  # before any worker starts
-    seeds = [int(s) for s in _split(args.seeds)] if args.seeds else [args.seed or scenario.seed]
+    seeds = args.seeds or [args.seed or scenario.seed]
     total = len(points(grid, policies, seeds))
     progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")
     with progress:

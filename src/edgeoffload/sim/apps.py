@@ -33,6 +33,10 @@ class Draws:
     input_bytes: F64
     output_bytes: F64
     keys: I64
+    #: A task graph's later stages (stage 1 on), one row per task: their cycles and
+    #: output bytes, drawn now so that they do not depend on when the stages start.
+    later_cycles: F64 | None = None
+    later_output: F64 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,8 @@ class AppModel:
         return bool(self.stages)
 
     def draw(self, rng: np.random.Generator, n: int) -> Draws:
-        """Attributes of ``n`` tasks (for a DAG: of its first stage)."""
+        """Attributes of ``n`` tasks (for a DAG: of its first stage, and the sizes of
+        its later stages)."""
         spec = self.spec
         if self.stages:
             first = self.stages[0]
@@ -76,19 +81,15 @@ class AppModel:
             keys = self._zipf.sample(rng, n) + self.index * KEY_SPACE
         else:
             keys = np.full(n, -1, dtype=np.int64)
-        return Draws(
-            cycles=cycles,
-            mem_mb=sample(spec.mem_mb, rng, n),
-            io_ops=sample(spec.io_ops, rng, n),
-            input_bytes=sample(spec.input_bytes, rng, n),
-            output_bytes=output,
-            keys=keys,
-        )
-
-    def draw_stage(self, stage: int, rng: np.random.Generator) -> tuple[float, float]:
-        """(cycles, output bytes) of one later stage."""
-        s = self.stages[stage]
-        return float(sample(s.cpu_cycles, rng, 1)[0]), float(sample(s.output_bytes, rng, 1)[0])
+        mem_mb = sample(spec.mem_mb, rng, n)
+        io_ops = sample(spec.io_ops, rng, n)
+        input_bytes = sample(spec.input_bytes, rng, n)
+        later_cycles = later_output = None
+        if len(self.stages) > 1:
+            later = self.stages[1:]
+            later_cycles = np.column_stack([sample(s.cpu_cycles, rng, n) for s in later])
+            later_output = np.column_stack([sample(s.output_bytes, rng, n) for s in later])
+        return Draws(cycles, mem_mb, io_ops, input_bytes, output, keys, later_cycles, later_output)
 
 
 def _compile_stages(spec: AppSpec) -> tuple[Stage, ...]:

@@ -38,10 +38,16 @@ Close = Callable[[int, float, int, Reason], None]
 
 
 class Job:
-    __slots__ = ("deadline_at", "done_at", "location", "tids")
+    __slots__ = ("cycles", "deadline_at", "done_at", "location", "output", "tids")
 
-    def __init__(self, stages: int, deadline_at: float) -> None:
+    def __init__(
+        self, stages: int, deadline_at: float, cycles: list[float], output: list[float]
+    ) -> None:
         self.deadline_at = deadline_at
+        #: Cycles and output bytes of stages 1, 2, ... (drawn with the job, so that
+        #: every policy's job has the same stages: common random numbers).
+        self.cycles = cycles
+        self.output = output
         self.tids = [-1] * stages
         self.location = [LOCAL_INDEX] * stages
         self.done_at: list[float | None] = [None] * stages
@@ -75,11 +81,12 @@ class Dags:
         self._close = close
         self.jobs: dict[int, Job] = {}
 
-    def open_job(self, tid: int) -> None:
-        """A DAG task was created: ``tid`` is its first stage."""
+    def open_job(self, tid: int, cycles: list[float], output: list[float]) -> None:
+        """A DAG task was created: ``tid`` is its first stage; ``cycles`` and
+        ``output`` are its later stages' sizes."""
         t = self._state.tasks
         app = self._state.apps[t.app[tid]]
-        job = Job(len(app.stages), t.created_s[tid] + t.deadline_s[tid])
+        job = Job(len(app.stages), t.created_s[tid] + t.deadline_s[tid], cycles, output)
         job.tids[0] = tid
         self.jobs[tid] = job
 
@@ -120,7 +127,7 @@ class Dags:
         d = t.device[parent]
         deps = app.stages[s].after
         inputs = [(job.location[dep], t.output_bytes[job.tids[dep]]) for dep in deps]
-        cycles, output = app.draw_stage(s, st.rng)
+        cycles, output = job.cycles[s - 1], job.output[s - 1]
         tid = t.add(
             device=[d],
             app=[app.index],

@@ -52,7 +52,8 @@ class Decide:
         commit: carries the decisions out.
         stream: where a phase's node arrivals go (:class:`.node_queue.ArrivalStream`).
         close: the hook that ends a task (a device with an empty battery).
-        open_job: the hook for a new task graph (its first stage's task id).
+        open_job: the hook for a new task graph (its first stage's task id, and the
+            cycles and output bytes of its later stages, drawn with it).
     """
 
     def __init__(
@@ -61,7 +62,7 @@ class Decide:
         commit: Commit,
         stream: ArrivalStream,
         close: Close,
-        open_job: Callable[[int], None],
+        open_job: Callable[[int, list[float], list[float]], None],
     ) -> None:
         self._state = state
         self._commit = commit
@@ -200,14 +201,14 @@ class Decide:
     def create(self, phase: int, t0: float, t1: float) -> None:
         """Draw the tasks created in [t0, t1) by the devices of ``phase``; decide."""
         st = self._state
-        rng = st.rng
+        streams = st.streams
         parts = []
-        for source in st.world.sources:
+        for k, source in enumerate(st.world.sources):
             positions = source.select(st.world.phase_of, phase)
-            devices, times, sizes = source.draw(rng, positions, t0, t1)
+            devices, times, sizes = source.draw(streams.arrivals[k], positions, t0, t1)
             if devices.size:
                 app = st.apps[source.app]
-                draws = app.draw(rng, devices.size)
+                draws = app.draw(streams.attributes[k], devices.size)
                 parts.append((devices, times, source.app, sizes, draws, app))
         if not parts:
             return
@@ -248,8 +249,15 @@ class Decide:
             key=col(lambda p: p[4].keys),
         )
         if np.any(stage >= 0):
-            for tid in ids[stage >= 0].tolist():
-                self._open_job(tid)
+            # Each job's later stages: row ``within`` of its part's draws.
+            part = np.concatenate([np.full(p[0].size, i) for i, p in enumerate(parts)])[order]
+            within = col(lambda p: np.arange(p[0].size))
+            for row in np.flatnonzero(stage >= 0).tolist():
+                draws = parts[int(part[row])][4]
+                j = int(within[row])
+                cyc = [] if draws.later_cycles is None else draws.later_cycles[j].tolist()
+                out = [] if draws.later_output is None else draws.later_output[j].tolist()
+                self._open_job(first + row, cyc, out)
         # Devices whose battery is empty drop their new tasks.
         battery = st.dev.battery_j
         empty = [d for d in distinct(device).tolist() if battery[d] <= 0.0]

@@ -89,9 +89,10 @@ class Lifecycle:
         """A task-graph stage ran on its device, to ``end``."""
         self._dags.local_done(tid, end)
 
-    def open_job(self, tid: int) -> None:
-        """A task graph was created; ``tid`` is its first stage."""
-        self._dags.open_job(tid)
+    def open_job(self, tid: int, cycles: list[float], output: list[float]) -> None:
+        """A task graph was created; ``tid`` is its first stage, ``cycles`` and
+        ``output`` the sizes of its later stages."""
+        self._dags.open_job(tid, cycles, output)
 
     def resubmit(self, tid: int, failed_node: int) -> None:
         """The task's node crashed or refused it: place it again (another node or the

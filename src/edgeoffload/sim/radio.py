@@ -90,7 +90,7 @@ class Radio:
     def successes(self, p: float) -> int:
         """Successful transmissions before the next loss: Geometric(p) - 1."""
         if not self._uniform:
-            self._uniform = (1.0 - self._state.rng.random(4096)).tolist()  # in (0, 1]
+            self._uniform = (1.0 - self._state.streams.losses.random(4096)).tolist()  # in (0, 1]
         return int(math.log(self._uniform.pop()) / math.log1p(-p))
 
     def draw_first(self, rows: list[int], devs: list[int]) -> list[int]:

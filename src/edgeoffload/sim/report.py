@@ -1,6 +1,7 @@
 """A report of one or more runs of a scenario: PNG plots and one HTML page.
 
-Plots (matplotlib, object API, no global state): latency CDF per policy; device and
+Plots (matplotlib, object API, no global state): latency CDF per policy (of jobs,
+then of their stages, for task graphs); device and
 node energy per policy; offload share over time; node utilisation over time; and the
 bandwidth trace under it all (the first device's uplink and downlink capacity; every
 policy ran on the same one).
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.features import F64
 from .results import SimResult
-from .summary import summarize
+from .summary import job_latencies, summarize
 
 PLOTS = ("latency_cdf", "energy", "offload_share", "node_utilisation", "bandwidth")
 
@@ -33,16 +35,40 @@ def _save(fig: Any, out: Path, name: str) -> Path:
     return path
 
 
+def latency_series(result: SimResult) -> list[tuple[str, F64, str]]:
+    """(label, sorted latencies in s, line style) to plot for one run: its tasks; in a
+    scenario of task graphs its jobs first (creation to last result), then its stages
+    (dashed, named as such)."""
+    r = result.records
+    lat = np.sort(r["latency_s"][np.isfinite(r["latency_s"])])
+    if not np.any(r["stage"] >= 0):
+        return [(result.policy, lat, "-")]
+    return [
+        (f"{result.policy} (jobs)", job_latencies(result), "-"),
+        (f"{result.policy} (stages)", lat, "--"),
+    ]
+
+
 def latency_cdf(results: Sequence[SimResult], out: Path) -> Path:
     fig = _figure()
     ax = fig.subplots()
+    dag = False
     for r in results:
-        lat = np.sort(r.records["latency_s"][np.isfinite(r.records["latency_s"])])
-        if lat.size:
-            ax.plot(lat * 1000.0, np.arange(1, lat.size + 1) / lat.size, label=r.policy)
+        for k, (label, lat, style) in enumerate(latency_series(r)):
+            dag = dag or k > 0
+            if lat.size:
+                color = None if k == 0 else ax.lines[-1].get_color() if ax.lines else None
+                ax.plot(
+                    lat * 1000.0,
+                    np.arange(1, lat.size + 1) / lat.size,
+                    style,
+                    color=color,
+                    label=label,
+                )
     ax.set_xscale("log")
-    ax.set_xlabel("latency of done tasks (ms)")
-    ax.set_ylabel("share of tasks")
+    what = "done jobs (solid) and their stages (dashed)" if dag else "done tasks"
+    ax.set_xlabel(f"latency of {what} (ms)")
+    ax.set_ylabel("share")
     ax.grid(True, alpha=0.3)
     ax.legend()
     return _save(fig, out, "latency_cdf")
@@ -134,6 +160,35 @@ _ROWS = [
 ]
 
 
+#: Rows first in a scenario of task graphs: the jobs' own figures (the rows after
+#: them count each stage as a task).
+_JOB_ROWS = [
+    ("jobs", "jobs.jobs", "{:,}"),
+    ("jobs done", "jobs.done", "{:,}"),
+    ("job p50 latency (ms)", "jobs.latency_s.p50", "ms"),
+    ("job p95 latency (ms)", "jobs.latency_s.p95", "ms"),
+    ("job deadline miss rate", "jobs.deadline_miss_rate", "%"),
+]
+
+
+_STAGE_LABELS = {
+    "tasks": "stages",
+    "done": "stages done",
+    "mean latency (ms)": "mean stage latency (ms)",
+    "p95 latency (ms)": "p95 stage latency (ms)",
+    "p99 latency (ms)": "p99 stage latency (ms)",
+    "deadline miss rate": "stage deadline miss rate",
+    "offload share": "stages offloaded",
+}
+
+
+def _rows(summaries: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    if not any(s.get("jobs") for s in summaries):
+        return _ROWS
+    stages = [(_STAGE_LABELS.get(label, label), path, f) for label, path, f in _ROWS]
+    return [*_JOB_ROWS, *stages]
+
+
 def _cell(summary: dict[str, Any], path: str, fmt: str) -> str:
     value: Any = summary
     for part in path.split("."):
@@ -159,7 +214,7 @@ def write_report(results: Sequence[SimResult], out: Path) -> Path:
     head = "".join(f"<th>{html.escape(s['policy'])}</th>" for s in summaries)
     rows = "".join(
         f"<tr><td>{label}</td>" + "".join(f"<td>{_cell(s, p, f)}</td>" for s in summaries) + "</tr>"
-        for label, p, f in _ROWS
+        for label, p, f in _rows(summaries)
     )
     images = "".join(f'<p><img src="{name}.png" alt="{name}"></p>' for name in PLOTS)
     sources = "".join(f"<li>{html.escape(s)}</li>" for s in scenario.sources)

@@ -235,10 +235,41 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sources: list[str] = []
 
 
-def _field_message(exc: msgspec.ValidationError) -> str:
-    """msgspec says ``... - at `$.devices[0].cpu_hz```; we put the field first."""
+def _field_message(exc: msgspec.ValidationError, doc: Any = None) -> str:
+    """msgspec says ``... - at `$.devices[0].cpu_hz```; we put the field first and add
+    the value it got (``Expected `float` < 1.0, got 1.5``)."""
     text, sep, where = str(exc).rpartition(" - at `$.")
-    return f"{where.rstrip('`')}: {text}" if sep else str(exc)
+    if not sep:
+        return str(exc)
+    where = where.rstrip("`")
+    found, value = _lookup(doc, where)
+    if found and not isinstance(value, (dict, list)):
+        text = f"{text}, got {value!r}"
+    return f"{where}: {text}"
+
+
+def _lookup(doc: Any, where: str) -> tuple[bool, Any]:
+    """(found, value) at a msgspec path such as ``devices[0].link.loss``."""
+    value = doc
+    for name, index in re.findall(r"(\w+)|\[(\d+)\]", where):
+        try:
+            value = value[int(index)] if index else value[name]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, value
+
+
+def _yaml_message(exc: Exception) -> str:
+    """A YAML syntax error in one line: where, what, and the construct it was in."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None or mark is None:
+        return " ".join(str(exc).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None:
+        text += f" ({context} at line {start.line + 1}, column {start.column + 1})"
+    return text
 
 
 def from_dict(doc: Any, origin: str = "scenario") -> Scenario:
@@ -251,7 +282,7 @@ def from_dict(doc: Any, origin: str = "scenario") -> Scenario:
     try:
         scenario = msgspec.convert(doc, Scenario, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {_field_message(exc)}") from None
+        raise ConfigError(f"{origin}: {_field_message(exc, doc)}") from None
     _check(scenario, origin)
     return scenario
 
@@ -288,7 +319,7 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
         raise ConfigError(f"scenario {path}: {exc}") from exc
     except Exception as exc:  # yaml.YAMLError, without importing yaml up front
         if type(exc).__module__.startswith("yaml"):
-            raise ConfigError(f"scenario {path}: {exc}") from exc
+            raise ConfigError(f"scenario {path}: {_yaml_message(exc)}") from None
         raise
     if not isinstance(doc, dict):
         raise ConfigError(f"scenario {path}: the top level must be a table/mapping")

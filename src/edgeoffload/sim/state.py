@@ -27,6 +27,7 @@ from .estimates import BandwidthEstimator
 from .links import LinkArrays
 from .options import SimOptions
 from .scenario import Scenario
+from .streams import Streams
 from .table import Reason, TaskTable
 from .world import World
 
@@ -111,7 +112,10 @@ class SimState:
         self.policy = policy
         self.seed = seed
         self.options = options
+        #: The world's generator (drawn while building it; nothing during the run).
         self.rng = rng
+        #: What the run draws: arrivals, task attributes, losses (:mod:`.streams`).
+        self.streams = Streams(seed, len(world.sources))
         self.engine = Engine()
         self.world = world
         self.apps = world.apps

@@ -12,7 +12,10 @@ Definitions (also in ``docs/simulator.md``):
 - batching: transfers used for offloaded tasks, and the header bytes saved against one
   transfer per task;
 - DVFS savings: 1 - energy / energy at always-maximum frequency (device: local compute;
-  nodes: dynamic energy), same schedule.
+  nodes: dynamic energy), same schedule;
+- jobs (task graphs): the figures above count each stage as a task; ``jobs`` has the
+  job's own: latency from its creation to its last result, deadline misses against its
+  first stage's deadline.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.features import F64
 from .results import REASON_NAMES, SimResult
 from .table import Outcome
 
@@ -99,7 +103,7 @@ def summarize(result: SimResult) -> dict[str, Any]:
             "wall_s": result.wall_s,
             "tasks_per_s": _share(result.n_tasks, result.wall_s),
             "events_per_s": _share(result.events, result.wall_s),
-            "simulated_s": result.sim_end_s,
+            "simulated_s": _simulated_s(result),
         },
     }
     return summary
@@ -126,25 +130,55 @@ def _by_app(result: SimResult) -> dict[str, Any]:
     return out
 
 
+def _simulated_s(result: SimResult) -> float:
+    """Simulated time of the run: its duration, or the end of the last task when the
+    drain went on past it. (The engine's clock may be later still: node failures and
+    repairs are scheduled ahead, e.g. a restart at 150 s in a 20 s run.)"""
+    end = result.records["end_s"]
+    last = float(np.nanmax(end)) if end.size and not np.isnan(end).all() else 0.0
+    return max(result.scenario.duration_s, last)
+
+
+def _job_rows(r: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Per DAG job: (stage rows' job index, creation, end of its last stage, not
+    done)."""
+    staged = r["stage"] >= 0
+    _, inverse = np.unique(r["job"][staged], return_inverse=True)
+    size = int(inverse.max()) + 1 if inverse.size else 0
+    created = np.full(size, np.inf)
+    np.minimum.at(created, inverse, r["created_s"][staged])
+    end = np.full(size, -np.inf)
+    np.maximum.at(end, inverse, r["end_s"][staged])
+    not_done = np.zeros(size, dtype=bool)
+    np.logical_or.at(not_done, inverse, r["outcome"][staged] != int(Outcome.DONE))
+    return inverse, created, end, not_done
+
+
+def job_latencies(result: SimResult) -> F64:
+    """Latencies of the done DAG jobs (creation to last result), sorted."""
+    _, created, end, not_done = _job_rows(result.records)
+    return np.sort((end - created)[~not_done])
+
+
 def _jobs(result: SimResult) -> dict[str, Any] | None:
-    """DAG jobs: done when every stage is; latency = last stage end - job creation."""
+    """DAG jobs: done when every stage is; latency = last stage end - job creation; a
+    job with a deadline misses it unless it is done by its first stage's deadline."""
     r = result.records
     staged = r["stage"] >= 0
     if not staged.any():
         return None
-    job = r["job"][staged]
-    ids, inverse = np.unique(job, return_inverse=True)
-    created = np.full(ids.size, np.inf)
-    np.minimum.at(created, inverse, r["created_s"][staged])
-    end = np.full(ids.size, -np.inf)
-    np.maximum.at(end, inverse, r["end_s"][staged])
-    not_done = np.zeros(ids.size, dtype=bool)
-    np.logical_or.at(not_done, inverse, r["outcome"][staged] != int(Outcome.DONE))
+    inverse, created, end, not_done = _job_rows(r)
     stages = np.bincount(inverse)
+    deadline = np.full(created.size, np.inf)
+    first = r["stage"][staged] == 0
+    deadline[inverse[first]] = r["deadline_s"][staged][first]
+    has_deadline = np.isfinite(deadline)
+    late = not_done | (end - created > deadline)
     return {
-        "jobs": int(ids.size),
+        "jobs": int(created.size),
         "done": int((~not_done).sum()),
         "stages_per_job": float(stages.mean()),
         "latency_s": _stats((end - created)[~not_done]),
+        "deadline_miss_rate": _share(float((late & has_deadline).sum()), float(has_deadline.sum())),
         "stages_offloaded_share": float((r["target"][staged] >= 0).mean()),
     }

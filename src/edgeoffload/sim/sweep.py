@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ def sweep(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"sweep backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"sweep workers must be >= 1, got {workers}")
     todo = points(grid, policies, seeds)
     for point in todo:  # fail fast on a bad path or value, before starting workers
         with_overrides(scenario, point.overrides)
@@ -105,6 +108,33 @@ def sweep(
     return results
 
 
+def _probe(address: str, what: str, schemes: tuple[str, ...] | None = None) -> None:
+    """Refuse at once an address not of ``schemes`` (None: any) or a TCP port nobody
+    listens on (Ray's client retries for minutes, printing pages, before it gives up)."""
+    scheme, sep, rest = address.rpartition("://")
+    if address == "auto" or not rest:
+        return
+    if sep and schemes is not None and scheme not in schemes:
+        kinds = " or ".join(f"{s}://HOST:PORT" for s in schemes)
+        raise ConfigError(f"--address {address}: a {what} address is HOST:PORT or {kinds}")
+    if sep and scheme not in ("ray", "tcp", "tls"):
+        return  # inproc://, ucx://, ...: the client's business
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        return  # let the client say what it makes of it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=3.0).close()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        raise ConfigError(f"--address {address}: cannot join the {what}: {reason}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error (cluster clients raise pages)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def _local(
     doc: dict[str, Any],
     todo: list[Point],
@@ -119,13 +149,30 @@ def _local(
                 on_result(out[-1])
         return out
     results: list[dict[str, Any] | None] = [None] * len(todo)
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)))
+    try:
         futures = {pool.submit(run_point, doc, p): i for i, p in enumerate(todo)}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if on_result is not None:
                 on_result(future.result())
+    except BaseException:
+        # Interrupted (or a point failed): stop the workers now. Waiting for them, as the
+        # executor's exit does, took 22 s when only this process got SIGINT.
+        _stop(pool)
+        raise
+    pool.shutdown()
     return [r for r in results if r is not None]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the worker processes."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=2.0)
 
 
 def _ray(doc: dict[str, Any], todo: list[Point], address: str | None) -> list[dict[str, Any]]:
@@ -135,7 +182,14 @@ def _ray(doc: dict[str, Any], todo: list[Point], address: str | None) -> list[di
         raise ConfigError("--backend ray needs ray (pip install 'edgeoffload[bench]')") from exc
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        if address is not None:
+            _probe(address, "Ray cluster", ("ray",))
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ...
+            raise ConfigError(
+                f"--address {address}: cannot join the Ray cluster: {_first_line(exc)}"
+            ) from None
     try:
         remote = ray.remote(run_point)
         ref = ray.put(doc)
@@ -155,7 +209,13 @@ def _dask(
             "--backend dask needs dask[distributed] (pip install 'edgeoffload[bench]')"
         ) from exc
     if address:
-        client = Client(address)  # type: ignore[no-untyped-call]
+        _probe(address, "Dask scheduler")
+        try:
+            client = Client(address, timeout=5)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # OSError, TimeoutError, ValueError (a bad address), ...
+            raise ConfigError(
+                f"--address {address}: cannot join the Dask scheduler: {_first_line(exc)}"
+            ) from None
     else:
         client = Client(n_workers=workers, threads_per_worker=1, processes=True)  # type: ignore[no-untyped-call]
     try:

@@ -40,9 +40,9 @@ def test_losses_are_geometric_at_the_links_probability() -> None:
     sent = sum(k for k, _ in tries)
     assert (sent - len(tries)) / sent == pytest.approx(0.2, abs=0.01)
     lossless = state_of(_world({"constant_mbps": 10}))
-    before = lossless.rng.bit_generator.state
+    before = lossless.streams.losses.bit_generator.state
     assert _radio(lossless)[0].tries(0) == (1, False)
-    assert lossless.rng.bit_generator.state == before  # nothing drawn
+    assert lossless.streams.losses.bit_generator.state == before  # nothing drawn
 
 
 def test_a_transfer_shares_its_header_and_its_energy_by_bits() -> None:

@@ -170,7 +170,7 @@ def test_own_trace_file(tmp_path: Path) -> None:
     assert trace.duration_s == 3.0
     assert trace.mean_mbps() == pytest.approx(20 / 3)
     path.write_text("0 5 7\n")
-    with pytest.raises(ConfigError, match="expected 2 columns"):
+    with pytest.raises(ConfigError, match="3 columns, expected two columns"):
         load_trace_file(path)
 
 

@@ -26,7 +26,7 @@ async def main() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr,unused-ignore]
     print(f"READY http://127.0.0.1:{port}/call", flush=True)
     await asyncio.Future()
 

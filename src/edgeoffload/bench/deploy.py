@@ -36,11 +36,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, update_doc_section, write_json
 from edgeoffload.cli import Parser
 
+from ..errors import ConfigError
+from .common import checkout, update_doc_section, write_json
+
 IMAGE = "edgeoffload:latest"
-ENGINE = ROOT / "deploy" / "docker-engine.sh"
+
+
+def _root() -> Path:
+    """The source checkout: the image is built from its deploy/ folder."""
+    root = checkout()
+    if root is None:
+        raise ConfigError("bench deploy builds the image from a source checkout's deploy/")
+    return root
+
+
+def _engine() -> str:
+    return str(_root() / "deploy" / "docker-engine.sh")
+
+
 NETNS = os.environ.get("DOCKER_ENGINE_NETNS", "edgeoffload-docker")
 NETWORK, BRIDGE, SUBNET = "eobench", "br-eobench", "172.31.251.0/24"
 ADDRESS = "172.31.251.10"
@@ -277,13 +292,13 @@ def inner(runs: int) -> dict[str, Any]:
 def engine_env() -> tuple[dict[str, str], bool]:
     env = {**os.environ}
     env["DOCKER_HOST"] = (
-        subprocess.run([str(ENGINE), "env"], capture_output=True, text=True, check=True)
+        subprocess.run([_engine(), "env"], capture_output=True, text=True, check=True)
         .stdout.strip()
         .split("=", 1)[1]
     )
-    if subprocess.run([str(ENGINE), "status"], env=env).returncode == 0:
+    if subprocess.run([_engine(), "status"], env=env).returncode == 0:
         return env, False
-    subprocess.run([str(ENGINE), "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([_engine(), "start"], env=env, check=True, stdout=subprocess.DEVNULL)
     return env, True
 
 
@@ -400,13 +415,13 @@ def main(argv: list[str]) -> int:
     os.environ["DOCKER_HOST"] = env["DOCKER_HOST"]
     try:
         if not args.no_build:
-            subprocess.run([str(ROOT / "deploy" / "image.sh"), IMAGE], check=True,
+            subprocess.run([str(_root() / "deploy" / "image.sh"), IMAGE], check=True,
                            env={**env, "PYTHON": sys.executable})  # fmt: skip
         prepare_network()
         out = subprocess.run(
             ["nsenter", f"--net=/run/netns/{NETNS}", sys.executable, "-m", "edgeoffload",
              "bench", "deploy", "--inside", "--runs", str(args.runs)],
-            capture_output=True, text=True, check=False, env=env, cwd=ROOT,
+            capture_output=True, text=True, check=False, env=env, cwd=_root(),
         )  # fmt: skip
         if out.returncode != 0:
             sys.stderr.write(out.stderr)
@@ -416,7 +431,7 @@ def main(argv: list[str]) -> int:
         docker("network", "rm", NETWORK)
     finally:
         if started:
-            subprocess.run([str(ENGINE), "stop"], env=env, check=False)
+            subprocess.run([_engine(), "stop"], env=env, check=False)
     result = report(m, image_bytes)
     write_json("deploy.json", result)
     update_doc_section("deployment.md", "deploy", markdown(m, result, args.runs))

@@ -16,7 +16,7 @@ Runs, in one process pinned to one core:
    in LEAF's examples. LEAF runs for ``--leaf-budget`` wall seconds (it is far slower)
    and its rate is completed applications per wall second.
 
-Writes bench/results/sim.json (``tasks_per_min``, ``tasks_per_s``, ``events_per_s``,
+Writes OUT/sim.json (``tasks_per_min``, ``tasks_per_s``, ``events_per_s``,
 ``scenario``, ``peer``) and the ``sim`` section of docs/performance.md.
 """
 
@@ -27,8 +27,9 @@ import shlex
 import time
 from typing import Any
 
-from bench.common import core_speed, machine, update_doc_section, write_json
 from edgeoffload.cli import Parser
+
+from .common import core_speed, machine, update_doc_section, write_json
 
 DEVICES, NODES, RATE_HZ, CANDIDATES = 10_000, 100, 10.0, 3
 

@@ -1,4 +1,12 @@
-"""Helpers shared by the benchmarks: percentiles, machine facts, processes, reports."""
+"""Helpers shared by the benchmarks: percentiles, machine facts, processes, reports.
+
+Where a benchmark writes: only where it was told (:class:`Destination`). By default its
+JSON and its markdown sections go to ``./edgeoffload-results`` (``--out DIR``), a folder
+of the user's; ``--update-docs`` also refreshes the repository's ``bench/results/`` and
+the sections of ``docs/`` between ``<!-- bench:NAME -->`` markers, which needs a source
+checkout. Every file written is named on stdout. (``OUT`` in the benchmarks' docstrings
+is the output folder.)
+"""
 
 from __future__ import annotations
 
@@ -10,13 +18,52 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-DOCS = ROOT / "docs"
+from ..errors import ConfigError
+
+#: Where a benchmark writes unless told otherwise (relative to the current folder).
+DEFAULT_OUT = Path("edgeoffload-results")
+
+
+def checkout() -> Path | None:
+    """The source checkout this package runs from (``src/edgeoffload/bench`` under it,
+    with ``docs/`` and ``bench/results/``), or None for an installed wheel."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "docs").is_dir() and (root / "bench" / "results").is_dir():
+        return root
+    return None
+
+
+@dataclass
+class Destination:
+    """Where the running benchmark writes (set once by ``edgeoffload bench``)."""
+
+    out: Path = DEFAULT_OUT
+    update_docs: bool = False
+
+
+DEST = Destination()
+
+
+def configure(out: Path | None, update_docs: bool) -> None:
+    """Set :data:`DEST`; ``update_docs`` outside a checkout is a usage error."""
+    if update_docs and checkout() is None:
+        raise ConfigError(
+            "--update-docs refreshes a source checkout's docs/ and bench/results/, and this "
+            "package is not running from one; use --out DIR"
+        )
+    DEST.out = out if out is not None else DEFAULT_OUT
+    DEST.update_docs = update_docs
+
+
+def _repo(*parts: str) -> Path:
+    root = checkout()
+    assert root is not None  # configure() checked
+    return root.joinpath(*parts)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -68,7 +115,7 @@ def start_process(
     args: list[str], ready_prefix: str = "READY ", timeout: float = 60.0
 ) -> tuple[subprocess.Popen[str], str]:
     """Start a server process and return it with the rest of its ready line."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,26 +144,47 @@ def python() -> str:
     return sys.executable
 
 
-def write_json(name: str, data: Any) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path}", flush=True)
     return path
 
 
+def write_json(name: str, data: Any) -> Path:
+    """Write ``name`` into the output folder (and ``bench/results/`` with
+    ``--update-docs``); returns the output folder's file."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    path = _write(DEST.out / name, text)
+    if DEST.update_docs:
+        _write(_repo("bench", "results", name), text)
+    return path
+
+
+def read_json(name: str) -> Any:
+    """A results file written before (to merge a partial run into), from where this
+    run writes: the repository's ``bench/results/`` with ``--update-docs``, else the
+    output folder; None if there is none."""
+    path = _repo("bench", "results", name) if DEST.update_docs else DEST.out / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def update_doc_section(doc: str, section: str, markdown: str) -> Path:
-    """Replace the text between ``<!-- bench:SECTION -->`` markers in docs/DOC (or add it)."""
-    path = DOCS / doc
+    """Write a doc section: to ``OUT/docs/DOC-SECTION.md``, and with ``--update-docs``
+    between the ``<!-- bench:SECTION -->`` markers of the repository's docs/DOC (added at
+    its end if missing)."""
+    path = _write(DEST.out / "docs" / f"{Path(doc).stem}-{section}.md", markdown.rstrip() + "\n")
+    if not DEST.update_docs:
+        return path
+    target = _repo("docs", doc)
     start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
-    text = path.read_text() if path.exists() else f"# {doc.removesuffix('.md').title()}\n"
+    text = target.read_text() if target.exists() else f"# {doc.removesuffix('.md').title()}\n"
     block = f"{start}\n{markdown.rstrip()}\n{end}"
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return _write(target, text)
 
 
 def core_speed() -> float:

@@ -1,7 +1,7 @@
 """The ceiling's server: a bare websockets + msgpack echo, no task layer at all.
 
 Each binary message is decoded and re-encoded (the least any RPC server must do), then
-sent back. Run as ``python -m bench.ceiling_server``; prints ``READY ws://...``.
+sent back. Run as ``python -m edgeoffload.bench.ceiling_server``; prints ``READY ws://...``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from websockets.asyncio.server import ServerConnection, serve
 async def _echo(ws: ServerConnection) -> None:
     encode, decode = msgspec.msgpack.encode, msgspec.msgpack.decode
     async for message in ws:
-        await ws.send(encode(decode(message)))
+        data = message.encode() if isinstance(message, str) else message
+        await ws.send(encode(decode(data)))
 
 
 async def main() -> None:

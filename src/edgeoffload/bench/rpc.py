@@ -15,7 +15,7 @@ Every server runs in its own process; the client side runs here. On a 2-core mac
 single runs swing by tens of percent, so edgeoffload and the ceiling are measured in
 ``--rounds`` alternating rounds against the same server processes: throughputs are the
 median of the rounds, latencies pool the samples of all rounds. Writes
-bench/results/rpc.json and the table in docs/performance.md.
+OUT/rpc.json and the table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -25,10 +25,13 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from bench import peers
-from bench.common import (
+from edgeoffload.cli import Parser
+
+from . import peers
+from .common import (
     machine,
     python,
     start_process,
@@ -37,7 +40,6 @@ from bench.common import (
     update_doc_section,
     write_json,
 )
-from edgeoffload.cli import Parser
 
 
 async def _edgeoffload(url: str, sequential: int, total: int, in_flight: int) -> dict[str, Any]:
@@ -138,13 +140,13 @@ def main(argv: list[str]) -> int:
             continue
         print(f"{name} ...", flush=True)
         fn = getattr(peers, name)
-        results[name] = _run_peer(name, lambda fn=fn: fn(min(seq, 1000), total, in_flight), skipped)
+        results[name] = _run_peer(name, partial(fn, min(seq, 1000), total, in_flight), skipped)
 
-    from bench.startup import measure
+    from .startup import measure
 
     startup = measure(args.startup_runs)
     print("profile ...", flush=True)
-    from bench import profile_rpc
+    from . import profile_rpc
 
     profile = profile_rpc.profile(args.profile_tasks) if args.profile_tasks else "not requested"
 
@@ -271,7 +273,7 @@ def _table(d: dict[str, Any]) -> str:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in d["skipped"].items())]
     p = d["profile"]
     if isinstance(p, dict):
-        from bench import profile_rpc
+        from . import profile_rpc
 
         lines += [
             "",

@@ -16,7 +16,7 @@ node. The tasks sleep (``--task-ms``, default 1 ms) on nodes of 8 workers each: 
 workers use no CPU, so the surviving nodes have room for the victim's work and the
 figure measures failover, not a queue of CPU-bound work behind it on a 2-core machine.
 Every task must complete exactly once: ``lost`` and ``duplicates`` count the failures of
-that promise. Writes bench/results/failover.json and the table in docs/reliability.md.
+that promise. Writes OUT/failover.json and the table in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import (
+from edgeoffload.cli import Parser
+
+from .common import (
     machine,
     python,
     start_process,
@@ -39,7 +41,6 @@ from bench.common import (
     update_doc_section,
     write_json,
 )
-from edgeoffload.cli import Parser
 
 #: Every node here shares one machine, so each sees the others' work as foreign CPU
 #: load; the controller's CPU health rule would drain them all for it. Off here.

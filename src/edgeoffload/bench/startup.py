@@ -13,8 +13,9 @@ import subprocess
 import time
 from typing import Any
 
-from bench.common import core_speed, machine, python, update_doc_section, write_json
 from edgeoffload.cli import Parser
+
+from .common import core_speed, machine, python, update_doc_section, write_json
 
 TARGET_MS = 300.0
 

@@ -6,7 +6,7 @@ data-aware), pruned 30 % + INT8 (the recipe's mode), and a distilled student. Si
 file sizes; latencies are medians of interleaved rounds in this one process with one
 intra-op thread (:mod:`edgeoffload.compress.measure`); accuracy is on the held-out split.
 
-Writes bench/results/compress.json (``{"models": {MODEL: {VARIANT: {size_bytes,
+Writes OUT/compress.json (``{"models": {MODEL: {VARIANT: {size_bytes,
 latency_ms_b1, latency_ms_b32, accuracy}}}, "meta": {...}}``) and the tables in
 docs/compression.md.
 """
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, machine, update_doc_section, write_json
 from edgeoffload.cli import Parser
+
+from .common import DEST, machine, update_doc_section, write_json
 
 VARIANTS = ("fp32", "int8_dynamic", "int8_static", "pruned_30", "pruned_30_int8", "distilled")
 PRUNE_FRACTION = 0.3
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> int:
     parser = Parser(prog="edgeoffload bench compress")
     parser.add_argument("--repeats", type=int, default=21, help="interleaved timing rounds")
     parser.add_argument(
-        "--work", default=str(ROOT / "build" / "compress"), help="where models are written"
+        "--work", default=None, help="where models are written (default: OUT/compress-work)"
     )
     parser.add_argument(
         "--epochs", type=int, default=None, help="override every training's epochs (a quick run)"
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> int:
     from edgeoffload.compress.report import markdown_table, text_table
 
     settings = Settings(repeats=args.repeats, threads=1)
-    work = Path(args.work)
+    work = Path(args.work) if args.work else DEST.out / "compress-work"
     load_before = os.getloadavg()
     t0 = time.monotonic()
     models: dict[str, dict[str, Any]] = {}

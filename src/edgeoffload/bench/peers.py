@@ -6,13 +6,14 @@ number in flight. Every function returns (latencies in s, throughput per s).
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import time
 from typing import Any
 
 import msgspec
 
-from bench.common import python, start_process, stop_process
+from .common import python, start_process, stop_process
 
 
 def echo(x: Any) -> Any:
@@ -55,7 +56,7 @@ async def _ceiling(
 
 
 def start_ceiling() -> tuple[subprocess.Popen[str], str]:
-    return start_process([python(), "-m", "bench.ceiling_server"])
+    return start_process([python(), "-m", "edgeoffload.bench.ceiling_server"])
 
 
 def ceiling(
@@ -99,7 +100,7 @@ async def _http(url: str, sequential: int, total: int, in_flight: int) -> tuple[
 
 
 def http(sequential: int, total: int, in_flight: int) -> tuple[list[float], float]:
-    proc, url = start_process([python(), "-m", "bench.http_server"])
+    proc, url = start_process([python(), "-m", "edgeoffload.bench.http_server"])
     try:
         return asyncio.run(_http(url, sequential, total, in_flight))
     finally:
@@ -112,7 +113,7 @@ def http(sequential: int, total: int, in_flight: int) -> tuple[list[float], floa
 def ray(sequential: int, total: int, in_flight: int) -> tuple[list[float], float]:
     import ray as ray_
 
-    ray_.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray_.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         remote_echo = ray_.remote(echo)
         ray_.get([remote_echo.remote(i) for i in range(50)])  # warm the workers

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import python, start_process, stop_process
+from .common import python, start_process, stop_process
 
 GROUPS = (
     ("websockets (framing, reading, writing)", ("/websockets/",)),

@@ -1,4 +1,4 @@
-"""``edgeoffload bench decide``: the decision engine's figures, in bench/results/decision.json.
+"""``edgeoffload bench decide``: the decision engine's figures, in OUT/decision.json.
 
 Parts (``--parts``, default all), each writing its keys of decision.json and its section
 of docs/decision.md; a part not run keeps its previous figures:
@@ -14,22 +14,19 @@ of docs/decision.md; a part not run keeps its previous figures:
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
-from bench.common import RESULTS, machine, update_doc_section, write_json
 from edgeoffload.cli import Parser
+
+from .common import machine, read_json, update_doc_section, write_json
 
 PARTS = ("timing", "predictor", "policies", "pca", "droo")
 
 
 def _load() -> dict[str, Any]:
-    path = RESULTS / "decision.json"
-    if path.exists():
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
-    return {}
+    data = read_json("decision.json")
+    return data if isinstance(data, dict) else {}
 
 
 def _split(results: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def main(argv: list[str]) -> int:
     results["machine"] = machine("scipy", "torch", "onnxruntime", "scikit-learn")
 
     if "timing" in parts:
-        from bench import decide_timing
+        from . import decide_timing
 
         timing = decide_timing.run()
         timing["command"] = command
@@ -88,7 +85,7 @@ def main(argv: list[str]) -> int:
         )
 
     if "predictor" in parts:
-        from bench import decide_models
+        from . import decide_models
 
         pred = decide_models.predictor()
         pred["command"] = command
@@ -98,7 +95,7 @@ def main(argv: list[str]) -> int:
         )
 
     if "policies" in parts:
-        from bench import decide_models
+        from . import decide_models
 
         pol = decide_models.policies(args.records, args.eval_seed, args.gbdt_records)
         pol["_setup"]["command"] = command
@@ -106,7 +103,7 @@ def main(argv: list[str]) -> int:
         update_doc_section("decision.md", "policies", decide_models.policies_markdown(pol, command))
 
     if "pca" in parts:
-        from bench import decide_models
+        from . import decide_models
 
         p = decide_models.pca(args.gbdt_records, args.records, args.eval_seed)
         p["_setup"]["command"] = command
@@ -114,8 +111,9 @@ def main(argv: list[str]) -> int:
         update_doc_section("decision.md", "pca", decide_models.pca_markdown(p, command))
 
     if "droo" in parts:
-        from bench import decide_droo
         from edgeoffload.decision.droo.learner import DrooConfig
+
+        from . import decide_droo
 
         droo = decide_droo.run(args.droo_reference_frames, DrooConfig(seed=args.seed))
         droo["command"] = command
@@ -128,6 +126,5 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
 
-    path = write_json("decision.json", _split(results))
-    print(f"wrote {path}")
+    write_json("decision.json", _split(results))
     return 0
