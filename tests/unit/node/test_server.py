@@ -268,3 +268,31 @@ def test_metrics_requests_leave_the_heartbeat_samplers_window_alone() -> None:
             assert bodies[0] == bodies[1] == bodies[2]  # one sample per METRICS_CACHE_S
 
     run(scenario(), timeout=60)
+
+
+def test_a_task_past_its_registered_time_limit_is_stopped() -> None:
+    """@task(timeout_s=...) bounds one run (the node's max_task_s caps it)."""
+    import dataclasses
+    import time
+
+    tasks = {**TASKS, "sleep": dataclasses.replace(TASKS["sleep"], timeout_s=0.3)}
+
+    async def scenario() -> None:
+        node = EdgeNode(NodeConfig(port=0, workers=1), tasks)
+        await node.start()
+        try:
+            ws, _ = await hello(node)
+            t0 = time.monotonic()
+            await ws.send(codec.encode(Submit(1, "sleep", [30.0])))
+            got = (await answers(ws, 1))[1]
+            assert isinstance(got, Error) and got.code is ErrorCode.DEADLINE_EXCEEDED
+            assert got.message == "ran past its time limit of 0.3 s; stopped"
+            assert time.monotonic() - t0 < 1.0
+            await ws.send(codec.encode(Submit(2, "echo_pool", [2])))
+            assert isinstance((await answers(ws, 1))[2], Result)  # a new worker
+            assert node.pool.restarts == 1
+            await ws.close()
+        finally:
+            await node.shutdown()
+
+    run(scenario(), timeout=60)
