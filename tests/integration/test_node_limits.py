@@ -18,7 +18,7 @@ from websockets.frames import Frame, Opcode
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
 from edgeoffload.protocol.connection import CLOSE_BACKLOG_FULL, CLOSE_HELLO_TIMEOUT
-from edgeoffload.protocol.messages import Cancel, Error, Result, ResultBatch, Submit
+from edgeoffload.protocol.messages import Cancel, Error, Result, ResultBatch, Submit, SubmitBatch
 from tests.conftest import NodeProcess, run
 from tests.integration.test_node_process import answer, raw_session
 
@@ -231,3 +231,41 @@ def test_metrics_are_cached_and_405_names_what_is_allowed(node: NodeProcess) -> 
     assert again == first  # one sample for the cache interval
     status, headers, _ = _http(node.url, "/metrics", "POST")
     assert status == 405 and headers.get("Allow") == "GET"
+
+
+def test_answers_of_admitted_work_cannot_grow_a_backlog_past_twice_its_bound(  # type: ignore[no-untyped-def]
+    node_factory, monkeypatch
+) -> None:
+    """Reading paused, pool tasks admitted before still answer: past twice the bound the
+    connection is closed at once (4002), not when the timeout ends."""
+    monkeypatch.setenv("EDGEOFFLOAD_NODE__MAX_BACKLOG_BYTES", str(4 << 20))
+    # One task per chunk: a chunk's results cross from its worker together, a cost
+    # bounded by max_chunk (not the backlog's to bound).
+    monkeypatch.setenv("EDGEOFFLOAD_NODE__MAX_CHUNK", "1")
+    node: NodeProcess = node_factory("--workers", "1", "--tasks", "tests.remote_tasks")
+    import psutil
+
+    proc = psutil.Process(node.pid)
+
+    async def main() -> None:
+        ws, _ = await raw_session(node.url, max_queue=1)
+        ws.transport.pause_reading()
+        rss0 = proc.memory_info().rss
+        batch = [Submit(i, "blob", [1 << 20]) for i in range(120)]  # 120 MiB of answers
+        await ws.send(codec.encode(SubmitBatch(batch)))
+        peak = rss0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 4.0:
+            peak = max(peak, proc.memory_info().rss)
+            await asyncio.sleep(0.05)
+        assert (peak - rss0) / 2**20 < 40, (peak - rss0) / 2**20
+        ws.transport.resume_reading()
+
+        async def read_all() -> None:
+            while True:
+                await ws.recv()
+
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(read_all(), 10)
+
+    run(main(), timeout=40)

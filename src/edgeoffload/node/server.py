@@ -137,6 +137,7 @@ class _Session:
         self._backlog_bytes = 0
         self._paused_at: float | None = None  # reading stopped: backlog full
         self._limit_timer: asyncio.TimerHandle | None = None
+        self._discard = False  # closed for a full backlog: answers are dropped
         self._wake = asyncio.Event()  # the writer has backlog to send
         self._ended = asyncio.Event()  # the protocol closed the connection
         self._flush_scheduled = False
@@ -183,19 +184,26 @@ class _Session:
             answers, self._answers = self._answers, []
             self._send_answers(answers)
         frames = self.conn.data_to_send()
+        if self._discard:
+            return
         if frames and (self._backlog or not write_nowait(self.ws, frames)):
             self._backlog.extend(frames)
             self._backlog_bytes += sum(map(len, frames))
             self._wake.set()
-            if self._paused_at is None and self._unsent() > self.node.config.max_backlog_bytes:
+            limit = self.node.config.max_backlog_bytes
+            if self._paused_at is None and self._unsent() > limit:
                 self._pause()
+            elif self._unsent() > 2 * limit:
+                self._overflow("result backlog over twice its bound: the client does not read")
 
     # -- bounded backlog ------------------------------------------------------------------
     # Answers the client does not read wait here and in the socket's write buffer. Past
     # max_backlog_bytes the node stops reading the connection: no new submits are parsed,
     # so none produce answers, and the client's own sends block once the socket buffers
     # fill (backpressure end to end). A connection that stays full for
-    # backlog_timeout_s is closed with CLOSE_BACKLOG_FULL and its backlog dropped.
+    # backlog_timeout_s is closed with CLOSE_BACKLOG_FULL and its backlog dropped; so is
+    # one whose backlog passes twice the bound meanwhile (answers of work admitted before
+    # the pause still arrive), so that a connection never costs more than that.
 
     def _unsent(self) -> int:
         return self._backlog_bytes + self.ws.transport.get_write_buffer_size()
@@ -226,9 +234,17 @@ class _Session:
             self.node.config.backlog_timeout_s,
             CLOSE_BACKLOG_FULL,
         )
+        self._overflow("result backlog full: the client does not read")
+
+    def _overflow(self, reason: str) -> None:
+        """Drop the backlog and every later answer, and close with CLOSE_BACKLOG_FULL."""
+        self._discard = True
         self._backlog.clear()
         self._backlog_bytes = 0
-        self.close_now(CLOSE_BACKLOG_FULL, "result backlog full: the client does not read")
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
+            self._limit_timer = None
+        self.close_now(CLOSE_BACKLOG_FULL, reason)
 
     def close_now(self, code: int, reason: str) -> None:
         """Close with ``code`` for a limit: the close frame is queued, and the socket is
