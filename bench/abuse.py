@@ -44,6 +44,7 @@ from bench.common import (
     update_doc_section,
     write_json,
 )
+from edgeoffload.cli import Parser
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
 from edgeoffload.protocol.messages import (
@@ -321,9 +322,7 @@ def verdicts(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="edgeoffload bench abuse", description=__doc__.split("\n")[0]
-    )
+    parser = Parser(prog="edgeoffload bench abuse", description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per case")
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--abuser", nargs=2, metavar=("NAME", "URL"), help=argparse.SUPPRESS)
