@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from edgeoffload.config import NodeConfig
@@ -294,5 +295,31 @@ def test_a_task_past_its_registered_time_limit_is_stopped() -> None:
             await ws.close()
         finally:
             await node.shutdown()
+
+    run(scenario(), timeout=60)
+
+
+def test_fragmented_messages_are_assembled_within_the_frame_limit() -> None:
+    """A fragmented message is one frame for the limit: past it in total, 1009."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.frames import Frame, Opcode
+
+    async def scenario() -> None:
+        async with started() as node:
+            ws, _ = await hello(node)
+            frame = codec.encode(Submit(1, "echo", [b"ok"]))
+            ws.protocol.send_frame(Frame(Opcode.BINARY, frame[:3], fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, frame[3:], fin=True))
+            ws.send_data()
+            got = (await answers(ws, 1))[1]
+            assert isinstance(got, Result) and got.value == b"ok"
+            chunk = b"\0" * (LIMIT // 2)  # 1.5 x the limit in three fragments
+            ws.protocol.send_frame(Frame(Opcode.BINARY, chunk, fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, chunk, fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, chunk, fin=True))
+            ws.send_data()
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(receive(ws), 5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1009
 
     run(scenario(), timeout=60)
