@@ -36,6 +36,12 @@ async def answers(ws, ids: set[int]) -> dict[int, Result | Error]:  # type: igno
     return got
 
 
+async def warm(ws) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the pool's workers (a time measured after this is not their start)."""
+    await ws.send(codec.encode(Submit(10_000, "echo_pool", [0])))
+    assert isinstance(await asyncio.wait_for(answer(ws, 10_000), 20), Result)
+
+
 def _http(url: str, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
@@ -53,8 +59,7 @@ def test_cancelled_sleeps_free_their_workers_within_a_second(node_factory) -> No
     async def main() -> None:
         pinner, _ = await raw_session(node.url)
         other, _ = await raw_session(node.url)
-        await other.send(codec.encode(Submit(1, "echo_pool", [0])))  # pool warm
-        assert isinstance(await answer(other, 1), Result)
+        await warm(other)
         for i in (1, 2):
             await pinner.send(codec.encode(Submit(i, "sleep", [20.0])))
         await asyncio.sleep(0.3)  # both running
@@ -77,6 +82,7 @@ def test_a_client_that_leaves_frees_its_workers(node_factory) -> None:  # type: 
 
     async def main() -> None:
         pinner, _ = await raw_session(node.url)
+        await warm(pinner)
         await pinner.send(codec.encode(Submit(1, "sleep", [20.0])))
         await asyncio.sleep(0.5)
         await pinner.close()
@@ -96,6 +102,7 @@ def test_deadline_and_time_limit_stop_running_tasks(node_factory, monkeypatch) -
 
     async def main() -> None:
         ws, _ = await raw_session(node.url)
+        await warm(ws)
         t0 = time.monotonic()
         await ws.send(codec.encode(Submit(1, "sleep", [20.0], deadline_ms=500)))
         got = await asyncio.wait_for(answer(ws, 1), 5)
