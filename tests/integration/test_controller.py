@@ -370,3 +370,14 @@ def test_json_logs_of_controller_and_node_are_one_object_a_line_with_ids(tmp_pat
     joined = [r for r in records if r.get("node_id") == "n-json" and "joined" in r["message"]]
     assert joined and joined[0]["logger"] == "edgeoffload.controller"
     assert {"ts", "time", "level", "logger", "message"} <= set(joined[0])
+
+
+def test_a_405_names_the_allowed_methods(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: 405 answers without Allow (RFC 9110 section 15.5.6 requires it)."""
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    request = urllib.request.Request(controller.url + "/api/nodes", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    info.value.close()
+    assert info.value.code == 405
+    assert info.value.headers.get("Allow") == "GET"
