@@ -411,7 +411,8 @@ class TaskPool:
     # -- stop ------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop the workers (idle ones at once, busy ones after their chunk), waiting for
+        """Stop the workers (idle ones are told to exit, busy ones are killed: the node
+        closes the pool once drained, so what still runs was abandoned), waiting for
         a start-up in progress to finish first (else workers would be forked against a
         pool that no longer exists)."""
         if self._starting is not None:
@@ -424,10 +425,13 @@ class TaskPool:
         self._all.clear()
         self._idle.clear()
         for worker in workers:
-            if worker.call is None:
-                with contextlib.suppress(Exception):
-                    worker.writer.write(_frame(pickle.dumps(None)))
-                    await worker.writer.drain()
+            if worker.call is not None:  # work abandoned at a drain timeout: stop it now
+                with contextlib.suppress(OSError, ValueError):
+                    worker.proc.kill()
+                continue
+            with contextlib.suppress(Exception):
+                worker.writer.write(_frame(pickle.dumps(None)))
+                await worker.writer.drain()
         await asyncio.to_thread(_join_all, [w.proc for w in workers])
         for worker in workers:
             worker.writer.close()
