@@ -218,13 +218,33 @@ class TaskPool:
         return self._ctx
 
     def _spawn_process(self) -> tuple[Any, socket.socket, Any]:
-        """Fork one worker from the forkserver (blocking, a few milliseconds)."""
+        """Fork one worker from the forkserver (blocking, a few milliseconds).
+
+        The forkserver is one per process, shared by every pool in it, and dies with the
+        thread that started it (``PR_SET_PDEATHSIG`` follows the parent *thread*): an
+        event loop that ends joins its helper threads, and a pool of the next loop may
+        meet a forkserver killed but not yet reaped, which then closes the connection
+        (EOFError). Waiting for it to be gone and asking again starts a new one.
+        """
+        for attempt in range(5):
+            try:
+                return self._spawn_once()
+            except (EOFError, ConnectionError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _spawn_once(self) -> tuple[Any, socket.socket, Any]:
         ctx = self._context()
         parent, child = socket.socketpair()
         progress = ctx.RawArray("d", 2)
         proc = ctx.Process(target=_worker_main, args=(child, progress, self.modules), daemon=True)
         try:
             proc.start()
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         return proc, parent, progress
