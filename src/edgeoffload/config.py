@@ -101,6 +101,22 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     chunk_budget_s: Positive = 0.02
     #: On SIGTERM, time allowed for admitted work to finish before it is cancelled.
     drain_timeout_s: NonNegative = 10.0
+    #: Longest a pool task may run (a task's own ``@task(timeout_s=...)`` is capped by
+    #: it); past it, or past its deadline, its worker is stopped and replaced.
+    max_task_s: Positive = 600.0
+    #: /readyz answers 503 when no worker has been free for this long (all pinned).
+    pool_stall_s: Positive = 30.0
+    #: Unsent answers kept per connection; above it the node stops reading the
+    #: connection until the client reads (a client that never reads costs this much).
+    max_backlog_bytes: Count = 32 << 20
+    #: A connection whose backlog stays full this long is closed (code 4002).
+    backlog_timeout_s: Positive = 30.0
+    #: A connection that sends no hello this long after opening is closed (code 4001).
+    hello_timeout_s: Positive = 10.0
+    #: Open connections (handshakes included) the node accepts; more get HTTP 503.
+    max_connections: Count = 4096
+    #: Open connections from one source address; more get HTTP 429.
+    max_connections_per_address: Count = 1024
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.

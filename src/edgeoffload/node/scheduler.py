@@ -216,6 +216,19 @@ class Scheduler:
         self._run_time_s[name] = run_s if old is None else old + RUN_TIME_ALPHA * (run_s - old)
         return self._pending.pop((job.owner, job.id), None) is not None
 
+    def release(self, job: Job) -> bool:
+        """A started job that did not run to its end because its worker was stopped for
+        another task of its chunk: queue it again (ahead of first attempts of its
+        priority, as a resubmit) and return True, or False if it was cancelled or its
+        owner left meanwhile (nothing to run)."""
+        self._running -= 1
+        if self._pending.get((job.owner, job.id)) is not job:
+            return False
+        job.started = False
+        self._queued += 1
+        heapq.heappush(self._heap, (-job.priority, -1, job.deadline_at, next(self._seq), job))
+        return True
+
     # -- observation ------------------------------------------------------------------------
 
     @property

@@ -46,8 +46,11 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.OVERLOADED: "The node's admission queue is full. Retry after retry_after_s "
     "seconds or elsewhere; the client does this itself.",
     ErrorCode.DEADLINE_EXCEEDED: "The task's deadline passed before it could start (a task "
-    "whose deadline has passed is never started) or before its result arrived.",
-    ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished.",
+    "whose deadline has passed is never started), while it ran, or before its result "
+    "arrived; or it ran past its time limit (its timeout_s, capped by the node's "
+    "max_task_s). A running task is stopped (its worker replaced); the message says which.",
+    ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished; a running "
+    "one is stopped (its worker replaced) and its result never sent.",
     ErrorCode.TASK_FAILED: "The task ran and raised; exc_type and message say what it raised. "
     "The node keeps serving.",
     ErrorCode.UNAUTHORIZED: "The hello's token is missing, oversized, badly signed, expired, "

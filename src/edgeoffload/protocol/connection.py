@@ -124,6 +124,13 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
+#: Application close codes (RFC 6455 section 7.4.2 leaves 4000-4999 to applications),
+#: used by the node's I/O adapter; docs/protocol.md lists them.
+#: No hello within the node's ``hello_timeout_s`` of the connection opening.
+CLOSE_HELLO_TIMEOUT = 4001
+#: The client left answers unread: its backlog stayed above ``max_backlog_bytes`` for
+#: ``backlog_timeout_s`` (the node had stopped reading the connection meanwhile).
+CLOSE_BACKLOG_FULL = 4002
 
 
 class Connection:

@@ -135,3 +135,22 @@ def test_resubmitted_tasks_run_before_first_attempts_of_the_same_priority() -> N
     admit(s, 3, priority=1)
     jobs, _ = s.next_chunk(0.0, 10)
     assert [j.id for j in jobs] == [3, 2, 1]  # priority first, then the resubmitted one
+
+
+def test_released_jobs_run_again_first_and_cancelled_ones_are_forgotten() -> None:
+    """A stopped worker's chunk: the task it was stopped for is finished, the others
+    released; a released job still wanted is queued again ahead of first attempts."""
+    s = Scheduler(max_pending=100, workers=1)
+    for i in (1, 2, 3):
+        assert admit(s, i) is None
+    chunk, _ = s.next_chunk(0.0, 3)
+    assert [j.id for j in chunk] == [1, 2, 3] and s.running == 3
+    assert admit(s, 4) is None  # a first attempt, queued meanwhile
+    s.cancel("a", [3])
+    culprit, kept, cancelled = chunk
+    assert s.finished(culprit, False, 30.0)  # answered by the caller
+    assert s.release(kept) and not s.release(cancelled)
+    assert (s.running, s.queued) == (0, 2)
+    again, _ = s.next_chunk(0.0, 10)
+    assert [j.id for j in again] == [2, 4]
+    assert all(s.finished(j, True, 0.001) for j in again) and s.idle
