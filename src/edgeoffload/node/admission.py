@@ -22,11 +22,22 @@ Rules, in the order a submit meets them:
    conforming client never sends either; a client that submits by name without the
    task's spec, or that follows a stale table, is told why.
 2. **The arguments must fit** the task's signature (``bad_args``; nothing ran).
-3. **Inline tasks run at once** unless the node drains; one whose budget is already
-   spent (``deadline_ms <= 0``) is answered ``deadline_exceeded`` and never runs.
+3. **Inline tasks run at once** unless the node drains, up to
+   ``inline_per_frame`` of them per frame; one whose budget is already spent
+   (``deadline_ms <= 0``) is answered ``deadline_exceeded`` and never runs. The inline
+   tasks of a frame past its budget are queued like pool tasks (rule 4): a frame is
+   handled in one go on the event loop, so this bounds how long one connection's frame
+   holds every other connection's round trips (1,024 ``echo`` items: about 0.5 ms),
+   and the excess counts against the client's quota and takes its fair turns on the
+   pool. Queued rather than deferred to a later loop turn, because a deferred backlog
+   would still run on the loop (the flood would keep its share of it) and would need a
+   bound of its own; the pool runs the excess off the loop, under the same admission.
 4. **Everything else goes to the scheduler**, which refuses it while draining
-   (``draining``), when full (``overloaded``, with a retry hint) or when its deadline
-   has passed (``deadline_exceeded``); see :mod:`.scheduler`.
+   (``draining``), past the client's fair share of the queue (``overloaded``, with a
+   retry hint), when its id is already in flight (``duplicate_id``) or when its
+   deadline has passed (``deadline_exceeded``); see :mod:`.scheduler`. Its share is
+   the token's subject when the node checks tokens (one client's connections share
+   one quota), else the connection.
 
 The handshake: with a secret (:class:`~edgeoffload.auth.Keys`), a hello whose token
 is missing, oversized, badly signed, expired, too long-lived or of a role that may not
@@ -41,8 +52,9 @@ outside: :meth:`Admission.drain`, :meth:`Admission.resume` and
 tell every client.
 
 Per-connection state lives in a :class:`Session` keyed by the connection's id: the
-client's name, whether it takes batched answers, its token's subject. Limits that are
-per connection (quotas, fair share, bounded backlogs, hello timeouts) belong here.
+client's name, whether it takes batched answers, its token's subject. The quotas and
+fair turns are the scheduler's, keyed by the share each submit names (rule 4); the
+per-frame inline budget is here (rule 3).
 """
 
 from __future__ import annotations
@@ -136,6 +148,7 @@ class NodeOffer:
         max_batch: the most answers it packs in one frame.
         workers: its pool processes.
         keys: the secrets client tokens are checked with; None: no token needed.
+        inline_per_frame: inline tasks run at once per frame (rule 3); the rest queue.
     """
 
     node_id: str
@@ -145,6 +158,7 @@ class NodeOffer:
     max_batch: int = 4096
     workers: int = 1
     keys: Keys | None = None
+    inline_per_frame: int = 1024
 
 
 @dataclass(slots=True)
@@ -271,6 +285,9 @@ class Admission:
         runnable = self._runnable
         scheduler = self.scheduler
         draining = scheduler.draining
+        inline_left = self.offer.inline_per_frame
+        session = self.sessions.get(sid)
+        share = sid if session is None or session.subject is None else session.subject
         for submit in submits:
             spec = runnable.get(submit.task)
             if spec is None:
@@ -284,7 +301,7 @@ class Admission:
             except TypeError as exc:
                 add(Error(submit.id, ErrorCode.BAD_ARGS, str(exc)))
                 continue
-            if spec.inline and not draining:
+            if spec.inline and not draining and inline_left > 0:
                 if submit.deadline_ms is not None and submit.deadline_ms <= 0:
                     add(
                         Error(
@@ -292,9 +309,10 @@ class Admission:
                         )
                     )
                 else:
+                    inline_left -= 1
                     add((submit.id, spec, args))
                 continue
-            error = scheduler.admit(sid, submit, spec, args, now)
+            error = scheduler.admit(sid, submit, spec, args, now, share)
             if error is not None:
                 add(error)
         return out

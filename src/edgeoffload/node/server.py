@@ -66,7 +66,7 @@ from .admission import (
     Send,
 )
 from .sampler import MetricsSampler, RunTimes, prometheus_text
-from .scheduler import Job, Scheduler, expired_error
+from .scheduler import Job, Scheduler, expired_error, pushed_out_error
 
 log = logging.getLogger("edgeoffload.node")
 
@@ -236,7 +236,9 @@ class EdgeNode:
         self.tasks = tasks if tasks is not None else load_modules(config.tasks)
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
-        self.scheduler = Scheduler(config.max_pending, self.workers)
+        self.scheduler = Scheduler(
+            config.max_pending, self.workers, max_per_share=config.max_pending_per_client
+        )
         self.admission = Admission(
             NodeOffer(
                 node_id=config.node_id or "",
@@ -246,6 +248,7 @@ class EdgeNode:
                 max_batch=self.max_batch,
                 workers=self.workers,
                 keys=keys_of(config),
+                inline_per_frame=config.inline_per_frame,
             ),
             self.scheduler,
         )
@@ -475,6 +478,8 @@ class EdgeNode:
                 task_id, spec, args = decision
                 ok, value, run_s = run_inline(spec, args)
                 session.push(_answer(task_id, ok, value, run_s))
+        for job in self.scheduler.take_pushed_out():  # made room for this client's share
+            self._push(job, pushed_out_error(job, self.scheduler.retry_after_s()))
         self._dispatch()
 
     # -- the pool ---------------------------------------------------------------------------
@@ -487,7 +492,7 @@ class EdgeNode:
             size = self.scheduler.chunk_size(self._free_slots, cfg.max_chunk, cfg.chunk_budget_s)
             if size == 0:
                 break
-            jobs, expired = self.scheduler.next_chunk(now, size)
+            jobs, expired = self.scheduler.next_chunk(now, size, cfg.chunk_budget_s)
             for job in expired:
                 self._push(job, expired_error(job))
             if jobs:

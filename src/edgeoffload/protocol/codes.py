@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     TASK_FAILED = "task_failed"
     UNAUTHORIZED = "unauthorized"
     DRAINING = "draining"
+    DUPLICATE_ID = "duplicate_id"
     INTERNAL = "internal"
 
 
@@ -55,6 +56,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     "needed); the message says which. The connection is closed.",
     ErrorCode.DRAINING: "The node is shutting down or draining and takes no new work. The "
     "client resubmits the task elsewhere.",
+    ErrorCode.DUPLICATE_ID: "A submit reused the id of a task the connection still has in "
+    "flight. It is refused once, on the connection (id None, the message names the id), so "
+    "that the task already in flight keeps the only answer under that id.",
     ErrorCode.INTERNAL: "An unexpected failure inside the node; details are in its log, not on "
     "the wire.",
 }

@@ -3,6 +3,8 @@ outcome, with no socket, no event loop and no clock (time is an argument)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from edgeoffload.auth import Keys, make_token
@@ -160,7 +162,10 @@ def test_overloaded_refusal_carries_a_retry_hint() -> None:
     assert a.submit(1, Submit(2, "echo_pool", [2]), T0) is None
     refusal = a.submit(1, Submit(3, "echo_pool", [3]), T0)
     assert refusal == Error(
-        3, ErrorCode.OVERLOADED, "2 tasks pending (limit 2)", retry_after_s=0.01
+        3,
+        ErrorCode.OVERLOADED,
+        "this client has 2 tasks pending (its share: 2)",
+        retry_after_s=0.01,
     )
     # Inline tasks do not queue, so a full queue does not refuse them.
     assert a.submit(1, Submit(4, "echo", [4]), T0) == (4, TASKS["echo"], [4])
@@ -276,7 +281,7 @@ def test_connections_own_their_tasks_ids_cancels_and_leaving() -> None:
     assert a.submit(1, Submit(1, "echo_pool", [1]), T0) is None
     assert a.submit(2, Submit(1, "echo_pool", [1]), T0) is None  # same id, other owner
     assert a.submit(1, Submit(1, "echo_pool", [1]), T0) == Error(
-        1, ErrorCode.BAD_FRAME, "task id 1 is already in flight"
+        None, ErrorCode.DUPLICATE_ID, "task id 1 is already in flight; this submit was ignored"
     )
     assert a.cancel(2, [1, 99]) == [Error(1, ErrorCode.CANCELLED, "cancelled by its owner")]
     assert a.submit(1, Submit(2, "echo_pool", [2]), T0) is None
@@ -310,3 +315,38 @@ def test_a_frame_of_submits_gives_one_entry_per_unqueued_submit_in_order() -> No
         (5, TASKS["add"], [1, 2]),
     ]
     assert a.scheduler.queued == 1
+
+
+# -- fair sharing (issue 12, 5) ----------------------------------------------------------------
+
+
+def test_an_inline_flood_runs_at_most_its_budget_per_frame_and_queues_the_rest() -> None:
+    # Issue 12: 4,096-item inline frames at 684k tasks/s pushed another client's p50 from
+    # 0.71 to 36.6 ms: each frame ran whole on the event loop. Now a frame runs at most
+    # inline_per_frame inline tasks; the rest queue for the pool under the same quota.
+    a = welcomed(welcomed(admission(max_pending=6), 1), 2)
+    a.offer = replace(a.offer, inline_per_frame=3)
+    frame = [Submit(i, "echo", [i]) for i in range(10)]
+    decisions = a.submit_all(1, frame, T0)
+    ran = [d for d in decisions if isinstance(d, tuple)]
+    assert [d[0] for d in ran] == [0, 1, 2]
+    refused = [d for d in decisions if isinstance(d, Error)]
+    assert [e.id for e in refused] == [9] and refused[0].code is ErrorCode.OVERLOADED
+    assert a.scheduler.queued == 6  # ids 3..8 queued: they count against admission
+    # the next frame has its own budget, and another client still has its share
+    assert [d[0] for d in a.submit_all(1, frame[:2], T0 + 0.001) if isinstance(d, tuple)] == [0, 1]
+    assert a.submit(2, Submit(0, "echo_pool", [0]), T0) is None
+    assert [j.id for j in a.scheduler.take_pushed_out()] == [8]
+
+
+def test_connections_with_one_token_subject_share_one_quota() -> None:
+    a = admission(max_pending=4, auth_secret=SECRET)
+    token = make_token(SECRET, "alice", "client", 3600, now=UNIX - 1)
+    for sid in (1, 2):
+        a.open(sid)
+        a.hello(sid, Hello(PROTOCOL_VERSION, f"c{sid}", token), UNIX)
+    for i in range(4):
+        assert a.submit(1 + i % 2, Submit(i, "echo_pool", [i]), T0) is None
+    refusal = a.submit(2, Submit(9, "echo_pool", [9]), T0)
+    assert refusal is not None and refusal.code is ErrorCode.OVERLOADED
+    assert a.scheduler.statistics().shares == 1
