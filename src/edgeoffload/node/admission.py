@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..auth import CLIENT_ROLES, Keys, verify_token
-from ..errors import Unauthorized
+from ..errors import BadItem, Unauthorized
 from ..protocol.codec import DEFAULT_MAX_FRAME_BYTES
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import State
@@ -321,6 +321,16 @@ class Admission:
         """Decide one submit: :meth:`submit_all` of one, its entry or None if queued."""
         decisions = self.submit_all(sid, (submit,), now)
         return decisions[0] if decisions else None
+
+    def bad_item(self, sid: int, item: BadItem) -> Error:
+        """The answer to a batch item that did not decode: under its id, unless that id
+        is unreadable or names a task of this connection still in flight (whose answer
+        must stay the only one under that id), then on the connection (id None)."""
+        task_id = item.task_id
+        if task_id is None or self.scheduler.in_flight(sid, task_id):
+            named = item.message if task_id is None else f"task id {task_id}: {item.message}"
+            return Error(None, item.code, named)
+        return Error(task_id, item.code, item.message)
 
     def cancel(self, sid: int, ids: list[int]) -> list[Error]:
         """Cancel the connection's pending tasks; return the answers to send."""

@@ -429,6 +429,10 @@ class Scheduler:
         """Nothing queued or running (the drain is complete)."""
         return self._queued == 0 and self._running == 0
 
+    def in_flight(self, owner: Hashable, task_id: int) -> bool:
+        """The owner has a task of that id queued or running."""
+        return (owner, task_id) in self._pending
+
     def retry_after_s(self) -> float:
         """Time for the backlog to drain at the measured mean run time (at least 10 ms)."""
         mean = sum(self._run_time_s.values()) / len(self._run_time_s) if self._run_time_s else 0.001

@@ -38,7 +38,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
 from ..config import NodeConfig, keys_of
-from ..errors import FrameTooLarge, RemoteProtocolError
+from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
 from ..execution import TaskPool, run_inline
 from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
@@ -464,6 +464,8 @@ class EdgeNode:
             self._check_idle()
         elif isinstance(event, Hello):
             self._carry_out(self.admission.hello(session.sid, event, time.time()))
+        elif isinstance(event, BadItem):  # one bad submit of a batch: answer it alone
+            session.push(self.admission.bad_item(session.sid, event))
         elif isinstance(event, RemoteProtocolError):
             log.info("client %s: %s", session.state.client_id or "?", event)
 

@@ -32,7 +32,9 @@ class ErrorCode(StrEnum):
 DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_FRAME: "The frame is not valid msgpack or not a known message, or the message "
     "is not allowed in the connection's state. Fix the sender; the connection stays open "
-    "after the handshake.",
+    "after the handshake. In a batch of submits, each item that does not decode is answered "
+    "alone, under its id when one can be read (else with id None, the message naming the "
+    "item), and the batch's valid items still run.",
     ErrorCode.VERSION_MISMATCH: "The hello named a protocol version the node does not speak. "
     "Upgrade the older side; the connection is closed.",
     ErrorCode.UNKNOWN_TASK: "The node does not serve a task of that name: none is registered, "

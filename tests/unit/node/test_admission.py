@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from edgeoffload.auth import Keys, make_token
+from edgeoffload.errors import BadItem
 from edgeoffload.node.admission import (
     SHUTTING_DOWN,
     Admission,
@@ -350,3 +351,18 @@ def test_connections_with_one_token_subject_share_one_quota() -> None:
     refusal = a.submit(2, Submit(9, "echo_pool", [9]), T0)
     assert refusal is not None and refusal.code is ErrorCode.OVERLOADED
     assert a.scheduler.statistics().shares == 1
+
+
+def test_a_bad_batch_item_is_answered_under_its_id_unless_that_id_is_in_flight() -> None:
+    a = welcomed(admission())
+    assert a.submit(1, Submit(5, "echo_pool", [5]), T0) is None
+    assert a.bad_item(1, BadItem(2, "batch item 1: bad")) == Error(
+        2, ErrorCode.BAD_FRAME, "batch item 1: bad"
+    )
+    # id 5 is in flight: its own answer must stay the only one under id 5
+    assert a.bad_item(1, BadItem(5, "batch item 2: bad")) == Error(
+        None, ErrorCode.BAD_FRAME, "task id 5: batch item 2: bad"
+    )
+    assert a.bad_item(1, BadItem(None, "batch item 3: bad")) == Error(
+        None, ErrorCode.BAD_FRAME, "batch item 3: bad"
+    )
