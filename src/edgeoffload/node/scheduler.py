@@ -109,21 +109,14 @@ _Entry = tuple[int, float, int, Job]
 
 
 @dataclass(slots=True)
-class _ShareQueue:
-    """One share's queued jobs at one priority level, and its fair-queuing tag."""
-
-    tag: float
-    heap: list[_Entry] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class _Level:
-    """The queued jobs of one priority: a queue per share and the order of turns.
+    """The queued jobs of one priority: a heap of entries per share, and the shares'
+    turns as ``(tag, arrival, share)``: the lowest tag goes next.
 
     Invariant: every share in ``queues`` has exactly one entry in ``turns``.
     """
 
-    queues: dict[Hashable, _ShareQueue] = field(default_factory=dict)
+    queues: dict[Hashable, list[_Entry]] = field(default_factory=dict)
     turns: list[tuple[float, int, Hashable]] = field(default_factory=list)
     #: The tag of the job served last (where an arriving share starts).
     vtime: float = 0.0
@@ -168,13 +161,12 @@ class Scheduler:
     # -- input ----------------------------------------------------------------------------
 
     def quota(self, share: Hashable) -> int:
-        """How many tasks ``share`` may hold now (queued plus running)."""
-        if not self.fair:
-            return self.max_pending
+        """How many tasks ``share`` may hold now (queued plus running): its fair share
+        ``max(1, max_pending // active)``, capped by ``max_per_share``."""
         active = len(self._shares) + (share not in self._shares)
         fair_share = max(1, self.max_pending // active)
         cap = self.max_per_share
-        return fair_share if cap is None or cap >= fair_share else cap
+        return fair_share if cap is None or cap >= fair_share else max(1, cap)
 
     def admit(
         self,
@@ -209,41 +201,53 @@ class Scheduler:
             share = None
         elif share is None:
             share = owner
-        held = self._shares.get(share)
-        n_held = 0 if held is None else len(held)
-        quota = self.quota(share)
+        # The fair share, inline (this is the node's hot path; :meth:`quota` says it).
+        shares = self._shares
+        held = shares.get(share)
+        if held is None:
+            n_held = 0
+            quota = self.max_pending // (len(shares) + 1)
+        else:
+            n_held = len(held)
+            quota = self.max_pending // len(shares)
+        cap = self.max_per_share
+        if cap is not None and cap < quota:
+            quota = cap
+        if quota < 1:
+            quota = 1
         budget = submit.deadline_ms
         deadline_at = math.inf if budget is None else now + budget / 1000.0
+        pending = self._pending
         if n_held >= quota or (
-            len(self._pending) >= self.max_pending
-            and (deadline_at <= now or not self._push_out(quota))
+            len(pending) >= self.max_pending and (deadline_at <= now or not self._push_out(quota))
         ):
             self._counts["overloaded"] += 1
             if n_held >= quota and self.fair:
                 why = f"this client has {n_held} tasks pending (its share: {quota})"
             else:
-                why = f"{len(self._pending)} tasks pending (limit {self.max_pending})"
+                why = f"{len(pending)} tasks pending (limit {self.max_pending})"
             return Error(submit.id, ErrorCode.OVERLOADED, why, retry_after_s=self.retry_after_s())
         if deadline_at <= now:
             self._counts["expired"] += 1
             return Error(submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival")
         priority = submit.priority
-        job = Job(owner, submit.id, spec, args, priority, deadline_at, now, share=share)
-        self._pending[key] = job
+        job = Job(owner, submit.id, spec, args, priority, deadline_at, now, False, False, share)
+        pending[key] = job
         if held is None:
-            held = self._shares[share] = {}
-        held[key] = job
+            shares[share] = {key: job}
+        else:
+            held[key] = job
         self._queued += 1
         level = self._levels.get(priority)
         if level is None:
             level = self._levels[priority] = _Level()
             heapq.heappush(self._priorities, -priority)
-        queue = level.queues.get(share)
         seq = next(self._seq)
-        if queue is None:
-            queue = level.queues[share] = _ShareQueue(level.vtime)
+        heap = level.queues.get(share)
+        if heap is None:
+            heap = level.queues[share] = []
             heapq.heappush(level.turns, (level.vtime, seq, share))
-        heapq.heappush(queue.heap, (0 if submit.attempt == 0 else -1, deadline_at, seq, job))
+        heapq.heappush(heap, (0 if submit.attempt == 0 else -1, deadline_at, seq, job))
         self._counts["admitted"] += 1
         return None
 
@@ -328,42 +332,6 @@ class Scheduler:
             return 0
         return max(1, min(math.ceil(queued / idle_workers), max_chunk))
 
-    def _peek(self) -> Job | None:
-        """The job whose turn is next (skipping removed ones), or None."""
-        levels = self._levels
-        priorities = self._priorities
-        while priorities:
-            priority = -priorities[0]
-            level = levels[priority]
-            turns = level.turns
-            while turns:
-                share = turns[0][2]
-                heap = level.queues[share].heap
-                while heap and heap[0][3].cancelled:
-                    heapq.heappop(heap)
-                if heap:
-                    return heap[0][3]
-                heapq.heappop(turns)
-                del level.queues[share]
-            heapq.heappop(priorities)
-            del levels[priority]
-        return None
-
-    def _pop(self, job: Job) -> None:
-        """Take the job :meth:`_peek` just returned out of its queue and advance its
-        share's tag by the job's expected run time."""
-        level = self._levels[job.priority]
-        tag, _, share = heapq.heappop(level.turns)
-        queue = level.queues[share]
-        heapq.heappop(queue.heap)
-        level.vtime = tag
-        if queue.heap:
-            cost = self._run_time_s.get(job.spec.name) or UNMEASURED_COST_S
-            queue.tag = tag + cost
-            heapq.heappush(level.turns, (queue.tag, next(self._seq), share))
-        else:
-            del level.queues[share]
-
     def next_chunk(
         self, now: float, max_items: int, budget_s: float = math.inf
     ) -> tuple[list[Job], list[Job]]:
@@ -377,27 +345,57 @@ class Scheduler:
         jobs: list[Job] = []
         expired: list[Job] = []
         run_time = self._run_time_s
+        levels = self._levels
+        priorities = self._priorities
+        heappop = heapq.heappop
         total = 0.0
-        while len(jobs) < max_items:
-            job = self._peek()
-            if job is None:
-                break
+        n = 0
+        while n < max_items and priorities:
+            priority = -priorities[0]
+            level = levels[priority]
+            turns = level.turns
+            if not turns:  # the level is empty: the next one down
+                heappop(priorities)
+                del levels[priority]
+                continue
+            tag, _, share = turns[0]
+            heap = level.queues[share]
+            job = heap[0][3] if heap else None
+            if job is None or job.cancelled:  # removed (lazily): skip it
+                if job is not None:
+                    heappop(heap)
+                if not heap:
+                    heappop(turns)
+                    del level.queues[share]
+                continue
             if job.deadline_at <= now:
-                self._pop(job)
+                heappop(heap)
+                if not heap:
+                    heappop(turns)
+                    del level.queues[share]
                 self._queued -= 1
                 self._remove(job)
                 self._counts["expired"] += 1
                 expired.append(job)
                 continue
             cost = run_time.get(job.spec.name, 0.0)
-            if jobs and total + cost > budget_s:
+            if n and total + cost > budget_s:
                 break
-            self._pop(job)
-            self._queued -= 1
+            heappop(heap)
+            level.vtime = tag
+            if heap:  # the share's next turn, after the run time it was just served
+                heapq.heapreplace(
+                    turns, (tag + (cost or UNMEASURED_COST_S), next(self._seq), share)
+                )
+            else:
+                heappop(turns)
+                del level.queues[share]
             total += cost
             job.started = True
             jobs.append(job)
-        self._running += len(jobs)
+            n += 1
+        self._queued -= n
+        self._running += n
         return jobs, expired
 
     def finished(self, job: Job, ok: bool, run_s: float) -> bool:
@@ -410,7 +408,12 @@ class Scheduler:
         self._run_time_s[name] = run_s if old is None else old + RUN_TIME_ALPHA * (run_s - old)
         if job.cancelled:
             return False
-        self._remove(job)
+        key = (job.owner, job.id)
+        del self._pending[key]
+        held = self._shares[job.share]
+        del held[key]
+        if not held:
+            del self._shares[job.share]
         job.cancelled = True  # done: nothing of it is pending any more
         return True
 
