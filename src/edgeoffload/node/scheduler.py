@@ -38,7 +38,9 @@ Rules:
   ``deadline_exceeded`` when it reaches the head of the queue (or on arrival).
 - A chunk is sized from every task in it: jobs are added while the sum of their
   measured mean run times stays within the chunk's budget, so a slow task never rides
-  behind a fast head (the first job always goes, whatever its cost).
+  behind a fast head (the first job always goes, whatever its cost). A task never
+  measured yet counts as the whole budget: it goes in a chunk of its own until its
+  first run says what it costs (it could be the slow one).
 - Cancelling a queued task removes it; cancelling a running one drops its result. Both
   are answered ``cancelled`` at once.
 - A second submit of an id the owner has in flight is refused once with
@@ -378,15 +380,14 @@ class Scheduler:
                 self._counts["expired"] += 1
                 expired.append(job)
                 continue
-            cost = run_time.get(job.spec.name, 0.0)
+            cost = run_time.get(job.spec.name, budget_s)  # never measured: a chunk alone
             if n and total + cost > budget_s:
                 break
             heappop(heap)
             level.vtime = tag
             if heap:  # the share's next turn, after the run time it was just served
-                heapq.heapreplace(
-                    turns, (tag + (cost or UNMEASURED_COST_S), next(self._seq), share)
-                )
+                served = run_time.get(job.spec.name) or UNMEASURED_COST_S
+                heapq.heapreplace(turns, (tag + served, next(self._seq), share))
             else:
                 heappop(turns)
                 del level.queues[share]

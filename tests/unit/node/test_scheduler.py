@@ -281,3 +281,15 @@ def test_without_fairness_the_order_is_one_queue() -> None:
     )
     jobs, _ = s.next_chunk(0.0, 10)
     assert [(j.owner, j.id) for j in jobs] == [("a", 0), ("a", 1), ("b", 0)]
+
+
+def test_a_task_never_measured_goes_in_a_chunk_of_its_own() -> None:
+    # it could be the slow one: the first of a name runs alone, then its mean sizes chunks
+    s = Scheduler(max_pending=1000, workers=1)
+    for i in range(10):
+        admit(s, i)
+    jobs, _ = s.next_chunk(0.0, 10, budget_s=0.02)
+    assert [j.id for j in jobs] == [0]
+    s.finished(jobs[0], True, 0.004)
+    jobs, _ = s.next_chunk(0.0, 10, budget_s=0.02)
+    assert [j.id for j in jobs] == [1, 2, 3, 4, 5]  # 5 x 4 ms fit in 20 ms
