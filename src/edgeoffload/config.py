@@ -95,9 +95,9 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     #: Each client's share is max_pending // clients holding tasks; this caps it
     #: lower (None: the share alone). See docs/reliability.md, "Fair sharing".
     max_pending_per_client: Count | None = None
-    #: Inline tasks run at once per received frame; the rest of the frame's inline
-    #: tasks queue for the pool, so one frame holds the event loop for a bounded time.
-    inline_per_frame: Count = 1024
+    #: Inline tasks one connection runs per event-loop turn; the rest wait for later
+    #: turns (within the client's share), so a flood cannot hold the loop.
+    inline_per_turn: Count = 256
     #: Largest frame accepted; bigger ones close the connection with 1009 unread.
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     #: Most tasks handed to one worker at once. Larger chunks amortise inter-process cost

@@ -170,6 +170,15 @@ class Scheduler:
         cap = self.max_per_share
         return fair_share if cap is None or cap >= fair_share else max(1, cap)
 
+    def held(self, share: Hashable) -> int:
+        """How many tasks ``share`` holds (queued plus running)."""
+        held = self._shares.get(share if self.fair else None)
+        return 0 if held is None else len(held)
+
+    def room(self, share: Hashable) -> int:
+        """How many more tasks ``share`` may hold now (its quota less what it holds)."""
+        return self.quota(share) - self.held(share)
+
     def admit(
         self,
         owner: Hashable,

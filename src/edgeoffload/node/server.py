@@ -248,7 +248,7 @@ class EdgeNode:
                 max_batch=self.max_batch,
                 workers=self.workers,
                 keys=keys_of(config),
-                inline_per_frame=config.inline_per_frame,
+                inline_per_turn=config.inline_per_turn,
             ),
             self.scheduler,
         )
@@ -259,6 +259,7 @@ class EdgeNode:
         self._sessions: dict[int, _Session] = {}
         self._sids = itertools.count(1)
         self._chunks: set[asyncio.Task[None]] = set()
+        self._deferring: set[int] = set()  # connections with inline tasks for later turns
         self._server: Server | None = None
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
@@ -482,7 +483,26 @@ class EdgeNode:
                 session.push(_answer(task_id, ok, value, run_s))
         for job in self.scheduler.take_pushed_out():  # made room for this client's share
             self._push(job, pushed_out_error(job, self.scheduler.retry_after_s()))
+        if session.state.deferred and session.sid not in self._deferring:
+            self._deferring.add(session.sid)
+            # Read no more of this connection until its backlog is run: the frames it
+            # sends meanwhile wait in its socket (TCP pushes back on the sender).
+            session.ws.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._run_deferred, session)
         self._dispatch()
+
+    def _run_deferred(self, session: _Session) -> None:
+        """Run this turn's share of a connection's deferred inline tasks (admission rule
+        3), and come back next turn while some are left."""
+        for task_id, spec, args in self.admission.take_inline(session.sid):
+            ok, value, run_s = run_inline(spec, args)
+            session.push(_answer(task_id, ok, value, run_s))
+        if session.state.deferred and session.sid in self._sessions:
+            asyncio.get_running_loop().call_soon(self._run_deferred, session)
+        else:
+            self._deferring.discard(session.sid)
+            if not session.ws.transport.is_closing():
+                session.ws.transport.resume_reading()
 
     # -- the pool ---------------------------------------------------------------------------
 
