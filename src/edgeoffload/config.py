@@ -95,6 +95,10 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     #: Each client's share is max_pending // clients holding tasks; this caps it
     #: lower (None: the share alone). See docs/reliability.md, "Fair sharing".
     max_pending_per_client: Count | None = None
+    #: Argument bytes held in queued and running pool tasks, shared between clients
+    #: like max_pending (each its max_pending_bytes // clients holding tasks; one task
+    #: alone is always taken). 1 GiB: 64 frames at the 16 MiB frame limit.
+    max_pending_bytes: Count | None = 1 << 30
     #: Inline tasks one connection runs per event-loop turn; the rest wait for later
     #: turns (within the client's share), so a flood cannot hold the loop.
     inline_per_turn: Count = 256

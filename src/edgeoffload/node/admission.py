@@ -278,8 +278,13 @@ class Admission:
 
     # -- work ----------------------------------------------------------------------------------
 
-    def submit_all(self, sid: int, submits: Iterable[Submit], now: float) -> list[SubmitDecision]:
+    def submit_all(
+        self, sid: int, submits: Iterable[Submit], now: float, item_bytes: int = 0
+    ) -> list[SubmitDecision]:
         """Decide the submits of one frame (rules 1-4 of the module docstring).
+
+        ``item_bytes``: each submit's share of the frame's size, counted against the
+        client's share of the node's argument bytes (the scheduler's ``max_bytes``).
 
         Returns:
             In the submits' order, one entry per submit that was not queued: a
@@ -329,7 +334,7 @@ class Admission:
                     else:
                         add(self._inline_refusal(submit.id, len(deferred), share))
                 continue
-            error = scheduler.admit(sid, submit, spec, args, now, share)
+            error = scheduler.admit(sid, submit, spec, args, now, share, item_bytes)
             if error is not None:
                 add(error)
         return out

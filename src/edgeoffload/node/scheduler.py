@@ -33,7 +33,10 @@ Rules:
   pushed out (answered ``overloaded`` with the same hint; it never started, so its
   owner simply resubmits, see :meth:`Scheduler.take_pushed_out`). So the queue never
   exceeds ``max_pending``, and a client that fills it alone gives way, task by task,
-  to each client that arrives.
+  to each client that arrives. With ``max_bytes``, the argument bytes a share holds in
+  queued and running tasks are shared the same way (``max_bytes // active``); a share
+  holding some is refused ``overloaded`` past its share of bytes (one task alone is
+  always taken: the frame limit bounds it).
 - A task whose deadline has passed is never started: it is answered
   ``deadline_exceeded`` when it reaches the head of the queue (or on arrival).
 - A chunk is sized from every task in it: jobs are added while the sum of their
@@ -87,6 +90,7 @@ class Job:
     cancelled: bool = False
     started: bool = False
     share: Hashable = None
+    nbytes: int = 0  # its arguments' share of the frame that carried it
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,8 @@ class Scheduler:
         fair: quotas and fair turns between shares (off: one share for all).
         max_per_share: a fixed cap on one share's tasks, below its fair share
             (None: the fair share alone).
+        max_bytes: argument bytes the node holds in queued and running tasks, shared
+            like ``max_pending`` (None: not counted).
     """
 
     max_pending: int
@@ -143,6 +149,7 @@ class Scheduler:
     draining: bool = False
     fair: bool = True
     max_per_share: int | None = None
+    max_bytes: int | None = None
     _levels: dict[int, _Level] = field(default_factory=dict)
     _priorities: list[int] = field(default_factory=list)  # -priority of each level
     _seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -150,6 +157,8 @@ class Scheduler:
     #: Each share's pending jobs (queued or running), in arrival order.
     _shares: dict[Hashable, dict[tuple[Hashable, int], Job]] = field(default_factory=dict)
     _pushed_out: list[Job] = field(default_factory=list)
+    #: Each share's argument bytes in pending jobs (only with ``max_bytes``).
+    _share_bytes: dict[Hashable, int] = field(default_factory=dict)
     _run_time_s: dict[str, float] = field(default_factory=dict)
     _running: int = 0
     _queued: int = 0
@@ -187,12 +196,14 @@ class Scheduler:
         args: list[Any],
         now: float,
         share: Hashable = None,
+        nbytes: int = 0,
     ) -> Error | None:
         """Queue a submit whose task and arguments were already checked.
 
         Args:
             owner: who is answered (the connection).
             share: whose quota it counts against (default: the owner).
+            nbytes: the size of its arguments (counted against ``max_bytes``).
 
         Returns:
             None when queued, else the error to send back. Check
@@ -226,6 +237,20 @@ class Scheduler:
             quota = cap
         if quota < 1:
             quota = 1
+        if self.max_bytes is None:
+            nbytes = 0
+        elif nbytes:
+            held_bytes = self._share_bytes.get(share, 0)
+            byte_share = self.max_bytes // (len(shares) + (held is None))
+            if held_bytes and held_bytes + nbytes > byte_share:
+                self._counts["overloaded"] += 1
+                return Error(
+                    submit.id,
+                    ErrorCode.OVERLOADED,
+                    f"this client has {held_bytes} bytes of arguments in flight "
+                    f"(its share: {byte_share})",
+                    retry_after_s=self.retry_after_s(),
+                )
         budget = submit.deadline_ms
         deadline_at = math.inf if budget is None else now + budget / 1000.0
         pending = self._pending
@@ -241,8 +266,12 @@ class Scheduler:
         if deadline_at <= now:
             self._counts["expired"] += 1
             return Error(submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival")
+        if nbytes:
+            self._share_bytes[share] = self._share_bytes.get(share, 0) + nbytes
         priority = submit.priority
-        job = Job(owner, submit.id, spec, args, priority, deadline_at, now, False, False, share)
+        job = Job(
+            owner, submit.id, spec, args, priority, deadline_at, now, False, False, share, nbytes
+        )
         pending[key] = job
         if held is None:
             shares[share] = {key: job}
@@ -325,6 +354,15 @@ class Scheduler:
         del held[key]
         if not held:
             del self._shares[job.share]
+        if job.nbytes:
+            self._release_bytes(job)
+
+    def _release_bytes(self, job: Job) -> None:
+        left = self._share_bytes[job.share] - job.nbytes
+        if left:
+            self._share_bytes[job.share] = left
+        else:
+            del self._share_bytes[job.share]
 
     def _forget(self, job: Job) -> None:
         """Mark a removed job: a queued one will be skipped when its turn comes."""
@@ -424,6 +462,8 @@ class Scheduler:
         del held[key]
         if not held:
             del self._shares[job.share]
+        if job.nbytes:
+            self._release_bytes(job)
         job.cancelled = True  # done: nothing of it is pending any more
         return True
 

@@ -108,10 +108,12 @@ class _Session:
         self._flush_scheduled = False
         self._reading = False
         self._done = False
+        self.frame_bytes = 0
 
     def receive(self, data: bytes) -> None:
         """Handle one received message (called from the connection's data callback)."""
         self._reading = True
+        self.frame_bytes = len(data)  # for the argument-bytes quota
         try:
             self.conn.receive_data(data)
             for event in self.conn.events_received():
@@ -237,7 +239,10 @@ class EdgeNode:
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
         self.scheduler = Scheduler(
-            config.max_pending, self.workers, max_per_share=config.max_pending_per_client
+            config.max_pending,
+            self.workers,
+            max_per_share=config.max_pending_per_client,
+            max_bytes=config.max_pending_bytes,
         )
         self.admission = Admission(
             NodeOffer(
@@ -474,7 +479,8 @@ class EdgeNode:
         """Carry out admission's decisions on one frame's submits, then hand queued work
         to free pool slots."""
         now = asyncio.get_running_loop().time()
-        for decision in self.admission.submit_all(session.sid, submits, now):
+        item_bytes = session.frame_bytes // len(submits)
+        for decision in self.admission.submit_all(session.sid, submits, now, item_bytes):
             if isinstance(decision, Error):
                 session.push(decision)
             else:  # RunInline

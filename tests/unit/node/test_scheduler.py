@@ -293,3 +293,21 @@ def test_a_task_never_measured_goes_in_a_chunk_of_its_own() -> None:
     s.finished(jobs[0], True, 0.004)
     jobs, _ = s.next_chunk(0.0, 10, budget_s=0.02)
     assert [j.id for j in jobs] == [1, 2, 3, 4, 5]  # 5 x 4 ms fit in 20 ms
+
+
+def test_argument_bytes_in_flight_are_shared_between_clients() -> None:
+    s = Scheduler(max_pending=1000, workers=1, max_bytes=1000)
+
+    def submit(owner: str, task_id: int, nbytes: int) -> Error | None:
+        return s.admit(owner, Submit(task_id, "t", []), spec(), [], 0.0, None, nbytes)
+
+    assert submit("a", 0, 5000) is None  # one task alone is always taken
+    refusal = submit("a", 1, 1)
+    assert refusal is not None and refusal.code is ErrorCode.OVERLOADED
+    assert refusal.message == "this client has 5000 bytes of arguments in flight (its share: 1000)"
+    assert submit("b", 0, 400) is None and submit("b", 1, 100) is None  # 500 of 1000 // 2
+    assert submit("b", 2, 1) is not None
+    (job,), _ = s.next_chunk(0.0, 1)  # a's
+    assert s.finished(job, True, 0.0)
+    assert submit("b", 2, 400) is None  # a holds nothing now: b's share is 1000 again
+    assert s.cancel("b", [0, 1, 2]) and s._share_bytes == {}
