@@ -115,6 +115,15 @@ _Entry = tuple[int, float, int, Job]
 
 
 @dataclass(slots=True)
+class _Held:
+    """What one share holds: its pending jobs (queued or running) in arrival order, and
+    their argument bytes."""
+
+    jobs: dict[tuple[Hashable, int], Job]
+    nbytes: int = 0
+
+
+@dataclass(slots=True)
 class _Level:
     """The queued jobs of one priority: a heap of entries per share, and the shares'
     turns as ``(tag, arrival, share)``: the lowest tag goes next.
@@ -155,10 +164,8 @@ class Scheduler:
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _pending: dict[tuple[Hashable, int], Job] = field(default_factory=dict)
     #: Each share's pending jobs (queued or running), in arrival order.
-    _shares: dict[Hashable, dict[tuple[Hashable, int], Job]] = field(default_factory=dict)
+    _shares: dict[Hashable, _Held] = field(default_factory=dict)
     _pushed_out: list[Job] = field(default_factory=list)
-    #: Each share's argument bytes in pending jobs (only with ``max_bytes``).
-    _share_bytes: dict[Hashable, int] = field(default_factory=dict)
     _run_time_s: dict[str, float] = field(default_factory=dict)
     _running: int = 0
     _queued: int = 0
@@ -182,7 +189,7 @@ class Scheduler:
     def held(self, share: Hashable) -> int:
         """How many tasks ``share`` holds (queued plus running)."""
         held = self._shares.get(share if self.fair else None)
-        return 0 if held is None else len(held)
+        return 0 if held is None else len(held.jobs)
 
     def room(self, share: Hashable) -> int:
         """How many more tasks ``share`` may hold now (its quota less what it holds)."""
@@ -230,7 +237,7 @@ class Scheduler:
             n_held = 0
             quota = self.max_pending // (len(shares) + 1)
         else:
-            n_held = len(held)
+            n_held = len(held.jobs)
             quota = self.max_pending // len(shares)
         cap = self.max_per_share
         if cap is not None and cap < quota:
@@ -239,8 +246,8 @@ class Scheduler:
             quota = 1
         if self.max_bytes is None:
             nbytes = 0
-        elif nbytes:
-            held_bytes = self._share_bytes.get(share, 0)
+        elif nbytes and held is not None:
+            held_bytes = held.nbytes
             byte_share = self.max_bytes // (len(shares) + (held is None))
             if held_bytes and held_bytes + nbytes > byte_share:
                 self._counts["overloaded"] += 1
@@ -266,17 +273,16 @@ class Scheduler:
         if deadline_at <= now:
             self._counts["expired"] += 1
             return Error(submit.id, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before arrival")
-        if nbytes:
-            self._share_bytes[share] = self._share_bytes.get(share, 0) + nbytes
         priority = submit.priority
         job = Job(
             owner, submit.id, spec, args, priority, deadline_at, now, False, False, share, nbytes
         )
         pending[key] = job
         if held is None:
-            shares[share] = {key: job}
+            shares[share] = _Held({key: job}, nbytes)
         else:
-            held[key] = job
+            held.jobs[key] = job
+            held.nbytes += nbytes
         self._queued += 1
         level = self._levels.get(priority)
         if level is None:
@@ -296,10 +302,10 @@ class Scheduler:
         the share holding the most tasks, if that share holds more than the fair share.
 
         O(shares), and only when the queue is full."""
-        victim = max(self._shares.values(), key=len, default=None)
-        if victim is None or len(victim) <= fair_share:
+        victim = max(self._shares.values(), key=_count, default=None)
+        if victim is None or len(victim.jobs) <= fair_share:
             return False
-        for job in reversed(victim.values()):
+        for job in reversed(victim.jobs.values()):
             if not job.started:
                 self._remove(job)
                 self._forget(job)
@@ -351,18 +357,10 @@ class Scheduler:
         key = (job.owner, job.id)
         del self._pending[key]
         held = self._shares[job.share]
-        del held[key]
-        if not held:
+        del held.jobs[key]
+        held.nbytes -= job.nbytes
+        if not held.jobs:
             del self._shares[job.share]
-        if job.nbytes:
-            self._release_bytes(job)
-
-    def _release_bytes(self, job: Job) -> None:
-        left = self._share_bytes[job.share] - job.nbytes
-        if left:
-            self._share_bytes[job.share] = left
-        else:
-            del self._share_bytes[job.share]
 
     def _forget(self, job: Job) -> None:
         """Mark a removed job: a queued one will be skipped when its turn comes."""
@@ -399,49 +397,56 @@ class Scheduler:
         heappop = heapq.heappop
         total = 0.0
         n = 0
-        while n < max_items and priorities:
+        full = False
+        while not full and n < max_items and priorities:
             priority = -priorities[0]
             level = levels[priority]
             turns = level.turns
+            queues = level.queues
+            while n < max_items and turns:  # this level, turn by turn
+                tag, _, share = turns[0]
+                heap = queues[share]
+                job = heap[0][3] if heap else None
+                if job is None or job.cancelled:  # removed (lazily): skip it
+                    if job is not None:
+                        heappop(heap)
+                    if not heap:
+                        heappop(turns)
+                        del queues[share]
+                    continue
+                if job.deadline_at <= now:
+                    heappop(heap)
+                    if not heap:
+                        heappop(turns)
+                        del queues[share]
+                    self._queued -= 1
+                    self._remove(job)
+                    self._counts["expired"] += 1
+                    expired.append(job)
+                    continue
+                measured = run_time.get(job.spec.name)
+                cost = budget_s if measured is None else measured  # never measured: alone
+                if n and total + cost > budget_s:
+                    full = True
+                    break
+                heappop(heap)
+                level.vtime = tag
+                if not heap:
+                    heappop(turns)
+                    del queues[share]
+                else:  # the share's next turn, after the run time it was just served
+                    turn = (tag + (measured or UNMEASURED_COST_S), next(self._seq), share)
+                    if len(turns) == 1:
+                        turns[0] = turn
+                    else:
+                        heapq.heapreplace(turns, turn)
+                total += cost
+                job.started = True
+                jobs.append(job)
+                n += 1
             if not turns:  # the level is empty: the next one down
                 heappop(priorities)
                 del levels[priority]
-                continue
-            tag, _, share = turns[0]
-            heap = level.queues[share]
-            job = heap[0][3] if heap else None
-            if job is None or job.cancelled:  # removed (lazily): skip it
-                if job is not None:
-                    heappop(heap)
-                if not heap:
-                    heappop(turns)
-                    del level.queues[share]
-                continue
-            if job.deadline_at <= now:
-                heappop(heap)
-                if not heap:
-                    heappop(turns)
-                    del level.queues[share]
-                self._queued -= 1
-                self._remove(job)
-                self._counts["expired"] += 1
-                expired.append(job)
-                continue
-            cost = run_time.get(job.spec.name, budget_s)  # never measured: a chunk alone
-            if n and total + cost > budget_s:
-                break
-            heappop(heap)
-            level.vtime = tag
-            if heap:  # the share's next turn, after the run time it was just served
-                served = run_time.get(job.spec.name) or UNMEASURED_COST_S
-                heapq.heapreplace(turns, (tag + served, next(self._seq), share))
-            else:
-                heappop(turns)
-                del level.queues[share]
-            total += cost
-            job.started = True
-            jobs.append(job)
-            n += 1
         self._queued -= n
         self._running += n
         return jobs, expired
@@ -459,11 +464,10 @@ class Scheduler:
         key = (job.owner, job.id)
         del self._pending[key]
         held = self._shares[job.share]
-        del held[key]
-        if not held:
+        del held.jobs[key]
+        held.nbytes -= job.nbytes
+        if not held.jobs:
             del self._shares[job.share]
-        if job.nbytes:
-            self._release_bytes(job)
         job.cancelled = True  # done: nothing of it is pending any more
         return True
 
@@ -509,6 +513,10 @@ class Scheduler:
             pushed_out=c["pushed"],
             shares=len(self._shares),
         )
+
+
+def _count(held: _Held) -> int:
+    return len(held.jobs)
 
 
 def pushed_out_error(job: Job, retry_after_s: float) -> Error:

@@ -310,4 +310,4 @@ def test_argument_bytes_in_flight_are_shared_between_clients() -> None:
     (job,), _ = s.next_chunk(0.0, 1)  # a's
     assert s.finished(job, True, 0.0)
     assert submit("b", 2, 400) is None  # a holds nothing now: b's share is 1000 again
-    assert s.cancel("b", [0, 1, 2]) and s._share_bytes == {}
+    assert s.cancel("b", [0, 1, 2]) and s.statistics().shares == 0
