@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from unittest.mock import ANY
 
 import msgspec
 import numpy as np
@@ -329,5 +330,32 @@ def test_a_duplicate_id_in_flight_is_refused_once_and_answered_once(node: NodePr
         assert answers[4] == Result(4, "ok too", answers[4].run_ms)
         assert answers[3].code is ErrorCode.BAD_FRAME and "batch item 1" in answers[3].message
         await ws.close()
+
+    run(main())
+
+
+def test_inline_frames_past_the_turn_budget_are_all_answered_in_order(node: NodeProcess) -> None:
+    # A frame of 4,096 inline tasks runs 256 a turn (the connection is not read
+    # meanwhile, then read again): every task is answered, in order, and the
+    # connection keeps serving; another connection is served meanwhile.
+    async def main() -> None:
+        flood, _ = await raw_session(node.url)
+        other, _ = await raw_session(node.url)
+        for k in range(3):
+            items = [Submit(k * 4096 + i, "echo", [i]) for i in range(4096)]
+            await flood.send(codec.encode(SubmitBatch(items)))
+        await other.send(codec.encode(Submit(1, "echo", ["me"])))
+        order: list[int] = []
+        while len(order) < 3 * 4096:
+            message = codec.decode(await flood.recv(decode=False))
+            for item in message.items if isinstance(message, ResultBatch) else [message]:
+                assert isinstance(item, Result), item
+                order.append(item.id)
+        assert order == list(range(3 * 4096))
+        assert await answers_for(other, [1]) == [Result(1, "me", ANY)]
+        await flood.send(codec.encode(Submit(99_999, "echo", ["still here"])))
+        assert (await answers_for(flood, [99_999]))[0].value == "still here"  # type: ignore[union-attr]
+        await flood.close()
+        await other.close()
 
     run(main())
