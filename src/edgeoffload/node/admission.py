@@ -30,7 +30,8 @@ Rules, in the order a submit meets them:
    takes up to ``inline_per_turn`` of them per turn (:meth:`Admission.take_inline`),
    so a flooding connection runs about 0.1 ms of inline work per turn and every other
    connection's frames are read in between. The backlog counts against the client's
-   fair share of the queue (rule 4): past it, ``overloaded`` with a retry hint.
+   fair share of the queue (rule 4) with its queued tasks, both ways: past it,
+   ``overloaded`` with a retry hint.
    Deferred rather than queued for the pool: tried first, the pool's per-task cost
    on the loop (admission, a chunk, the answer's trip back) is several times an inline
    run's, so a flood moved there cost the other clients more loop time, not less
@@ -334,7 +335,7 @@ class Admission:
                     else:
                         add(self._inline_refusal(submit.id, len(deferred), share))
                 continue
-            error = scheduler.admit(sid, submit, spec, args, now, share, item_bytes)
+            error = scheduler.admit(sid, submit, spec, args, now, share, item_bytes, len(deferred))
             if error is not None:
                 add(error)
         return out

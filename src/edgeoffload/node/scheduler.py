@@ -204,6 +204,7 @@ class Scheduler:
         now: float,
         share: Hashable = None,
         nbytes: int = 0,
+        waiting: int = 0,
     ) -> Error | None:
         """Queue a submit whose task and arguments were already checked.
 
@@ -211,6 +212,8 @@ class Scheduler:
             owner: who is answered (the connection).
             share: whose quota it counts against (default: the owner).
             nbytes: the size of its arguments (counted against ``max_bytes``).
+            waiting: tasks of the share held elsewhere (its inline backlog on a
+                node), counted against its quota with those it holds here.
 
         Returns:
             None when queued, else the error to send back. Check
@@ -234,10 +237,10 @@ class Scheduler:
         shares = self._shares
         held = shares.get(share)
         if held is None:
-            n_held = 0
+            n_held = waiting
             quota = self.max_pending // (len(shares) + 1)
         else:
-            n_held = len(held.jobs)
+            n_held = len(held.jobs) + waiting
             quota = self.max_pending // len(shares)
         cap = self.max_per_share
         if cap is not None and cap < quota:

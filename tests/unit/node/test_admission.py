@@ -378,3 +378,15 @@ def test_a_bad_batch_item_is_answered_under_its_id_unless_that_id_is_in_flight()
     assert a.bad_item(1, BadItem(None, "batch item 3: bad")) == Error(
         None, ErrorCode.BAD_FRAME, "batch item 3: bad"
     )
+
+
+def test_the_inline_backlog_and_the_queued_tasks_share_one_quota() -> None:
+    a = welcomed(admission(max_pending=6))
+    a.offer = replace(a.offer, inline_per_turn=1)
+    a.submit_all(1, [Submit(i, "echo", [i]) for i in range(5)], T0)  # 1 runs, 4 wait
+    assert len(a.sessions[1].deferred) == 4
+    assert a.submit(1, Submit(10, "echo_pool", [0]), T0) is None
+    assert a.submit(1, Submit(11, "echo_pool", [0]), T0) is None
+    refusal = a.submit(1, Submit(12, "echo_pool", [0]), T0)
+    assert refusal is not None and refusal.code is ErrorCode.OVERLOADED
+    assert refusal.message == "this client has 6 tasks pending (its share: 6)"
