@@ -46,8 +46,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.TOO_LARGE: "The frame exceeds the node's max_frame_bytes. A conforming client "
     "refuses it before sending; a node closes a connection that sends one (WebSocket 1009), "
     "having read only its header.",
-    ErrorCode.OVERLOADED: "The node's admission queue is full. Retry after retry_after_s "
-    "seconds or elsewhere; the client does this itself.",
+    ErrorCode.OVERLOADED: "The node's admission queue is full, or this client holds its "
+    "fair share of it (tasks or argument bytes), or a queued task of a client above its "
+    "share was pushed out, unstarted, to make room for another's. Retry after "
+    "retry_after_s seconds or elsewhere; the client does this itself.",
     ErrorCode.DEADLINE_EXCEEDED: "The task's deadline passed before it could start (a task "
     "whose deadline has passed is never started) or before its result arrived.",
     ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished.",
