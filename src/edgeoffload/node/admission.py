@@ -35,7 +35,8 @@ Rules, in the order a submit meets them:
    Deferred rather than queued for the pool: tried first, the pool's per-task cost
    on the loop (admission, a chunk, the answer's trip back) is several times an inline
    run's, so a flood moved there cost the other clients more loop time, not less
-   (measured: their p50 round trip 140 ms instead of 35 ms beside a 4,096-item flood).
+   (measured: their p50 round trip 140 ms instead of 35 ms beside a 4,096-item flood;
+   deferred, 0.3 to 0.6 ms, see docs/reliability.md).
 4. **Everything else goes to the scheduler**, which refuses it while draining
    (``draining``), past the client's fair share of the queue (``overloaded``, with a
    retry hint), when its id is already in flight (``duplicate_id``) or when its

@@ -112,6 +112,10 @@ class _Session:
 
     def receive(self, data: bytes) -> None:
         """Handle one received message (called from the connection's data callback)."""
+        held = self.node._held.get(self.sid)
+        if held is not None and not self.node._replaying:
+            held.append(data)  # read with others while its inline backlog runs: later
+            return
         self._reading = True
         self.frame_bytes = len(data)  # for the argument-bytes quota
         try:
@@ -265,6 +269,10 @@ class EdgeNode:
         self._sids = itertools.count(1)
         self._chunks: set[asyncio.Task[None]] = set()
         self._deferring: set[int] = set()  # connections with inline tasks for later turns
+        # Their frames read meanwhile (one read's worth: reading is paused), and whether
+        # one of those is being handled now.
+        self._held: dict[int, deque[bytes]] = {}
+        self._replaying = False
         self._server: Server | None = None
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
@@ -491,6 +499,7 @@ class EdgeNode:
             self._push(job, pushed_out_error(job, self.scheduler.retry_after_s()))
         if session.state.deferred and session.sid not in self._deferring:
             self._deferring.add(session.sid)
+            self._held[session.sid] = deque()
             # Read no more of this connection until its backlog is run: the frames it
             # sends meanwhile wait in its socket (TCP pushes back on the sender).
             session.ws.transport.pause_reading()
@@ -499,16 +508,27 @@ class EdgeNode:
 
     def _run_deferred(self, session: _Session) -> None:
         """Run this turn's share of a connection's deferred inline tasks (admission rule
-        3), and come back next turn while some are left."""
-        for task_id, spec, args in self.admission.take_inline(session.sid):
+        3), then, once they have run, one frame read meanwhile per turn; come back next
+        turn while some are left, and read the connection again when none is."""
+        sid = session.sid
+        for task_id, spec, args in self.admission.take_inline(sid):
             ok, value, run_s = run_inline(spec, args)
             session.push(_answer(task_id, ok, value, run_s))
-        if session.state.deferred and session.sid in self._sessions:
-            asyncio.get_running_loop().call_soon(self._run_deferred, session)
-        else:
-            self._deferring.discard(session.sid)
-            if not session.ws.transport.is_closing():
-                session.ws.transport.resume_reading()
+        held = self._held.get(sid)
+        if sid in self._sessions and held is not None:
+            if held and not session.state.deferred:
+                self._replaying = True
+                try:
+                    session.receive(held.popleft())
+                finally:
+                    self._replaying = False
+            if held or session.state.deferred:
+                asyncio.get_running_loop().call_soon(self._run_deferred, session)
+                return
+        self._held.pop(sid, None)
+        self._deferring.discard(sid)
+        if not session.ws.transport.is_closing():
+            session.ws.transport.resume_reading()
 
     # -- the pool ---------------------------------------------------------------------------
 
