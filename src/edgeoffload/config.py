@@ -91,6 +91,17 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     workers: Annotated[int, msgspec.Meta(ge=0)] = 0
     #: Queued plus running pool tasks the node admits before answering `overloaded`.
     max_pending: Count = 10_000
+    #: Most of those one client may hold (its token's subject, else its connection).
+    #: Each client's share is max_pending // clients holding tasks; this caps it
+    #: lower (None: the share alone). See docs/reliability.md, "Fair sharing".
+    max_pending_per_client: Count | None = None
+    #: Argument bytes held in queued and running pool tasks, shared between clients
+    #: like max_pending (each its max_pending_bytes // clients holding tasks; one task
+    #: alone is always taken). 1 GiB: 64 frames at the 16 MiB frame limit.
+    max_pending_bytes: Count | None = 1 << 30
+    #: Inline tasks one connection runs per event-loop turn; the rest wait for later
+    #: turns (within the client's share), so a flood cannot hold the loop.
+    inline_per_turn: Count = 256
     #: Largest frame accepted; bigger ones close the connection with 1009 unread.
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     #: Most tasks handed to one worker at once. Larger chunks amortise inter-process cost

@@ -39,7 +39,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
 from ..config import NodeConfig, keys_of
-from ..errors import FrameTooLarge, RemoteProtocolError
+from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
 from ..execution import STOPPED, TaskPool, run_inline
 from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
@@ -74,7 +74,7 @@ from .admission import (
     Send,
 )
 from .sampler import MetricsSampler, RunTimes, prometheus_text
-from .scheduler import Job, Scheduler, expired_error
+from .scheduler import Job, Scheduler, expired_error, pushed_out_error
 
 log = logging.getLogger("edgeoffload.node")
 
@@ -143,10 +143,33 @@ class _Session:
         self._flush_scheduled = False
         self._reading = False
         self._done = False
+        self.frame_bytes = 0
+        #: Why reading this connection is paused ("backlog": its answers are unread;
+        #: "inline": its deferred inline tasks are running). Reading resumes only when
+        #: no reason is left, so neither rule undoes the other's pause.
+        self._paused_for: set[str] = set()
+
+    def hold_reading(self, reason: str) -> None:
+        """Stop reading this connection for ``reason`` (TCP then pushes back on the
+        sender), until :meth:`release_reading` with the same reason and no other."""
+        if not self._paused_for and not self.ws.transport.is_closing():
+            self.ws.transport.pause_reading()
+        self._paused_for.add(reason)
+
+    def release_reading(self, reason: str) -> None:
+        """Drop ``reason`` for the pause; read again once no reason is left."""
+        self._paused_for.discard(reason)
+        if not self._paused_for and not self.ws.transport.is_closing():
+            self.ws.transport.resume_reading()
 
     def receive(self, data: bytes) -> None:
         """Handle one received message (called from the connection's data callback)."""
+        held = self.node._held.get(self.sid)
+        if held is not None and not self.node._replaying:
+            held.append(data)  # read with others while its inline backlog runs: later
+            return
         self._reading = True
+        self.frame_bytes = len(data)  # for the argument-bytes quota
         try:
             self.conn.receive_data(data)
             for event in self.conn.events_received():
@@ -211,7 +234,7 @@ class _Session:
     def _pause(self) -> None:
         loop = asyncio.get_running_loop()
         self._paused_at = loop.time()
-        self.ws.transport.pause_reading()
+        self.hold_reading("backlog")
         self._limit_timer = loop.call_later(
             self.node.config.backlog_timeout_s, self._backlog_timed_out
         )
@@ -224,8 +247,7 @@ class _Session:
             if self._limit_timer is not None:
                 self._limit_timer.cancel()
                 self._limit_timer = None
-            if not self.ws.transport.is_closing():
-                self.ws.transport.resume_reading()
+            self.release_reading("backlog")
 
     def _backlog_timed_out(self) -> None:
         log.warning(
@@ -356,7 +378,12 @@ class EdgeNode:
         self.tasks = tasks if tasks is not None else load_modules(config.tasks)
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
-        self.scheduler = Scheduler(config.max_pending, self.workers)
+        self.scheduler = Scheduler(
+            config.max_pending,
+            self.workers,
+            max_per_share=config.max_pending_per_client,
+            max_bytes=config.max_pending_bytes,
+        )
         self.admission = Admission(
             NodeOffer(
                 node_id=config.node_id or "",
@@ -366,6 +393,7 @@ class EdgeNode:
                 max_batch=self.max_batch,
                 workers=self.workers,
                 keys=keys_of(config),
+                inline_per_turn=config.inline_per_turn,
             ),
             self.scheduler,
         )
@@ -376,6 +404,11 @@ class EdgeNode:
         self._sessions: dict[int, _Session] = {}
         self._sids = itertools.count(1)
         self._chunks: set[asyncio.Task[None]] = set()
+        self._deferring: set[int] = set()  # connections with inline tasks for later turns
+        # Their frames read meanwhile (one read's worth: reading is paused), and whether
+        # one of those is being handled now.
+        self._held: dict[int, deque[bytes]] = {}
+        self._replaying = False
         self._server: Server | None = None
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
@@ -645,6 +678,8 @@ class EdgeNode:
             self._check_idle()
         elif isinstance(event, Hello):
             self._carry_out(self.admission.hello(session.sid, event, time.time()))
+        elif isinstance(event, BadItem):  # one bad submit of a batch: answer it alone
+            session.push(self.admission.bad_item(session.sid, event))
         elif isinstance(event, RemoteProtocolError):
             log.info("client %s: %s", session.state.client_id or "?", event)
 
@@ -652,14 +687,47 @@ class EdgeNode:
         """Carry out admission's decisions on one frame's submits, then hand queued work
         to free pool slots."""
         now = asyncio.get_running_loop().time()
-        for decision in self.admission.submit_all(session.sid, submits, now):
+        item_bytes = session.frame_bytes // len(submits)
+        for decision in self.admission.submit_all(session.sid, submits, now, item_bytes):
             if isinstance(decision, Error):
                 session.push(decision)
             else:  # RunInline
                 task_id, spec, args = decision
                 ok, value, run_s = run_inline(spec, args)
                 session.push(_answer(task_id, ok, value, run_s))
+        for job in self.scheduler.take_pushed_out():  # made room for this client's share
+            self._push(job, pushed_out_error(job, self.scheduler.retry_after_s()))
+        if session.state.deferred and session.sid not in self._deferring:
+            self._deferring.add(session.sid)
+            self._held[session.sid] = deque()
+            # Read no more of this connection until its backlog is run: the frames it
+            # sends meanwhile wait in its socket (TCP pushes back on the sender).
+            session.hold_reading("inline")
+            asyncio.get_running_loop().call_soon(self._run_deferred, session)
         self._dispatch()
+
+    def _run_deferred(self, session: _Session) -> None:
+        """Run this turn's share of a connection's deferred inline tasks (admission rule
+        3), then, once they have run, one frame read meanwhile per turn; come back next
+        turn while some are left, and read the connection again when none is."""
+        sid = session.sid
+        for task_id, spec, args in self.admission.take_inline(sid):
+            ok, value, run_s = run_inline(spec, args)
+            session.push(_answer(task_id, ok, value, run_s))
+        held = self._held.get(sid)
+        if sid in self._sessions and held is not None:
+            if held and not session.state.deferred:
+                self._replaying = True
+                try:
+                    session.receive(held.popleft())
+                finally:
+                    self._replaying = False
+            if held or session.state.deferred:
+                asyncio.get_running_loop().call_soon(self._run_deferred, session)
+                return
+        self._held.pop(sid, None)
+        self._deferring.discard(sid)
+        session.release_reading("inline")
 
     # -- the pool ---------------------------------------------------------------------------
 
@@ -671,7 +739,7 @@ class EdgeNode:
             size = self.scheduler.chunk_size(self._free_slots, cfg.max_chunk, cfg.chunk_budget_s)
             if size == 0:
                 break
-            jobs, expired = self.scheduler.next_chunk(now, size)
+            jobs, expired = self.scheduler.next_chunk(now, size, cfg.chunk_budget_s)
             for job in expired:
                 self._push(job, expired_error(job))
             if jobs:

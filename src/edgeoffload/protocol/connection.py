@@ -165,7 +165,8 @@ class Connection:
         try:
             message = self.codec.decode(data)
         except RemoteProtocolError as exc:
-            self._fail(exc)
+            if not (exc.code is ErrorCode.BAD_FRAME and self._salvage(data)):
+                self._fail(exc)
             return
         new_state = TRANSITIONS.get((self.role, self.state, _R, type(message)))
         if new_state is None:
@@ -191,6 +192,23 @@ class Connection:
         if new_state is State.CLOSED:
             self._close(CLOSE_NORMAL, "closed by peer")
         self._events.append(message)
+
+    def _salvage(self, data: bytes | memoryview) -> bool:
+        """A node keeps the valid submits of a batch with bad items: the batch becomes
+        an event of its valid submits, then a :class:`~edgeoffload.errors.BadItem`
+        event per bad item (the node answers each under its id). False: not such a
+        batch, or not now (refuse the frame whole)."""
+        if self.role is not Role.NODE or self.state not in (State.OPEN, State.DRAINING):
+            return False
+        if (self.role, self.state, _R, SubmitBatch) not in TRANSITIONS:
+            return False
+        batch, bad = self.codec.salvage_batch(data)
+        if not bad:
+            return False
+        if batch is not None:
+            self._events.append(batch)
+        self._events.extend(bad)
+        return True
 
     def events_received(self) -> list[Message | RemoteProtocolError]:
         """Return and clear what :meth:`receive_data` produced, in order."""
