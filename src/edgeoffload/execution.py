@@ -293,6 +293,12 @@ class TaskPool:
         """Start every worker now rather than at the first task."""
         await self._ready()
 
+    @property
+    def started(self) -> bool:
+        """Every worker has started and imported the task modules (what ``/readyz``
+        waits for)."""
+        return self._started
+
     # -- running ---------------------------------------------------------------------------
 
     async def run_chunk(

@@ -363,3 +363,37 @@ def test_inline_frames_past_the_turn_budget_are_all_answered_in_order(node: Node
         await other.close()
 
     run(main())
+
+
+def test_readyz_stays_503_until_the_workers_have_imported_the_tasks(node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 (readiness that means ready): the node listens at once, but it is ready
+    for an orchestrator only once its workers are started and warm."""
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "slow_tasks.py").write_text(
+        "import os, time\n"
+        "from edgeoffload import task\n"
+        "if os.environ.get('EDGEOFFLOAD_POOL_PARENT'):\n"
+        "    time.sleep(2.0)  # the forkserver's import: a heavy model, say\n"
+        "@task(name='slow_echo')\n"
+        "def slow_echo(x):\n"
+        "    return x\n"
+    )
+    node = node_factory("--workers", "1", "--tasks", str(tmp_path / "slow_tasks.py"))
+    base = node.url.replace("ws://", "http://").replace("/offload", "")
+
+    def readyz() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    status, body = readyz()
+    assert (status, body) == (503, "starting: workers are not ready yet\n")
+    deadline = time.monotonic() + 20
+    while readyz()[0] != 200:
+        assert time.monotonic() < deadline, "never ready"
+        time.sleep(0.05)
+    assert readyz() == (200, "ready\n")

@@ -590,6 +590,11 @@ class EdgeNode:
         if path == "/readyz":
             if self.admission.closing or self.drain_reason is not None:
                 return _text(503, f"draining: {self.drain_reason or 'shutting down'}\n")
+            if not self.pool.started:
+                # Ready means warm: the node listens (and serves inline tasks) at once,
+                # but an orchestrator should send work only once every worker has
+                # started and imported the task modules.
+                return _text(503, "starting: workers are not ready yet\n")
             stalled = self.pool.stalled_s(time.monotonic())
             if stalled > self.config.pool_stall_s:
                 return _text(503, f"no free worker for {stalled:.1f} s\n")
