@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -91,29 +92,31 @@ def measure_rate(
 
 
 def per_step(run: RateRun, trace: Trace, settle_s: float = 0.0) -> list[dict[str, float]]:
-    """Achieved against the trace for every trace step wholly inside the run.
+    """Achieved against the trace for every trace step the run covers.
 
-    Each step's achieved rate is the bytes of the bins that lie inside it (after its
-    first ``settle_s``) over their time; bins straddling a step boundary are left out.
+    A step is clipped to the run; its achieved rate is the mean of the bins that lie
+    wholly inside it after its first ``settle_s`` (the time TCP needs to find a new
+    rate). Steps with fewer than two such bins are left out.
     """
     rows = []
     t0 = run.offset_s
     t_end = t0 + len(run.mbps) * run.bin_s
     period = trace.duration_s
-    starts = [float(t) + k * period for k in range(int(t_end // period) + 1) for t in trace.times_s]
-    starts.append((int(t_end // period) + 1) * period)
+    n_periods = int(t_end // period) + 1
+    starts = [float(t) + k * period for k in range(n_periods) for t in trace.times_s]
+    starts.append(n_periods * period)
     for a, b in itertools.pairwise(starts):
-        if a < t0 or b > t_end:
-            continue
-        first = int((a - t0 + settle_s) / run.bin_s + 0.999999)
-        last = int((b - t0) / run.bin_s)  # exclusive
-        if last <= first:
+        lo, hi = max(a + settle_s, t0), min(b, t_end)
+        first = math.ceil((lo - t0) / run.bin_s - 1e-9)
+        last = math.floor((hi - t0) / run.bin_s + 1e-9)  # exclusive
+        if last - first < 2:
             continue
         achieved = statistics.fmean(run.mbps[first:last])
         rows.append(
             {
                 "start_s": round(a, 3),
                 "span_s": round(b - a, 3),
+                "measured_s": round((last - first) * run.bin_s, 3),
                 "trace_mbps": round(rate_at(trace, a), 4),
                 "achieved_mbps": round(achieved, 4),
             }
@@ -197,5 +200,8 @@ def measure_cpu(emu: Emulation, additions: int) -> dict[str, float]:
         "capped_wall_s": round(capped["wall_s"], 3),
         "capped_cpu_s": round(capped["cpu_s"], 3),
         "slowdown": round(capped["wall_s"] / free["wall_s"], 3),
+        # CPU time per wall second: what the cap let the loop have (about the share)
+        "capped_cpu_share": round(capped["cpu_s"] / capped["wall_s"], 3),
+        "free_cpu_share": round(free["cpu_s"] / free["wall_s"], 3),
         "cpu_share": emu.spec.device_cpu or 1.0,
     }
