@@ -12,7 +12,7 @@ import importlib
 import sys
 from pathlib import Path
 
-NAMES = ("rpc", "startup", "compress", "decide", "failover", "sim")
+NAMES = ("rpc", "startup", "compress", "decide", "failover", "sim", "emulation")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

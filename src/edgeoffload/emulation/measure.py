@@ -200,6 +200,9 @@ def measure_cpu(emu: Emulation, additions: int) -> dict[str, float]:
         "capped_wall_s": round(capped["wall_s"], 3),
         "capped_cpu_s": round(capped["cpu_s"], 3),
         "slowdown": round(capped["wall_s"] / free["wall_s"], 3),
+        # against the loop's CPU time: the slowdown on an otherwise idle core (the free
+        # run's wall time includes waiting for the other processes on this machine)
+        "slowdown_vs_idle": round(capped["wall_s"] / free["cpu_s"], 3),
         # CPU time per wall second: what the cap let the loop have (about the share)
         "capped_cpu_share": round(capped["cpu_s"] / capped["wall_s"], 3),
         "free_cpu_share": round(free["cpu_s"] / free["wall_s"], 3),
