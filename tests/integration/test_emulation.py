@@ -3,7 +3,7 @@ relay, loss, the CPU cap and the clean-up after Ctrl-C and SIGKILL.
 
 Every byte stays between namespaces these tests create (addresses 10.250.x.y exist only
 inside them). Tolerances come from measurements on this 2-core machine while other
-work shared it (docs/emulation.md): tbf delivers 95-96 % of its rate to one TCP stream;
+work shared it (docs/emulation.md): one TCP stream gets 99-100 % of the requested rate;
 the relay adds 0.1-2 ms to an RTT; loss is a binomial sample.
 """
 
@@ -45,9 +45,8 @@ def test_a_shaped_rate_and_an_added_delay() -> None:
         rate = measure_rate(emu, 3.0).mean_mbps(skip_s=0.5)
         probes = measure_rtt_loss(emu, 50, 0.02)
     assert _ours(os.getpid()) == []
-    # 20 Mbit/s requested: one TCP stream gets 17-20.5 (tbf framing overhead and the
-    # relay's scheduling; 19.1 measured).
-    assert 17.0 <= rate <= 20.5, rate
+    # 20 Mbit/s of goodput requested: one TCP stream gets 18-21 (19.96 measured).
+    assert 18.0 <= rate <= 21.0, rate
     # 20 ms requested: never less, the median within 5 ms (relay and probe scheduling).
     assert probes["received"] == 50
     assert probes["rtt_ms"]["min"] >= 19.8, probes
@@ -71,7 +70,7 @@ def test_a_replayed_trace_changes_the_rate(tmp_path: Path) -> None:
     steps = per_step(run, trace, settle_s=0.3)
     assert steps, run
     for step in steps:
-        assert 0.8 <= step["achieved_mbps"] / step["trace_mbps"] <= 1.05, (steps, run)
+        assert 0.85 <= step["achieved_mbps"] / step["trace_mbps"] <= 1.1, (steps, run)
     # the stream saw the second and third rates whole (the first one in part)
     seen = {s["trace_mbps"] for s in steps}
     assert {40.0, 20.0} <= seen, steps

@@ -58,9 +58,9 @@ def test_setup_creates_veths_inside_the_namespaces_and_no_default_route() -> Non
             "root",
             "tbf",
             "rate",
-            "20000kbit",
+            "20912kbit",
             "burst",
-            "5000",
+            "5228",
             "latency",
             "100ms",
         ],
@@ -75,9 +75,9 @@ def test_setup_creates_veths_inside_the_namespaces_and_no_default_route() -> Non
             "root",
             "tbf",
             "rate",
-            "20000kbit",
+            "20912kbit",
             "burst",
-            "5000",
+            "5228",
             "latency",
             "100ms",
         ],
@@ -144,8 +144,9 @@ def test_rtt_is_split_between_directions_and_relay_routes_use_the_tun() -> None:
 
 
 def test_tbf_bucket_is_two_ms_at_the_rate_and_never_zero_rate() -> None:
-    assert tbf_args(100, 50) == ["tbf", "rate", "100000kbit", "burst", "25000", "latency", "50ms"]
-    assert tbf_args(0.0, 100)[2] == f"{round(MIN_RATE_MBIT * 1000)}kbit"
+    # goodput rates: the frame rate is 1514/1448 of it
+    assert tbf_args(100, 50) == ["tbf", "rate", "104558kbit", "burst", "26140", "latency", "50ms"]
+    assert tbf_args(0.0, 100)[2] == f"{round(MIN_RATE_MBIT * 1000 * 1514 / 1448)}kbit"
     assert tbf_args(1, 100)[4] == "3028"  # two full frames at least
 
 
