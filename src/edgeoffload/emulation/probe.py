@@ -53,6 +53,7 @@ def sink(port: int, seconds: float, bin_s: float) -> dict[str, object]:
 def source(host: str, port: int, seconds: float) -> None:
     payload = b"\0" * CHUNK
     with socket.create_connection((host, port), timeout=10) as conn:
+        conn.settimeout(None)  # a slow trace step may hold a send for seconds
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             try:
