@@ -417,7 +417,10 @@ class Plan:
 
 
 def _sysctl(ns: str, key: str, value: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"]
+    """Set a per-namespace sysctl by its /proc file (``sysctl`` itself, from procps, is
+    not on every minimal image)."""
+    path = "/proc/sys/" + key.replace(".", "/")
+    return ["ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > {path}"]
 
 
 def tbf_args(rate_mbit: float, queue_ms: float) -> list[str]:

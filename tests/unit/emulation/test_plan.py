@@ -219,3 +219,19 @@ def test_device_commands_enter_only_the_network_namespace() -> None:
 def test_bad_specs_are_config_errors(bad: object) -> None:
     with pytest.raises(ConfigError):
         bad()  # type: ignore[operator]
+
+
+def test_reverse_path_filtering_is_off_in_every_namespace() -> None:
+    plan = make_plan(symmetric_spec(rtt_ms=10), 5)
+    cmds = plan.setup_commands()
+    for ns in plan.namespaces:
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter",
+        ]
+        assert cmd in cmds
