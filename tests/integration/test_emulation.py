@@ -100,6 +100,50 @@ def test_the_device_cpu_cap_slows_a_cpu_bound_loop() -> None:
     assert result["slowdown"] > 1.5, result
 
 
+def test_a_command_runs_on_the_device_with_the_addresses_and_its_exit_code() -> None:
+    script = "; ".join(
+        [
+            'test "$EMULATED_EDGES" = 10.250.0.2,10.250.1.2 || exit 10',
+            'test "$EMULATED_DEVICE_CPU" = 0.5 || exit 11',
+            "if command -v ping >/dev/null; then ping -c1 -W2 10.250.1.2 >/dev/null || exit 12; fi",
+            "grep -q eoemu- /proc/self/cgroup || exit 13",  # in the device's CPU cgroup
+            "exit 3",
+        ]
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeoffload",
+            "emulate",
+            "--edges",
+            "2",
+            "--rate-mbit",
+            "10",
+            "--device-cpu",
+            "0.5",
+            "--cpu-period-ms",
+            "10",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 3, done.stderr
+
+
+def test_both_edges_answer_through_their_own_link() -> None:
+    with Emulation(symmetric_spec(edges=2, rtt_ms=10)) as emu:
+        assert emu.edge_addresses == ("10.250.0.2", "10.250.1.2")
+        for link in (0, 1):
+            probes = measure_rtt_loss(emu, 20, 0.01, link=link)
+            assert probes["received"] == 20 and probes["rtt_ms"]["min"] >= 9.8, probes
+
+
 def _close(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()

@@ -5,7 +5,8 @@ edge namespaces, one veth link each), shapes both directions of every link (a fi
 ``--rate-mbit`` or a ``--trace`` replayed in real time, ``--rtt-ms`` and ``--jitter-ms``
 through the delay relay, ``--loss`` per direction), caps the device's CPU
 (``--device-cpu``), then runs CMD on the device (only its network namespace entered,
-with ``EMULATED_EDGES`` and ``EMULATED_DEVICE`` holding the addresses) and exits with
+with ``EMULATED_EDGES`` and ``EMULATED_DEVICE`` holding the addresses and
+``EMULATED_DEVICE_CPU`` the CPU share, for a client's device model) and exits with
 its code, or, without CMD, stays up until Ctrl-C. Everything is torn down on exit, on
 Ctrl-C and SIGTERM, and, after a SIGKILL, by the next run (``--cleanup`` does only
 that). ``--edge-run`` starts a shell command in every edge namespace first (e.g. a
@@ -48,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device-cpu", type=float, help="CPU share of one core for CMD (e.g. 0.25)"
     )
+    parser.add_argument(
+        "--cpu-period-ms",
+        type=float,
+        default=100.0,
+        help="CFS period of the CPU cap (default 100; shorter spreads the share more evenly)",
+    )
     parser.add_argument("--edge-run", metavar="SHELL", help="command started on every edge")
     parser.add_argument(
         "--cleanup", action="store_true", help="remove what killed runs left behind, then exit"
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         down_rate_mbit=args.down_rate_mbit,
         queue_ms=args.queue_ms,
         device_cpu=args.device_cpu,
+        cpu_period_us=round(args.cpu_period_ms * 1000),
     )
     previous = signal.signal(signal.SIGTERM, _terminate)
     servers: list[subprocess.Popen[bytes]] = []
@@ -96,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         env["EMULATED_EDGES"] = ",".join(emu.edge_addresses)
         env["EMULATED_DEVICE"] = emu.device_address
+        if args.device_cpu is not None:
+            env["EMULATED_DEVICE_CPU"] = f"{args.device_cpu:g}"
         if args.edge_run:
             for i, address in enumerate(emu.edge_addresses):
                 servers.append(

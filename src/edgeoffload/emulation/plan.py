@@ -160,6 +160,7 @@ def symmetric_spec(
     down_rate_mbit: float | None = None,
     queue_ms: float = DEFAULT_QUEUE_MS,
     device_cpu: float | None = None,
+    cpu_period_us: int = 100_000,
 ) -> EmulationSpec:
     """The spec the command line describes: every edge link alike, the RTT split evenly
     between the two directions, the uplink's rate or trace used downlink too unless a
@@ -170,7 +171,7 @@ def symmetric_spec(
     down = Shape(
         down_rate_mbit, down_trace, rtt_ms / 2, jitter_ms, loss if loss_down is None else loss_down
     )
-    return EmulationSpec((LinkSpec(up, down),) * edges, queue_ms, device_cpu)
+    return EmulationSpec((LinkSpec(up, down),) * edges, queue_ms, device_cpu, cpu_period_us)
 
 
 # -- names and addresses ------------------------------------------------------------------
