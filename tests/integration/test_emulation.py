@@ -20,24 +20,31 @@ import numpy as np
 import pytest
 
 from edgeoffload.emulation import Emulation, available, symmetric_spec
+from edgeoffload.emulation.cpu import backend as cpu_backend
 from edgeoffload.emulation.measure import (
     measure_cpu,
     measure_rate,
     measure_rtt_loss,
     per_step,
 )
-from edgeoffload.emulation.network import NETNS_DIR, loss_tool
+from edgeoffload.emulation.network import NETNS_DIR, loss_tool, relay_available
 from edgeoffload.emulation.traceref import load_trace_ref
 from edgeoffload.traces import Trace
 
 REASON = available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+RELAY = relay_available()
+needs_relay = pytest.mark.skipif(RELAY is not None, reason=RELAY or "")
+needs_cgroup = pytest.mark.skipif(
+    cpu_backend() is None, reason="no cgroup with CPU bandwidth control (cpu.max, cfs_quota_us)"
+)
 
 
 def _ours(pid: int) -> list[str]:
     return sorted(p.name for p in NETNS_DIR.glob(f"eoemu-{pid}-*")) if NETNS_DIR.is_dir() else []
 
 
+@needs_relay
 def test_a_shaped_rate_and_an_added_delay() -> None:
     emu = Emulation(symmetric_spec(rate_mbit=20, rtt_ms=20))
     with emu:
@@ -87,6 +94,7 @@ def test_loss_drops_the_requested_share() -> None:
     assert 0.065 <= probes["round_trip_loss"] <= 0.135, probes
 
 
+@needs_cgroup
 def test_the_device_cpu_cap_slows_a_cpu_bound_loop() -> None:
     with Emulation(symmetric_spec(device_cpu=0.25)) as emu:
         assert emu.cpu is not None
@@ -100,6 +108,7 @@ def test_the_device_cpu_cap_slows_a_cpu_bound_loop() -> None:
     assert result["slowdown"] > 1.5, result
 
 
+@needs_cgroup
 def test_a_command_runs_on_the_device_with_the_addresses_and_its_exit_code() -> None:
     script = "; ".join(
         [
@@ -136,6 +145,7 @@ def test_a_command_runs_on_the_device_with_the_addresses_and_its_exit_code() -> 
     assert done.returncode == 3, done.stderr
 
 
+@needs_relay
 def test_both_edges_answer_through_their_own_link() -> None:
     with Emulation(symmetric_spec(edges=2, rtt_ms=10)) as emu:
         assert emu.edge_addresses == ("10.250.0.2", "10.250.1.2")
@@ -170,6 +180,8 @@ def _wait_up(proc: subprocess.Popen[str]) -> None:
     raise AssertionError(f"emulate exited {proc.wait()} before it was up")
 
 
+@needs_relay
+@needs_cgroup
 def test_ctrl_c_tears_everything_down() -> None:
     proc = _emulate("--rate-mbit", "10", "--rtt-ms", "10", "--device-cpu", "0.5")
     try:
@@ -183,6 +195,8 @@ def test_ctrl_c_tears_everything_down() -> None:
     assert not any(Path("/sys/fs/cgroup/cpu").glob(f"eoemu-{proc.pid}-*"))
 
 
+@needs_relay
+@needs_cgroup
 def test_the_next_run_removes_what_a_sigkill_left() -> None:
     proc = _emulate("--rate-mbit", "10", "--rtt-ms", "10", "--device-cpu", "0.5")
     try:

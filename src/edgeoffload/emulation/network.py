@@ -21,6 +21,7 @@ and maybe a cgroup, which the next :meth:`Emulation.start` (or
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -47,13 +48,49 @@ NETNS_DIR = Path("/run/netns")
 COMMAND_TIMEOUT_S = 10.0
 
 
+@functools.cache
 def available() -> str | None:
-    """None if this machine can emulate (root, network namespaces, tbf), else why not."""
+    """None if this machine can emulate, else why not: root, the tools, and a real try
+    (a namespace with a veth pair and a tbf qdisc, made and deleted, about 150 ms)."""
     if os.geteuid() != 0:
         return "network emulation needs root (network namespaces, tc, cgroups)"
     for tool in ("ip", "tc", "nsenter"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (iproute2 / util-linux)"
+    ns = f"eoemu-{os.getpid()}-probe"
+    try:
+        _run(["ip", "netns", "add", ns])
+        _run(["ip", "-n", ns, "link", "add", "name", "a", "type", "veth", "peer", "name", "b"])
+        _run(
+            [
+                "tc",
+                "-n",
+                ns,
+                "qdisc",
+                "add",
+                "dev",
+                "a",
+                "root",
+                "tbf",
+                "rate",
+                "1mbit",
+                "burst",
+                "3028",
+                "latency",
+                "100ms",
+            ]
+        )
+    except EmulationError as exc:
+        return f"the kernel refused a step of the emulation: {exc}"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=COMMAND_TIMEOUT_S)
+    return None
+
+
+def relay_available() -> str | None:
+    """None if the delay relay can run here (a TUN device), else why not."""
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun: delay and jitter need a TUN device"
     return None
 
 
@@ -176,6 +213,9 @@ class Emulation:
                             for cmd in self.plan.loss_commands(link.index, direction, "iptables"):
                                 _run(cmd)
             if any(link.spec.delayed for link in self.plan.links):
+                reason = relay_available()
+                if reason:
+                    raise EmulationError(reason)
                 self._start_relay()
             if self.spec.device_cpu is not None:
                 self.cpu = CpuCap(
