@@ -4,8 +4,9 @@ validates mm-link against the trace it replays).
 
 - **rate**: one TCP stream, device -> edge, while a real trace replays (Ghent 4G bus,
   the first ``--seconds``), with no added delay (kernel path only) and with a 40-ms RTT
-  (through the delay relay); each trace step's achieved rate against the trace's, after
-  ``--settle-s`` for TCP to find the new rate; plus fixed rates.
+  (through the delay relay), and a Norway 3G trace; each trace step's achieved rate
+  against the trace's, after ``--settle-s`` for TCP to find the new rate; plus fixed
+  rates.
 - **RTT**: UDP probes at 10-ms intervals for requested RTTs of 0 to 100 ms, and with
   jitter.
 - **loss**: 2,000 probes at a requested loss per direction; the round trip should lose
@@ -13,7 +14,7 @@ validates mm-link against the trace it replays).
 - **CPU**: a CPU-bound loop free and under ``--device-cpu`` shares (the slowdown).
 
 Writes bench/results/emulation.json and the figures section of docs/emulation.md. Takes
-about 90 s. Every figure depends on what else runs on the machine (the load average
+about 2 minutes. Every figure depends on what else runs on the machine (the load average
 before and after is recorded): probes and the relay are Python processes that compete
 for the same 2 cores.
 """
@@ -32,6 +33,7 @@ from edgeoffload.emulation.measure import measure_cpu, measure_rate, measure_rtt
 from edgeoffload.emulation.traceref import load_trace_ref
 
 TRACE = "ghent_4g:report_bus_0001"
+TRACE_3G = "pensieve_test:norway_bus_1"
 
 
 def _steps_summary(steps: list[dict[str, float]]) -> dict[str, Any]:
@@ -48,10 +50,12 @@ def _steps_summary(steps: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def rate_replay(ref: str, seconds: float, rtt_ms: float, settle_s: float) -> dict[str, Any]:
+def rate_replay(
+    ref: str, seconds: float, rtt_ms: float, settle_s: float, bin_s: float = 0.1
+) -> dict[str, Any]:
     trace = load_trace_ref(ref)
     with Emulation(symmetric_spec(trace=trace, rtt_ms=rtt_ms, down_rate_mbit=1000)) as emu:
-        run = measure_rate(emu, seconds, bin_s=0.1)
+        run = measure_rate(emu, seconds, bin_s=bin_s)
         lag = [c.done_s - c.change.at_s for c in emu.applied]
     steps = per_step(run, trace, settle_s)
     return {
@@ -59,6 +63,7 @@ def rate_replay(ref: str, seconds: float, rtt_ms: float, settle_s: float) -> dic
         "rtt_ms": rtt_ms,
         "seconds": seconds,
         "settle_s": settle_s,
+        "bin_s": bin_s,
         "summary": _steps_summary(steps),
         "change_lag_ms": {
             "median": round(statistics.median(lag) * 1000, 2) if lag else None,
@@ -219,6 +224,8 @@ def main(argv: list[str]) -> int:
     result["rate_replay"] = [
         rate_replay(args.trace, args.seconds, 0.0, args.settle_s),
         rate_replay(args.trace, args.seconds, 40.0, args.settle_s),
+        # Norway 3G: 0.15-8 Mbit/s in steps of about 0.4 s (so finer bins, less settling)
+        rate_replay(TRACE_3G, args.seconds, 0.0, 0.1, bin_s=0.05),
     ]
     result["fixed_rates"] = fixed_rates([5, 20, 50], 0.0, 4.0) + fixed_rates([20], 40.0, 4.0)
     result["rtt"] = rtts([(0, 0), (10, 0), (20, 0), (40, 0), (100, 0), (40, 5)], 200)
