@@ -421,7 +421,8 @@ def _sysctl(ns: str, key: str, value: str) -> list[str]:
     """Set a per-namespace sysctl by its /proc file (``sysctl`` itself, from procps, is
     not on every minimal image)."""
     path = "/proc/sys/" + key.replace(".", "/")
-    return ["ip", "netns", "exec", ns, "sh", "-c", f"echo {value} > {path}"]
+    # A kernel without the setting (no IPv6) has nothing to turn off.
+    return ["ip", "netns", "exec", ns, "sh", "-c", f"[ ! -e {path} ] || echo {value} > {path}"]
 
 
 def tbf_args(rate_mbit: float, queue_ms: float) -> list[str]:
