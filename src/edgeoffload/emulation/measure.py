@@ -96,7 +96,8 @@ def per_step(run: RateRun, trace: Trace, settle_s: float = 0.0) -> list[dict[str
 
     A step is clipped to the run; its achieved rate is the mean of the bins that lie
     wholly inside it after its first ``settle_s`` (the time TCP needs to find a new
-    rate). Steps with fewer than two such bins are left out.
+    rate; for a step the run starts in, after the run's first ``settle_s``: the
+    connection's own start). Steps with fewer than two such bins are left out.
     """
     rows = []
     t0 = run.offset_s
@@ -106,7 +107,7 @@ def per_step(run: RateRun, trace: Trace, settle_s: float = 0.0) -> list[dict[str
     starts = [float(t) + k * period for k in range(n_periods) for t in trace.times_s]
     starts.append(n_periods * period)
     for a, b in itertools.pairwise(starts):
-        lo, hi = max(a + settle_s, t0), min(b, t_end)
+        lo, hi = max(a, t0) + settle_s, min(b, t_end)
         first = math.ceil((lo - t0) / run.bin_s - 1e-9)
         last = math.floor((hi - t0) / run.bin_s + 1e-9)  # exclusive
         if last - first < 2:

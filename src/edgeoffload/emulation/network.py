@@ -156,7 +156,9 @@ class AppliedChange:
 
 @dataclass
 class Emulation:
-    """A running emulated network (see the module docstring).
+    """A running emulated network (see the module docstring). One at a time per
+    ``owner_pid``: the names carry it, so a second one with the same pid fails to start
+    (``EmulationError``, the namespace exists) until the first is closed.
 
     Attributes:
         spec: what to build.
