@@ -264,12 +264,30 @@ class Plan:
                     link.edge_ns,
                 ]
             )
-            for ns, dev, addr in (
-                (link.device_ns, link.device_if, link.device_address),
-                (link.edge_ns, link.edge_if, link.edge_address),
+            for ns, dev, addr, peer, peer_mac in (
+                (
+                    link.device_ns,
+                    link.device_if,
+                    link.device_address,
+                    link.edge_address,
+                    link.edge_mac,
+                ),
+                (
+                    link.edge_ns,
+                    link.edge_if,
+                    link.edge_address,
+                    link.device_address,
+                    link.device_mac,
+                ),
             ):
                 cmds.append(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev])
                 cmds.append(["ip", "-n", ns, "link", "set", dev, "up"])
+                # A permanent neighbour entry: no ARP on the shaped link. ARP probes wait
+                # in the same full tbf queue as the data; when a TCP stream kept it full,
+                # the probes were dropped, the entry FAILED and the link stalled for 3 to
+                # 10 s (measured, on the kernel path). A cellular link has no ARP either.
+                neigh = ["neigh", "replace", peer, "lladdr", peer_mac, "dev", dev]
+                cmds.append(["ip", "-n", ns, *neigh, "nud", "permanent"])
             for direction in ("up", "down"):
                 shape = getattr(link.spec, direction)
                 rate = shape.initial_rate_mbit()

@@ -84,6 +84,18 @@ def test_setup_creates_veths_inside_the_namespaces_and_no_default_route() -> Non
     ]
 
 
+def test_neighbours_are_permanent_so_no_arp_crosses_the_shaped_link() -> None:
+    cmds = make_plan(symmetric_spec(rate_mbit=20), 7).setup_commands()
+    assert [
+        "ip", "-n", "eoemu-7-dev", "neigh", "replace", "10.250.0.2",
+        "lladdr", "02:e0:00:00:00:02", "dev", "edge0", "nud", "permanent",
+    ] in cmds  # fmt: skip
+    assert [
+        "ip", "-n", "eoemu-7-edge0", "neigh", "replace", "10.250.0.1",
+        "lladdr", "02:e0:00:00:00:01", "dev", "eth0", "nud", "permanent",
+    ] in cmds  # fmt: skip
+
+
 def test_loss_rules_sit_at_the_receiver_with_a_per_million_threshold() -> None:
     plan = make_plan(symmetric_spec(loss=0.01, loss_down=0.02), 7)
     up = plan.loss_commands(0, "up")
