@@ -45,6 +45,8 @@ def _steps_summary(steps: list[dict[str, float]]) -> dict[str, Any]:
         "median_abs_error": round(statistics.median(errors), 4) if errors else None,
         "p90_abs_error": round(errors[int(0.9 * (len(errors) - 1))], 4) if errors else None,
         "within_10pct": round(sum(e <= 0.10 for e in errors) / len(errors), 4) if errors else None,
+        # steps that carried under a tenth of their rate: stalls, not shaping error
+        "stalled_steps": sum(r < 0.1 for r in ratios),
         "trace_mean_mbps": round(statistics.fmean(s["trace_mbps"] for s in steps), 3),
         "achieved_mean_mbps": round(statistics.fmean(s["achieved_mbps"] for s in steps), 3),
     }
@@ -70,6 +72,9 @@ def rate_replay(
             "max": round(max(lag) * 1000, 2) if lag else None,
         },
         "per_step": steps,
+        # the raw receiver bins, to look into any stall: bin k starts at offset_s + k*bin_s
+        "offset_s": round(run.offset_s, 4),
+        "bins_mbps": [round(x, 3) for x in run.mbps],
     }
 
 
@@ -140,15 +145,17 @@ def markdown(result: dict[str, Any]) -> str:
         "after its first settle_s; ratio = achieved / trace):",
         "",
         "| trace | RTT ms | steps | median ratio | median abs error | p90 abs error "
-        "| within 10 % | trace mean Mbit/s | achieved mean | change lag ms (median/max) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| within 10 % | stalled steps | trace mean Mbit/s | achieved mean "
+        "| change lag ms (median/max) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rate_replay"]:
         s = r["summary"]
         lines.append(
             f"| {r['trace']} ({r['seconds']:g} s) | {r['rtt_ms']:g} | {s['steps']} "
             f"| {s['median_ratio']} | {s['median_abs_error']} | {s['p90_abs_error']} "
-            f"| {s['within_10pct']} | {s['trace_mean_mbps']} | {s['achieved_mean_mbps']} "
+            f"| {s['within_10pct']} | {s['stalled_steps']} | {s['trace_mean_mbps']} "
+            f"| {s['achieved_mean_mbps']} "
             f"| {r['change_lag_ms']['median']}/{r['change_lag_ms']['max']} |"
         )
     lines += [

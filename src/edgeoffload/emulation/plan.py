@@ -280,12 +280,16 @@ class Plan:
                     link.device_mac,
                 ),
             ):
+                # One segment per packet (no GSO): tbf refuses to send a packet larger
+                # than its bucket, and the bucket shrinks with the rate, so TCP's GSO
+                # packets queued at 60 Mbit/s were stuck after a drop to 3 Mbit/s and
+                # the link stalled for 1-7 s (4 runs of 4; none with this, measured).
+                cmds.append(["ip", "-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"])
                 cmds.append(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev])
                 cmds.append(["ip", "-n", ns, "link", "set", dev, "up"])
-                # A permanent neighbour entry: no ARP on the shaped link. ARP probes wait
-                # in the same full tbf queue as the data; when a TCP stream kept it full,
-                # the probes were dropped, the entry FAILED and the link stalled for 3 to
-                # 10 s (measured, on the kernel path). A cellular link has no ARP either.
+                # A permanent neighbour entry: no ARP on the shaped link, where its
+                # probes would wait in the full tbf queue behind the data (a cellular
+                # link has no ARP either).
                 neigh = ["neigh", "replace", peer, "lladdr", peer_mac, "dev", dev]
                 cmds.append(["ip", "-n", ns, *neigh, "nud", "permanent"])
             for direction in ("up", "down"):

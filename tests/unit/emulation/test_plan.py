@@ -96,6 +96,12 @@ def test_neighbours_are_permanent_so_no_arp_crosses_the_shaped_link() -> None:
     ] in cmds  # fmt: skip
 
 
+def test_every_veth_end_sends_one_segment_per_packet() -> None:
+    cmds = make_plan(symmetric_spec(), 7).setup_commands()
+    for ns, dev in (("eoemu-7-dev", "edge0"), ("eoemu-7-edge0", "eth0")):
+        assert ["ip", "-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"] in cmds
+
+
 def test_loss_rules_sit_at_the_receiver_with_a_per_million_threshold() -> None:
     plan = make_plan(symmetric_spec(loss=0.01, loss_down=0.02), 7)
     up = plan.loss_commands(0, "up")
