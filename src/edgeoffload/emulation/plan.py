@@ -19,7 +19,8 @@ egress:
   (``latency``), so the buffer stays ``queue_ms`` deep when a trace changes the rate.
   A trace replays by ``tc qdisc change`` at each sample's start (see
   :func:`rate_changes`), as mahimahi's mm-link replays its delivery schedule in real
-  time, looping at the end of the file.
+  time, looping at the end of the file. The veths send one segment per packet (no
+  GSO) and know their peer's MAC (no ARP): see :meth:`Plan.setup_commands` for why.
 - **loss**: an nftables rule at the receiver's ``input`` hook, ``numgen random``
   against a per-million threshold (iptables ``statistic`` when nft is missing): each
   packet is dropped independently with the direction's probability.
