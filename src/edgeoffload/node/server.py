@@ -149,6 +149,10 @@ class _Session:
         #: no reason is left, so neither rule undoes the other's pause.
         self._paused_for: set[str] = set()
 
+    def ids(self) -> dict[str, object]:
+        """The ids every log record about this connection carries (edgeoffload.logs)."""
+        return {"conn_id": self.sid, "client_id": self.state.client_id}
+
     def hold_reading(self, reason: str) -> None:
         """Stop reading this connection for ``reason`` (TCP then pushes back on the
         sender), until :meth:`release_reading` with the same reason and no other."""
@@ -238,7 +242,12 @@ class _Session:
         self._limit_timer = loop.call_later(
             self.node.config.backlog_timeout_s, self._backlog_timed_out
         )
-        log.info("client %s: %d bytes unread; reading paused", self.state.client_id, self._unsent())
+        log.info(
+            "client %s: %d bytes unread; reading paused",
+            self.state.client_id,
+            self._unsent(),
+            extra=self.ids(),
+        )
 
     def _maybe_resume(self) -> None:
         low = self.node.config.max_backlog_bytes // 2
@@ -255,6 +264,7 @@ class _Session:
             self.state.client_id,
             self.node.config.backlog_timeout_s,
             CLOSE_BACKLOG_FULL,
+            extra=self.ids(),
         )
         self._overflow("result backlog full: the client does not read")
 
@@ -662,7 +672,10 @@ class EdgeNode:
         dropped = self.admission.close(session.sid)
         if dropped:
             log.info(
-                "client %s left with %d tasks pending; dropped", session.state.client_id, dropped
+                "client %s left with %d tasks pending; dropped",
+                session.state.client_id,
+                dropped,
+                extra=session.ids(),
             )
             self._stop_unwanted()
         self._check_idle()
@@ -686,7 +699,7 @@ class EdgeNode:
         elif isinstance(event, BadItem):  # one bad submit of a batch: answer it alone
             session.push(self.admission.bad_item(session.sid, event))
         elif isinstance(event, RemoteProtocolError):
-            log.info("client %s: %s", session.state.client_id or "?", event)
+            log.info("client %s: %s", session.state.client_id or "?", event, extra=session.ids())
 
     def _on_submits(self, session: _Session, submits: Sequence[Submit]) -> None:
         """Carry out admission's decisions on one frame's submits, then hand queued work
@@ -817,7 +830,13 @@ class EdgeNode:
                 why = f"ran past its time limit of {limit:g} s; stopped"
                 error = Error(job.id, ErrorCode.DEADLINE_EXCEEDED, why)
             chunk.stopped = (index, ran_s, error)
-            log.info("task %s of client %s: %s", job.id, job.owner, why)
+            log.info(
+                "task %s of client %s: %s",
+                job.id,
+                job.owner,
+                why,
+                extra={"task_id": job.id, "conn_id": job.owner},
+            )
             self.pool.stop(chunk, why)
 
     def _push(self, job: Job, answer: Answer) -> None:
