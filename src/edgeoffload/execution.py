@@ -33,7 +33,7 @@ from .protocol.codec import Codec
 from .tasks import TaskSpec, load_modules
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 log = logging.getLogger("edgeoffload.execution")
 
@@ -96,12 +96,32 @@ def _noop() -> int:
 
 # -- parent side ------------------------------------------------------------------------
 
+_STARTER: ThreadPoolExecutor | None = None
+
+
+def _starter() -> ThreadPoolExecutor:
+    """The one thread that starts pools, alive as long as the process.
+
+    The forkserver arms ``PR_SET_PDEATHSIG``, and Linux sends it when the *thread* that
+    forked the process exits, not the process. Started from ``asyncio.to_thread``, the
+    forkserver (and every worker with it) was killed when its event loop's default
+    executor shut down, at the end of ``asyncio.run``: a pool used on a later loop failed
+    every chunk, and the next pool in the process once with ``ConnectionRefusedError``.
+    """
+    global _STARTER
+    if _STARTER is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _STARTER = ThreadPoolExecutor(1, thread_name_prefix="edgeoffload-pool-start")
+    return _STARTER
+
 
 class TaskPool:
     """A process pool that runs chunks of registered tasks.
 
     Starting workers blocks (the forkserver must start and import the task modules
-    before it forks), so it happens on a helper thread: the event loop keeps serving,
+    before it forks), so it happens on a helper thread (:func:`_starter`, one per
+    process, for the reason it gives): the event loop keeps serving,
     and a chunk that arrives meanwhile waits for the workers instead of stalling it.
 
     Args:
@@ -139,7 +159,8 @@ class TaskPool:
         if self._executor is not None:
             return self._executor
         if self._starting is None:
-            self._starting = asyncio.ensure_future(asyncio.to_thread(self._start))
+            loop = asyncio.get_running_loop()
+            self._starting = asyncio.ensure_future(loop.run_in_executor(_starter(), self._start))
         starting = self._starting
         try:
             ex = await asyncio.shield(starting)

@@ -57,8 +57,7 @@ def test_raw_embeds_encoded_bytes_unchanged() -> None:
 
 
 def in_pool(*chunks: list[tuple[str, list[Any]]]) -> tuple[list[list[Any]], int]:
-    """Run chunks one after another in a fresh one-worker pool, on one event loop (the
-    pool's forkserver lives as long as the thread that started it: see the last test);
+    """Run chunks one after another in a fresh one-worker pool, on one event loop;
     returns their outcomes and the pool's restarts."""
     pool = TaskPool([MODULE], workers=1)
 
@@ -141,12 +140,6 @@ print(ok and Codec().decode_value(value) == 3, value)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the forkserver is started from a helper thread and arms PR_SET_PDEATHSIG, "
-    "which fires when that thread (not the process) exits: when the loop that warmed the "
-    "pool ends, its default executor's threads exit and the workers die with them",
-)
 def test_a_pool_warmed_on_one_loop_serves_on_the_next() -> None:
     import subprocess
     import sys
