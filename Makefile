@@ -6,8 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit docs bench bench-rpc bench-startup bench-compress models clean system-deps train bench-decide bench-sim \
-	image docker-start docker-stop bench-deploy
+.PHONY: demo test lint unit docs bench bench-rpc bench-abuse bench-startup bench-compress models clean system-deps \
+	train bench-decide bench-sim image docker-start docker-stop bench-deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ bench-startup: $(VENV)/.bench
 
 bench-rpc: $(VENV)/.bench
 	$(BIN)/edgeoffload bench rpc --update-docs
+
+# A well-behaved client beside abusive ones (bench/results/abuse.json, docs/reliability.md);
+# about 30 s. A benchmark, not part of `make test`.
+bench-abuse: $(VENV)/.bench
+	$(BIN)/edgeoffload bench abuse --update-docs
 
 # Compression report (trains the digits models with torch; 1 to 3 minutes on 2 cores).
 bench-compress: $(VENV)/.test

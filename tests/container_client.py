@@ -45,11 +45,13 @@ async def main(controller: str, tasks: int) -> None:
 
             return cb
 
-        for i in range(tasks):
+        handles = [
             client.submit_nowait("sleep_echo", [i, 0.02], on_done(i), where="edge")
+            for i in range(tasks)
+        ]
         await asyncio.sleep(0.5)
-        emit({"in_flight": {link.node_id: client.owner.in_flight(link.node_id)
-                            for link in client.nodes}})  # fmt: skip
+        on_node = Counter(h.node for h in handles if not h.done())
+        emit({"in_flight": {link.node_id: on_node[link.node_id] for link in client.nodes}})
         await asyncio.wait_for(done, 90)
         stats = client.statistics()
         emit({

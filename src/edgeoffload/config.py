@@ -91,6 +91,17 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     workers: Annotated[int, msgspec.Meta(ge=0)] = 0
     #: Queued plus running pool tasks the node admits before answering `overloaded`.
     max_pending: Count = 10_000
+    #: Most of those one client may hold (its token's subject, else its connection).
+    #: Each client's share is max_pending // clients holding tasks; this caps it
+    #: lower (None: the share alone). See docs/reliability.md, "Fair sharing".
+    max_pending_per_client: Count | None = None
+    #: Argument bytes held in queued and running pool tasks, shared between clients
+    #: like max_pending (each its max_pending_bytes // clients holding tasks; one task
+    #: alone is always taken). 1 GiB: 64 frames at the 16 MiB frame limit.
+    max_pending_bytes: Count | None = 1 << 30
+    #: Inline tasks one connection runs per event-loop turn; the rest wait for later
+    #: turns (within the client's share), so a flood cannot hold the loop.
+    inline_per_turn: Count = 256
     #: Largest frame accepted; bigger ones close the connection with 1009 unread.
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     #: Most tasks handed to one worker at once. Larger chunks amortise inter-process cost
@@ -101,6 +112,22 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     chunk_budget_s: Positive = 0.02
     #: On SIGTERM, time allowed for admitted work to finish before it is cancelled.
     drain_timeout_s: NonNegative = 10.0
+    #: Longest a pool task may run (a task's own ``@task(timeout_s=...)`` is capped by
+    #: it); past it, or past its deadline, its worker is stopped and replaced.
+    max_task_s: Positive = 600.0
+    #: /readyz answers 503 when no worker has been free for this long (all pinned).
+    pool_stall_s: Positive = 30.0
+    #: Unsent answers kept per connection; above it the node stops reading the
+    #: connection until the client reads (a client that never reads costs this much).
+    max_backlog_bytes: Count = 32 << 20
+    #: A connection whose backlog stays full this long is closed (code 4002).
+    backlog_timeout_s: Positive = 30.0
+    #: A connection that sends no hello this long after opening is closed (code 4001).
+    hello_timeout_s: Positive = 10.0
+    #: Open connections (handshakes included) the node accepts; more get HTTP 503.
+    max_connections: Count = 4096
+    #: Open connections from one source address; more get HTTP 429.
+    max_connections_per_address: Count = 1024
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.

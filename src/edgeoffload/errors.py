@@ -67,6 +67,18 @@ class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol forbids."""
 
 
+class BadItem(RemoteProtocolError):
+    """One submit of a batch frame does not decode; the frame's other submits stand.
+
+    Attributes:
+        task_id: the item's id when one could be read from it, else None.
+    """
+
+    def __init__(self, task_id: int | None, message: str) -> None:
+        super().__init__(ErrorCode.BAD_FRAME, message)
+        self.task_id = task_id
+
+
 class FrameTooLarge(LocalProtocolError):
     """A frame exceeds the size limit; it was refused before being sent or buffered."""
 

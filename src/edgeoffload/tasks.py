@@ -53,6 +53,9 @@ class TaskSpec:
         idempotent: running it twice is harmless (allows hedged requests).
         requires: node labels the task needs, e.g. ``{"gpu": "true"}``: it is placed
             only on nodes that carry all of them.
+        timeout_s: longest one run may take on a node's pool (capped by the node's
+            ``max_task_s``); past it the worker is stopped and the task answered
+            ``deadline_exceeded``. None: the node's cap alone.
     """
 
     name: str
@@ -67,6 +70,7 @@ class TaskSpec:
     inline: bool = False
     idempotent: bool = False
     requires: dict[str, str] = field(default_factory=dict)
+    timeout_s: float | None = None
     _check: Callable[[list[Any]], list[Any]] = field(default=lambda a: a, repr=False)
 
     def hints(self, args: list[Any] | tuple[Any, ...] = ()) -> ResourceHints:
@@ -144,6 +148,7 @@ def task(
     inline: bool = False,
     idempotent: bool = False,
     requires: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -161,11 +166,15 @@ def task(
     inline: bool = False,
     idempotent: bool = False,
     requires: dict[str, str] | None = None,
+    timeout_s: float | None = None,
 ) -> F | Callable[[F], F]:
     """Register a function as a task (usable bare, ``@task``, or with options).
 
     The name defaults to the function's ``__name__``. See :class:`TaskSpec` for the flags.
     """
+
+    if timeout_s is not None and not timeout_s > 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
 
     def register(f: F) -> F:
         spec = TaskSpec(
@@ -181,6 +190,7 @@ def task(
             inline=inline,
             idempotent=idempotent,
             requires=dict(requires or {}),
+            timeout_s=timeout_s,
             _check=_make_checker(f),
         )
         REGISTRY.add(spec)

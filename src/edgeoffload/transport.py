@@ -9,8 +9,11 @@ Two things, both measured on the round trip of a tiny task:
   complete data message to a callback, through :func:`dispatch`, from websockets' own
   ``process_event`` (the documented override point of the ``create_connection`` escape
   hatch), in the same turn in which its bytes arrived.
-  Backpressure is natural: the callback runs before more data is read. Fragmented
-  messages (which edgeoffload never sends) still go through the assembler.
+  Backpressure is natural: the callback runs before more data is read (and the node
+  pauses reading a connection whose answers pile up unread). Fragmented messages
+  (which edgeoffload never sends) are assembled here too: left to websockets'
+  assembler, which nobody reads, they were lost, and after its queue filled (about 14)
+  the connection stopped being read.
 - **Writes without awaiting** (:func:`write_nowait`). ``await ws.send(frame)`` costs an
   async context manager and a drain per frame. When the connection is open and its
   write buffer is below websockets' high-water mark, the frame is written at once
@@ -39,14 +42,35 @@ OnMessage = Callable[[bytes], None]
 
 
 def dispatch(conn: WsConnection, handler: OnMessage | None, event: Event) -> bool:
-    """Hand a complete data frame to ``handler``; False if it is not one (or no handler)."""
-    if handler is None or not isinstance(event, Frame) or not event.fin:
+    """Hand a complete data message to ``handler``; False if the frame is not part of one
+    (a control frame) or there is no handler.
+
+    A fragmented message (RFC 6455 section 5.4: legal, though edgeoffload never sends
+    one) is assembled here and handed over whole at its last frame. Its total size is
+    bounded by the connection's ``max_size`` already: websockets' parser counts the
+    fragments of a message together and closes with 1009 past it.
+    """
+    if handler is None or not isinstance(event, Frame):
         return False
-    if event.opcode is not Opcode.BINARY and event.opcode is not Opcode.TEXT:
+    opcode = event.opcode
+    parts: list[bytes] | None = getattr(conn, "_fragments", None)
+    if opcode is Opcode.CONT:
+        if parts is None:  # websockets' parser refuses this already
+            return False
+        parts.append(bytes(event.data))
+        if not event.fin:
+            return True
+        conn._fragments = None  # type: ignore[attr-defined]
+        data: bytes = b"".join(parts)
+    elif opcode is Opcode.BINARY or opcode is Opcode.TEXT:
+        if not event.fin:
+            conn._fragments = [bytes(event.data)]  # type: ignore[attr-defined]
+            return True
+        data = event.data if isinstance(event.data, bytes) else bytes(event.data)
+    else:
         return False
-    data = event.data
     try:
-        handler(data if isinstance(data, bytes) else bytes(data))
+        handler(data)
     except Exception:
         # A bug in the handler must not corrupt websockets' parser state: drop the
         # connection (its owner sees it close and recovers), keep the process.

@@ -412,3 +412,14 @@ def test_a_dashboard_stream_is_let_go_when_its_page_goes(controller_factory, tmp
     wait_for(lambda: streams() == 1, what="the closed page's stream let go")
     pages[1].close()
     wait_for(lambda: streams() == 0, what="both let go")
+
+
+def test_a_405_names_the_allowed_methods(controller_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen: 405 answers without Allow (RFC 9110 section 15.5.6 requires it)."""
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    request = urllib.request.Request(controller.url + "/api/nodes", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    info.value.close()
+    assert info.value.code == 405
+    assert info.value.headers.get("Allow") == "GET"

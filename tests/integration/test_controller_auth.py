@@ -209,3 +209,16 @@ def test_a_controller_without_a_secret_stays_open_on_loopback(controller_factory
     open_controller = controller_factory("--store", f"sqlite:///{tmp_path}/open.db")
     assert http("GET", f"{open_controller.url}/api/nodes")[0] == 200
     assert os.environ.get("EDGEOFFLOAD_AUTH_SECRET") is None
+
+
+def test_a_node_with_the_site_secret_signs_its_own_node_token(  # type: ignore[no-untyped-def]
+    secured, secret_file, node_factory
+) -> None:
+    """Kubernetes pods and compose services hold the site secret, and their node id is
+    known only at run time: such a node needs no token made for it beforehand."""
+    node = node_factory(
+        "--workers", "1", "--controller", ws_url(secured), "--node-id", "pod-7f3a",
+        "--auth-secret-file", str(secret_file),
+    )  # fmt: skip
+    wait_for(lambda: [(r["node_id"], r["url"]) for r in rows(secured)] == [("pod-7f3a", node.url)],
+             what="the node joined with a token of its own")  # fmt: skip

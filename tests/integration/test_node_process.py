@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from unittest.mock import ANY
 
 import msgspec
 import numpy as np
@@ -35,6 +36,7 @@ from edgeoffload.protocol.messages import (
     ResultBatch,
     Status,
     Submit,
+    SubmitBatch,
     Welcome,
 )
 from tests.conftest import NodeProcess, run
@@ -59,6 +61,17 @@ async def answer(ws, task_id: int):  # type: ignore[no-untyped-def]
         for item in items:
             if isinstance(item, Result | Error) and item.id == task_id:
                 return item
+
+
+async def answers_for(ws, ids) -> list[Result | Error]:  # type: ignore[no-untyped-def]
+    """Read frames until there is an answer for each of ``ids``; return them in order."""
+    got: dict[int, Result | Error] = {}
+    while not set(ids) <= got.keys():
+        message = codec.decode(await ws.recv(decode=False))
+        for item in message.items if isinstance(message, ResultBatch) else [message]:
+            if isinstance(item, Result | Error) and item.id is not None:
+                got[item.id] = item
+    return [got[i] for i in ids]
 
 
 SECRET = "correct-horse-battery-staple-0123456789"
@@ -269,3 +282,118 @@ def test_ready_quickly_after_start(node: NodeProcess) -> None:
             assert await client.submit("echo", 0) == 0
 
     run(main())
+
+
+def test_a_client_filling_the_queue_does_not_refuse_anothers_pool_tasks(node_factory) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12: one client filling the queue made every other client's pool submits fail
+    # `overloaded` (10 of 10). The hog fills it with slow tasks on one worker; the other
+    # client, under its fair share, gets all 10 answered (the hog's newest queued tasks
+    # are pushed out for them, answered `overloaded` with a retry hint).
+    node = node_factory("--workers", "1", "--max-pending", "200")
+
+    async def main() -> None:
+        ws, _ = await raw_session(node.url)
+        hog = [Submit(i, "sleep", [0.01]) for i in range(200)]
+        await ws.send(codec.encode(SubmitBatch(hog)))
+        await ws.send(codec.encode(Submit(1000, "sleep", [0.01])))  # over its share
+        refused = await answer(ws, 1000)
+        assert refused.code is ErrorCode.OVERLOADED and refused.retry_after_s
+        other, _ = await raw_session(node.url)
+        await other.send(
+            codec.encode(SubmitBatch([Submit(i, "echo_pool", [i]) for i in range(10)]))
+        )
+        answers = await answers_for(other, range(10))  # each refusal would show here
+        assert answers == [Result(i, i, a.run_ms) for i, a in enumerate(answers)]
+        await other.close()
+        pushed = await answers_for(ws, range(190, 200))
+        assert all(e.code is ErrorCode.OVERLOADED and "pushed out" in e.message for e in pushed)
+        await ws.close()
+
+    run(main())
+
+
+def test_a_duplicate_id_in_flight_is_refused_once_and_answered_once(node: NodeProcess) -> None:
+    # Issue 12, 6: it was answered twice under the same id (an error, then the result).
+    async def main() -> None:
+        ws, _ = await raw_session(node.url)
+        await ws.send(codec.encode(Submit(1, "sleep_echo", ["first", 0.2])))
+        await ws.send(codec.encode(Submit(1, "sleep_echo", ["second", 0.0])))
+        refusal = codec.decode(await ws.recv(decode=False))
+        assert refusal == Error(
+            None, ErrorCode.DUPLICATE_ID, "task id 1 is already in flight; this submit was ignored"
+        )
+        result = await answer(ws, 1)
+        assert isinstance(result, Result) and result.value == "first"
+        # a bad item in a batch is answered alone, the others run
+        frame = msgspec.msgpack.encode(
+            [4, [[3, 2, "echo", ["ok"]], [3, 3, "echo", [1], 5000], [3, 4, "echo", ["ok too"]]]]
+        )
+        await ws.send(frame)
+        answers = dict(zip((2, 3, 4), await answers_for(ws, (2, 3, 4)), strict=True))
+        assert answers[2] == Result(2, "ok", answers[2].run_ms)
+        assert answers[4] == Result(4, "ok too", answers[4].run_ms)
+        assert answers[3].code is ErrorCode.BAD_FRAME and "batch item 1" in answers[3].message
+        await ws.close()
+
+    run(main())
+
+
+def test_inline_frames_past_the_turn_budget_are_all_answered_in_order(node: NodeProcess) -> None:
+    # A frame of 4,096 inline tasks runs 256 a turn (the connection is not read
+    # meanwhile, then read again): every task is answered, in order, and the
+    # connection keeps serving; another connection is served meanwhile.
+    async def main() -> None:
+        flood, _ = await raw_session(node.url)
+        other, _ = await raw_session(node.url)
+        for k in range(3):
+            items = [Submit(k * 4096 + i, "echo", [i]) for i in range(4096)]
+            await flood.send(codec.encode(SubmitBatch(items)))
+        await other.send(codec.encode(Submit(1, "echo", ["me"])))
+        order: list[int] = []
+        while len(order) < 3 * 4096:
+            message = codec.decode(await flood.recv(decode=False))
+            for item in message.items if isinstance(message, ResultBatch) else [message]:
+                assert isinstance(item, Result), item
+                order.append(item.id)
+        assert order == list(range(3 * 4096))
+        assert await answers_for(other, [1]) == [Result(1, "me", ANY)]
+        await flood.send(codec.encode(Submit(99_999, "echo", ["still here"])))
+        assert (await answers_for(flood, [99_999]))[0].value == "still here"  # type: ignore[union-attr]
+        await flood.close()
+        await other.close()
+
+    run(main())
+
+
+def test_readyz_stays_503_until_the_workers_have_imported_the_tasks(node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 (readiness that means ready): the node listens at once, but it is ready
+    for an orchestrator only once its workers are started and warm."""
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "slow_tasks.py").write_text(
+        "import os, time\n"
+        "from edgeoffload import task\n"
+        "if os.environ.get('EDGEOFFLOAD_POOL_PARENT'):\n"
+        "    time.sleep(2.0)  # the forkserver's import: a heavy model, say\n"
+        "@task(name='slow_echo')\n"
+        "def slow_echo(x):\n"
+        "    return x\n"
+    )
+    node = node_factory("--workers", "1", "--tasks", str(tmp_path / "slow_tasks.py"))
+    base = node.url.replace("ws://", "http://").replace("/offload", "")
+
+    def readyz() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    status, body = readyz()
+    assert (status, body) == (503, "starting: workers are not ready yet\n")
+    deadline = time.monotonic() + 20
+    while readyz()[0] != 200:
+        assert time.monotonic() < deadline, "never ready"
+        time.sleep(0.05)
+    assert readyz() == (200, "ready\n")

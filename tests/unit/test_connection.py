@@ -167,3 +167,38 @@ def test_every_state_is_reachable_in_the_table() -> None:
     targets = {state for state in TRANSITIONS.values()}
     sources = {key[1] for key in TRANSITIONS}
     assert targets | sources == set(State)
+
+
+def test_a_batch_with_bad_items_keeps_its_valid_submits_and_names_each_bad_one() -> None:
+    # Issue 12, 6: one invalid item (priority 5000) refused the whole batch, answered
+    # Error(None, bad_frame): the sender lost every task of the frame without their ids.
+    import msgspec
+
+    from edgeoffload.errors import BadItem
+
+    pair = Pair()
+    pair.handshake()
+    frame = msgspec.msgpack.encode(
+        [4, [[3, 1, "echo", [1]], [3, 2, "echo", [2], 5000], [3, 3, "echo", [3]], [3, "x"], 7]]
+    )
+    pair.node.receive_data(frame)
+    batch, *bad = pair.node.events_received()
+    assert batch == SubmitBatch([Submit(1, "echo", [1]), Submit(3, "echo", [3])])
+    assert [(type(e), e.task_id, e.code, e.message) for e in bad if isinstance(e, BadItem)] == [
+        (BadItem, 2, ErrorCode.BAD_FRAME, "batch item 1: Expected `int` <= 1000 - at `$[4]`"),
+        (
+            BadItem,
+            None,
+            ErrorCode.BAD_FRAME,
+            "batch item 3: Expected `array` of at least length 4, got 2",
+        ),
+        (BadItem, None, ErrorCode.BAD_FRAME, "batch item 4: Expected `array`, got `int`"),
+    ]
+    assert len(bad) == 3
+    assert pair.node.data_to_send() == []  # the node answers them (see admission.bad_item)
+    assert pair.node.state is State.OPEN
+    # a frame that is not a batch of submits is still refused whole
+    pair.node.receive_data(msgspec.msgpack.encode([8, ["not an id"]]))
+    (event,) = pair.node.events_received()
+    assert type(event) is RemoteProtocolError
+    assert pair.node.codec.decode(pair.node.data_to_send()[0]).id is None  # type: ignore[union-attr]

@@ -24,3 +24,12 @@ def test_protocol_doc_descriptions_match_the_code() -> None:
     text = (ROOT / "docs" / "protocol.md").read_text()
     for code, description in DESCRIPTIONS.items():
         assert f"| `{code.value}` | {description} |" in text, code
+
+
+def test_protocol_doc_lists_every_close_code() -> None:
+    from edgeoffload.protocol import connection
+
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    for name in dir(connection):
+        if name.startswith("CLOSE_"):
+            assert f"| {getattr(connection, name)} |" in text, name

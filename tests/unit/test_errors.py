@@ -45,6 +45,7 @@ def test_public_exports_are_complete_and_importable() -> None:
             "ProtocolError",
             "LocalProtocolError",
             "RemoteProtocolError",
+            "BadItem",
             "InvalidState",
             "NodeError",
         }

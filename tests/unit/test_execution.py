@@ -1,7 +1,7 @@
-"""execution: running a task inline (timed, exceptions become outcomes) and in the
-process pool with one real forkserver worker: values come back as msgpack bytes, a
-value that cannot travel fails alone, a dead worker fails its chunk and the pool
-restarts for the next one."""
+"""The process pool (real forkserver workers): chunks, a worker that dies, and a worker
+stopped and replaced while it runs a task that would hold it for good. Running a task
+inline (timed, exceptions become outcomes); values that come back as msgpack bytes, a
+value that cannot travel failing alone, a dead worker failing its whole chunk."""
 
 from __future__ import annotations
 
@@ -13,12 +13,52 @@ import msgspec
 import pytest
 
 import edgeoffload.examples.tasks  # noqa: F401  (registers the example tasks)
-from edgeoffload.execution import TaskPool, raw, run_inline
+from edgeoffload.execution import STOPPED, TaskPool, raw, run_inline
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.tasks import TaskSpec, spec_of
 from tests.conftest import run
 
-MODULE = "edgeoffload.examples.tasks"
+MODULES = ["edgeoffload.examples.tasks"]
+
+
+def test_a_stopped_worker_is_replaced_and_its_slot_free_within_a_second() -> None:
+    async def stopped() -> None:
+        pool = TaskPool(MODULES, 1)
+        try:
+            await pool.warm()
+            pinned = asyncio.ensure_future(pool.run_chunk([("sleep", [30.0])], key="k"))
+            await asyncio.sleep(0.3)
+            ((key, index, since),) = pool.running()
+            assert (key, index) == ("k", 0) and since <= time.monotonic()
+            assert pool.stalled_s(time.monotonic()) > 0.2  # the only worker is pinned
+            t0 = time.monotonic()
+            assert pool.stop("k", "cancelled")
+            assert await pinned == [(False, (STOPPED, "cancelled"), 0.0)]
+            ((ok, value, _),) = await pool.run_chunk([("add", [1, 2])])
+            assert ok and value == b"\x03"
+            assert time.monotonic() - t0 < 1.0 and pool.restarts == 1
+            assert pool.stalled_s(time.monotonic()) == 0.0
+            assert not pool.stop("k", "again")  # nothing runs under that key now
+        finally:
+            await pool.close()
+
+    run(stopped(), timeout=60)
+
+
+def test_a_worker_that_dies_fails_its_chunk_and_is_replaced() -> None:
+    async def scenario() -> None:
+        pool = TaskPool(MODULES, 1)
+        try:
+            ((ok, (exc_type, message), _),) = await pool.run_chunk([("crash", [3])])
+            assert not ok and exc_type == "WorkerDied" and "died" in message
+            outcomes = await pool.run_chunk([("add", [1, 2]), ("fail", ["no"])])
+            assert outcomes[0][:2] == (True, b"\x03")
+            assert outcomes[1][:2] == (False, ("ValueError", "no"))
+            assert pool.restarts == 1
+        finally:
+            await pool.close()
+
+    run(scenario(), timeout=60)
 
 
 def example(name: str) -> TaskSpec:
@@ -59,7 +99,7 @@ def test_raw_embeds_encoded_bytes_unchanged() -> None:
 def in_pool(*chunks: list[tuple[str, list[Any]]]) -> tuple[list[list[Any]], int]:
     """Run chunks one after another in a fresh one-worker pool, on one event loop;
     returns their outcomes and the pool's restarts."""
-    pool = TaskPool([MODULE], workers=1)
+    pool = TaskPool(MODULES, workers=1)
 
     async def main() -> list[list[Any]]:
         try:
@@ -100,7 +140,7 @@ def test_a_dead_worker_fails_its_chunk_and_the_pool_restarts() -> None:
 
 
 def test_concurrent_callers_share_one_start() -> None:
-    p = TaskPool([MODULE], workers=1)
+    p = TaskPool(MODULES, workers=1)
 
     async def main() -> list[list[tuple[bool, Any, float]]]:
         try:
@@ -117,35 +157,7 @@ def test_concurrent_callers_share_one_start() -> None:
 
 
 def test_close_without_a_start_and_shutdown_twice_are_harmless() -> None:
-    p = TaskPool([MODULE], workers=1)
+    p = TaskPool(MODULES, workers=1)
     run(p.close())
     p.shutdown()
     p.shutdown()
-
-
-#: A fresh interpreter: the forkserver is one per process, so in this test process an
-#: earlier test may have started it from a thread that is still alive.
-CROSS_LOOP = """
-import time
-import edgeoffload.examples.tasks
-from edgeoffload.execution import TaskPool
-from edgeoffload.protocol.codec import Codec
-from tests.conftest import run
-pool = TaskPool(["edgeoffload.examples.tasks"], workers=1)
-run(pool.warm(), timeout=60)
-time.sleep(0.5)  # let the first loop's threads exit and the kernel's signal land
-((ok, value, _),) = run(pool.run_chunk([("add", [1, 2])]), timeout=60)
-run(pool.close())
-print(ok and Codec().decode_value(value) == 3, value)
-"""
-
-
-def test_a_pool_warmed_on_one_loop_serves_on_the_next() -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", CROSS_LOOP], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("True"), done.stdout

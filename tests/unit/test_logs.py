@@ -59,3 +59,20 @@ def test_configure_replaces_handlers_and_refuses_unknown_values() -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_the_client_s_records_about_a_node_carry_its_id(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from edgeoffload import Client
+
+    async def main() -> None:
+        async with Client(["ws://127.0.0.1:9/offload"]):
+            pass
+
+    with caplog.at_level(logging.INFO, logger="edgeoffload.client"):
+        asyncio.run(main())
+    about = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert about and about[0].node_id == "ws://127.0.0.1:9/offload"  # type: ignore[attr-defined]
+    doc = json.loads(JsonFormatter().format(about[0]))
+    assert doc["node_id"] == "ws://127.0.0.1:9/offload"

@@ -102,3 +102,13 @@ def test_registry_lookup_by_name() -> None:
     spec = REGISTRY.get("echo")
     assert spec is not None and spec.inline
     assert REGISTRY.get("nope") is None
+
+
+def test_a_time_limit_is_part_of_the_registration() -> None:
+    @task(name="test_limited", timeout_s=2.5)
+    def limited() -> None: ...
+
+    spec = spec_of(limited)
+    assert spec is not None and spec.timeout_s == 2.5
+    with pytest.raises(ValueError, match="timeout_s must be positive"):
+        task(name="test_never", timeout_s=0)

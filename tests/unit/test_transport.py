@@ -180,16 +180,30 @@ def test_dispatch_hands_over_whole_data_frames_as_bytes() -> None:
     assert all(type(g) is bytes for g in got)
 
 
-def test_dispatch_leaves_control_fragmented_and_unhandled_frames_to_websockets() -> None:
+def test_dispatch_leaves_control_and_unhandled_frames_to_websockets() -> None:
     got: list[bytes] = []
     conn = fake_conn()
     assert not dispatch(conn, None, Frame(Opcode.BINARY, b"x"))
-    assert not dispatch(conn, got.append, Frame(Opcode.BINARY, b"x", fin=False))
-    assert not dispatch(conn, got.append, Frame(Opcode.CONT, b"x"))
     assert not dispatch(conn, got.append, Frame(Opcode.PING, b""))
+    assert not dispatch(conn, got.append, Frame(Opcode.PONG, b""))
     assert not dispatch(conn, got.append, Frame(Opcode.CLOSE, b""))
+    assert not dispatch(conn, got.append, Frame(Opcode.CONT, b"x"))  # no message begun
     assert not dispatch(conn, got.append, "not a frame")  # type: ignore[arg-type]
     assert got == []
+
+
+def test_a_fragmented_message_is_handed_over_whole_at_its_last_frame() -> None:
+    got: list[bytes] = []
+    conn = fake_conn()
+    assert dispatch(conn, got.append, Frame(Opcode.BINARY, b"ab", fin=False))
+    assert dispatch(conn, got.append, Frame(Opcode.PING, b"")) is False  # may interleave
+    assert dispatch(conn, got.append, Frame(Opcode.CONT, bytearray(b"cd"), fin=False))
+    assert got == []
+    assert dispatch(conn, got.append, Frame(Opcode.CONT, b"e"))
+    assert got == [b"abcde"]
+    assert dispatch(conn, got.append, Frame(Opcode.TEXT, b"next"))  # a new message
+    assert got == [b"abcde", b"next"]
+    assert not dispatch(conn, got.append, Frame(Opcode.CONT, b"x"))  # the last one ended
 
 
 def test_a_failing_handler_aborts_the_connection_not_the_process(

@@ -503,10 +503,18 @@ class Client(BlockingFacade):
         try:
             receiver(ins.value, ins.error)
         except Exception:  # the caller's bug: logged, never breaking the link it came on
-            log.exception("the callback of task %d raised", ins.task_id)
+            log.exception(
+                "the callback of task %d raised", ins.task_id, extra={"task_id": ins.task_id}
+            )
 
     def _resubmitting(self, ins: own.Resubmitting) -> None:
-        log.warning("node %s lost (%s): placing %d tasks again", ins.node_id, ins.reason, ins.count)
+        log.warning(
+            "node %s lost (%s): placing %d tasks again",
+            ins.node_id,
+            ins.reason,
+            ins.count,
+            extra={"node_id": ins.node_id},
+        )
         if self.table is not None:
             self.table.report(EventKind.RESUBMITTED, ins.node_id, ins.count)
 

@@ -106,7 +106,12 @@ class TaskHandle:
             try:
                 self._on_done(value, error)
             except Exception:
-                log.exception("the callback of task %d (%s) raised", self.id, self.task)
+                log.exception(
+                    "the callback of task %d (%s) raised",
+                    self.id,
+                    self.task,
+                    extra={"task_id": self.id},
+                )
         if self._future is not None and not self._future.done():
             self._resolve(self._future)
 

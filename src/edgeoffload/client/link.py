@@ -336,7 +336,13 @@ class NodeLink:
             listener.on_result(self, event)
         elif isinstance(event, Error):
             if event.id is None:
-                log.warning("node %s: %s: %s", self.node_id, event.code, event.message)
+                log.warning(
+                    "node %s: %s: %s",
+                    self.node_id,
+                    event.code,
+                    event.message,
+                    extra={"node_id": self.node_id},
+                )
             else:
                 listener.on_error(self, event)
         elif isinstance(event, Status):
@@ -355,7 +361,9 @@ class NodeLink:
             listener.on_resumed(self)
         elif isinstance(event, RemoteProtocolError):
             self.last_error = str(event)
-            log.warning("node %s sent a bad frame: %s", self.node_id, event)
+            log.warning(
+                "node %s sent a bad frame: %s", self.node_id, event, extra={"node_id": self.node_id}
+            )
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         """Send a heartbeat every interval and declare the node dead when its silence
@@ -379,7 +387,12 @@ class NodeLink:
             if phi >= cfg.dead_phi:
                 silence = now - (detector.last_heartbeat or now)
                 self.last_error = f"no heartbeat answer for {silence:.2f} s (phi {phi:.1f})"
-                log.warning("node %s declared dead: %s", self.node_id, self.last_error)
+                log.warning(
+                    "node %s declared dead: %s",
+                    self.node_id,
+                    self.last_error,
+                    extra={"node_id": self.node_id},
+                )
                 self.declared_dead += 1
                 ws.transport.abort()
                 return

@@ -45,14 +45,16 @@ class LinkEvents:
         self._add_node = add_node
 
     def link_up(self, link: NodeLink) -> None:
-        log.info("connected to node %s (%s)", link.node_id, link.url)
+        log.info(
+            "connected to node %s (%s)", link.node_id, link.url, extra={"node_id": link.node_id}
+        )
         self._by_node[link.node_id] = link
         self._feed(own.NodeUp(link.node_id, link.tasks, link.labels, link.workers, link.url))
 
     def link_failed(self, link: NodeLink, reason: str, unauthorized: bool) -> None:
         """An attempt to reach a node failed. A token refusal everywhere (no link up,
         each tried at least once and refused our token) cannot pass by waiting."""
-        log.info("node %s unreachable: %s", link.url, reason)
+        log.info("node %s unreachable: %s", link.url, reason, extra={"node_id": link.node_id})
         links = self._links.values()
         everywhere = unauthorized and all(
             not other.connected and other.tried and other.unauthorized for other in links
@@ -75,11 +77,11 @@ class LinkEvents:
         self._feed(own.Unsendable(link.node_id, submit.id, exc))
 
     def on_draining(self, link: NodeLink) -> None:
-        log.info("node %s is draining", link.node_id)
+        log.info("node %s is draining", link.node_id, extra={"node_id": link.node_id})
         self._feed(own.NodeDraining(link.node_id))
 
     def on_resumed(self, link: NodeLink) -> None:
-        log.info("node %s takes work again", link.node_id)
+        log.info("node %s takes work again", link.node_id, extra={"node_id": link.node_id})
         self._feed(own.NodeResumed(link.node_id))
 
     def on_status(self, link: NodeLink) -> None:

@@ -20,6 +20,7 @@ are still there; stop the pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -38,11 +39,18 @@ from websockets.http11 import Request, Response
 from websockets.protocol import Event
 
 from ..config import NodeConfig, keys_of
-from ..errors import FrameTooLarge, RemoteProtocolError
-from ..execution import TaskPool, run_inline
+from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
+from ..execution import STOPPED, TaskPool, run_inline
 from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
-from ..protocol.connection import CLOSE_GOING_AWAY, Connection, Role, State
+from ..protocol.connection import (
+    CLOSE_BACKLOG_FULL,
+    CLOSE_GOING_AWAY,
+    CLOSE_HELLO_TIMEOUT,
+    Connection,
+    Role,
+    State,
+)
 from ..protocol.messages import (
     Cancel,
     Error,
@@ -66,12 +74,27 @@ from .admission import (
     Send,
 )
 from .sampler import MetricsSampler, RunTimes, prometheus_text
-from .scheduler import Job, Scheduler, expired_error
+from .scheduler import Job, Scheduler, expired_error, pushed_out_error
 
 log = logging.getLogger("edgeoffload.node")
 
 PATH = "/offload"
 Answer = Result | Error
+
+#: How often running pool tasks are checked against their deadline and time limit
+#: (a cancel or a client leaving is checked at once). With the worker's replacement
+#: forked from the forkserver in a few milliseconds, a stopped task's slot is free
+#: again within this plus that.
+WATCH_INTERVAL_S = 0.1
+#: A running task that is no longer wanted (cancelled, its client gone) is stopped only
+#: once it has run this long: killing a worker to save microseconds costs more.
+MIN_RUN_BEFORE_STOP_S = 0.05
+#: /metrics serves one sample for this long: a scraper (or an attacker) asking faster
+#: costs the node nothing, and the controller's heartbeats sample on their own clock.
+METRICS_CACHE_S = 1.0
+#: How long a connection being closed for a limit gets for the close handshake before
+#: its socket is dropped (a peer that does not read would never complete it).
+CLOSE_GRACE_S = 1.0
 
 
 class _NodeConnection(ServerConnection):
@@ -84,6 +107,14 @@ class _NodeConnection(ServerConnection):
         if isinstance(event, Frame) and dispatch(self, self.node._session_of(self).receive, event):
             return
         super().process_event(event)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.node._connection_made(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.node._connection_lost(self)
 
 
 class _Session:
@@ -103,15 +134,42 @@ class _Session:
         self.conn = Connection(Role.NODE, node.config.max_frame_bytes)
         self._answers: list[Answer] = []
         self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._paused_at: float | None = None  # reading stopped: backlog full
+        self._limit_timer: asyncio.TimerHandle | None = None
+        self._discard = False  # closed for a full backlog: answers are dropped
         self._wake = asyncio.Event()  # the writer has backlog to send
         self._ended = asyncio.Event()  # the protocol closed the connection
         self._flush_scheduled = False
         self._reading = False
         self._done = False
+        self.frame_bytes = 0
+        #: Why reading this connection is paused ("backlog": its answers are unread;
+        #: "inline": its deferred inline tasks are running). Reading resumes only when
+        #: no reason is left, so neither rule undoes the other's pause.
+        self._paused_for: set[str] = set()
+
+    def hold_reading(self, reason: str) -> None:
+        """Stop reading this connection for ``reason`` (TCP then pushes back on the
+        sender), until :meth:`release_reading` with the same reason and no other."""
+        if not self._paused_for and not self.ws.transport.is_closing():
+            self.ws.transport.pause_reading()
+        self._paused_for.add(reason)
+
+    def release_reading(self, reason: str) -> None:
+        """Drop ``reason`` for the pause; read again once no reason is left."""
+        self._paused_for.discard(reason)
+        if not self._paused_for and not self.ws.transport.is_closing():
+            self.ws.transport.resume_reading()
 
     def receive(self, data: bytes) -> None:
         """Handle one received message (called from the connection's data callback)."""
+        held = self.node._held.get(self.sid)
+        if held is not None and not self.node._replaying:
+            held.append(data)  # read with others while its inline backlog runs: later
+            return
         self._reading = True
+        self.frame_bytes = len(data)  # for the argument-bytes quota
         try:
             self.conn.receive_data(data)
             for event in self.conn.events_received():
@@ -149,13 +207,92 @@ class _Session:
             answers, self._answers = self._answers, []
             self._send_answers(answers)
         frames = self.conn.data_to_send()
+        if self._discard:
+            return
         if frames and (self._backlog or not write_nowait(self.ws, frames)):
             self._backlog.extend(frames)
+            self._backlog_bytes += sum(map(len, frames))
             self._wake.set()
+            limit = self.node.config.max_backlog_bytes
+            if self._paused_at is None and self._unsent() > limit:
+                self._pause()
+            elif self._unsent() > 2 * limit:
+                self._overflow("result backlog over twice its bound: the client does not read")
+
+    # -- bounded backlog ------------------------------------------------------------------
+    # Answers the client does not read wait here and in the socket's write buffer. Past
+    # max_backlog_bytes the node stops reading the connection: no new submits are parsed,
+    # so none produce answers, and the client's own sends block once the socket buffers
+    # fill (backpressure end to end). A connection that stays full for
+    # backlog_timeout_s is closed with CLOSE_BACKLOG_FULL and its backlog dropped; so is
+    # one whose backlog passes twice the bound meanwhile (answers of work admitted before
+    # the pause still arrive), so that a connection never costs more than that.
+
+    def _unsent(self) -> int:
+        return self._backlog_bytes + self.ws.transport.get_write_buffer_size()
+
+    def _pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._paused_at = loop.time()
+        self.hold_reading("backlog")
+        self._limit_timer = loop.call_later(
+            self.node.config.backlog_timeout_s, self._backlog_timed_out
+        )
+        log.info("client %s: %d bytes unread; reading paused", self.state.client_id, self._unsent())
+
+    def _maybe_resume(self) -> None:
+        low = self.node.config.max_backlog_bytes // 2
+        if self._paused_at is not None and self._unsent() <= low:
+            self._paused_at = None
+            if self._limit_timer is not None:
+                self._limit_timer.cancel()
+                self._limit_timer = None
+            self.release_reading("backlog")
+
+    def _backlog_timed_out(self) -> None:
+        log.warning(
+            "client %s: answers unread for %.0f s; closing with %d",
+            self.state.client_id,
+            self.node.config.backlog_timeout_s,
+            CLOSE_BACKLOG_FULL,
+        )
+        self._overflow("result backlog full: the client does not read")
+
+    def _overflow(self, reason: str) -> None:
+        """Drop the backlog and every later answer, and close with CLOSE_BACKLOG_FULL."""
+        self._discard = True
+        self._backlog.clear()
+        self._backlog_bytes = 0
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
+            self._limit_timer = None
+        self.close_now(CLOSE_BACKLOG_FULL, reason)
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Close with ``code`` for a limit: the close frame is queued, and the socket is
+        dropped if the peer does not complete the closing handshake within
+        :data:`CLOSE_GRACE_S` (one that never reads never would)."""
+        ws = self.ws
+        if ws.transport.is_closing():
+            return
+        with contextlib.suppress(Exception):
+            ws.protocol.send_close(code, reason)
+            ws.send_data()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, ws.transport.abort)
+
+    def _hello_timed_out(self) -> None:
+        self._limit_timer = None
+        if self.conn.state is State.AWAIT_HELLO:
+            timeout = self.node.config.hello_timeout_s
+            self.close_now(CLOSE_HELLO_TIMEOUT, f"no hello within {timeout:g} s")
 
     async def run(self) -> None:
         """Serve until the connection closes or the protocol ends it, then clean up."""
         writer = asyncio.create_task(self._writer())
+        if self.conn.state is State.AWAIT_HELLO:
+            self._limit_timer = asyncio.get_running_loop().call_later(
+                self.node.config.hello_timeout_s, self._hello_timed_out
+            )
         closed = asyncio.create_task(self.ws.wait_closed())
         ended = asyncio.create_task(self._ended.wait())
         try:
@@ -163,6 +300,8 @@ class _Session:
         finally:
             closed.cancel()
             ended.cancel()
+            if self._limit_timer is not None:
+                self._limit_timer.cancel()
             self.flush()
             self._done = True
             self._wake.set()
@@ -180,7 +319,10 @@ class _Session:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._backlog:
-                    await self.ws.send(self._backlog.popleft())
+                    frame = self._backlog.popleft()
+                    self._backlog_bytes -= len(frame)
+                    await self.ws.send(frame)
+                    self._maybe_resume()
                 if self._done:
                     return
         except ConnectionClosed:
@@ -236,7 +378,12 @@ class EdgeNode:
         self.tasks = tasks if tasks is not None else load_modules(config.tasks)
         self.workers = config.workers or os.cpu_count() or 1
         self.max_batch = 4096
-        self.scheduler = Scheduler(config.max_pending, self.workers)
+        self.scheduler = Scheduler(
+            config.max_pending,
+            self.workers,
+            max_per_share=config.max_pending_per_client,
+            max_bytes=config.max_pending_bytes,
+        )
         self.admission = Admission(
             NodeOffer(
                 node_id=config.node_id or "",
@@ -246,6 +393,7 @@ class EdgeNode:
                 max_batch=self.max_batch,
                 workers=self.workers,
                 keys=keys_of(config),
+                inline_per_turn=config.inline_per_turn,
             ),
             self.scheduler,
         )
@@ -256,6 +404,11 @@ class EdgeNode:
         self._sessions: dict[int, _Session] = {}
         self._sids = itertools.count(1)
         self._chunks: set[asyncio.Task[None]] = set()
+        self._deferring: set[int] = set()  # connections with inline tasks for later turns
+        # Their frames read meanwhile (one read's worth: reading is paused), and whether
+        # one of those is being handled now.
+        self._held: dict[int, deque[bytes]] = {}
+        self._replaying = False
         self._server: Server | None = None
         self._closed = asyncio.Event()
         self._idle = asyncio.Event()
@@ -263,6 +416,13 @@ class EdgeNode:
         self.started_at = time.monotonic()
         self.run_times = RunTimes()
         self._sampler: MetricsSampler | None = None
+        self._metrics_cache: tuple[float, bytes] | None = None
+        self._metrics_sampler: MetricsSampler | None = None
+        # Open connections (from TCP accept to close, handshakes included), in all and
+        # per source address: the caps of _process_request.
+        self._connections = 0
+        self._per_address: dict[str, int] = {}
+        self._watch: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -291,6 +451,7 @@ class EdgeNode:
         # pool tasks simply wait for the first worker. The metrics sampler (psutil) and
         # prometheus_client are imported off the event loop too.
         self._warm = asyncio.create_task(self._warm_up())
+        self._watch = asyncio.create_task(self._watch_running())
 
     async def _warm_up(self) -> None:
         await asyncio.gather(self.pool.warm(), asyncio.to_thread(self._load_metrics))
@@ -304,8 +465,11 @@ class EdgeNode:
         """A health sample now (the 15 metrics)."""
         if self._sampler is None:
             self._sampler = MetricsSampler()
+        return self._sample(self._sampler)
+
+    def _sample(self, sampler: MetricsSampler) -> NodeMetrics:
         s = self.scheduler.statistics()
-        return self._sampler.sample(
+        return sampler.sample(
             queued=s.queued,
             running=s.running,
             completed=s.completed,
@@ -381,6 +545,8 @@ class EdgeNode:
         for task in list(self._chunks):
             task.cancel()
         self._warm.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
         # Drained, so the workers are idle: wait for them, or the pool's exit hook
         # writes to pipes that are already closed when the interpreter stops.
         await self.pool.close()
@@ -393,6 +559,8 @@ class EdgeNode:
             session.wake()
         if self._server is not None:
             self._server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason="aborted")
+        if self._watch is not None:
+            self._watch.cancel()
         self.pool.shutdown(wait=False)
         self._closed.set()
 
@@ -409,19 +577,71 @@ class EdgeNode:
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if request.method != "GET":
+            response = _text(405, f"{request.method} not allowed; every path here takes GET\n")
+            response.headers["Allow"] = "GET"
+            return response
         if path == PATH:
             if self.admission.closing:
                 return _text(503, "draining\n")
-            return None
+            return self._over_capacity(conn)
         if path == "/healthz":
             return _text(200, "ok\n")
         if path == "/readyz":
             if self.admission.closing or self.drain_reason is not None:
                 return _text(503, f"draining: {self.drain_reason or 'shutting down'}\n")
+            if not self.pool.started:
+                # Ready means warm: the node listens (and serves inline tasks) at once,
+                # but an orchestrator should send work only once every worker has
+                # started and imported the task modules.
+                return _text(503, "starting: workers are not ready yet\n")
+            stalled = self.pool.stalled_s(time.monotonic())
+            if stalled > self.config.pool_stall_s:
+                return _text(503, f"no free worker for {stalled:.1f} s\n")
             return _text(200, "ready\n")
         if path == "/metrics":
-            return _response(200, prometheus_text(self.node_id, self.metrics()), PROMETHEUS_TYPE)
+            return _response(200, self._metrics_text(), PROMETHEUS_TYPE)
         return _text(404, f"no such path: {path}; the offload endpoint is {PATH}\n")
+
+    def _metrics_text(self) -> bytes:
+        """The Prometheus text, sampled at most once per :data:`METRICS_CACHE_S`, from a
+        sampler of its own: the one the controller's heartbeats read keeps its window
+        (its rates are over the time since its previous sample)."""
+        now = time.monotonic()
+        cached = self._metrics_cache
+        if cached is not None and now - cached[0] < METRICS_CACHE_S:
+            return cached[1]
+        if self._metrics_sampler is None:
+            self._metrics_sampler = MetricsSampler()
+        text = prometheus_text(self.node_id, self._sample(self._metrics_sampler))
+        self._metrics_cache = (now, text)
+        return text
+
+    def _over_capacity(self, conn: ServerConnection) -> Response | None:
+        """Refuse a connection beyond max_connections (HTTP 503) or beyond
+        max_connections_per_address from its source (HTTP 429); both counts include it."""
+        cfg = self.config
+        if self._connections > cfg.max_connections:
+            return _retry(503, f"too many connections (limit {cfg.max_connections})\n")
+        per = self._per_address.get(_address(conn), 0)
+        if per > cfg.max_connections_per_address:
+            limit = cfg.max_connections_per_address
+            return _retry(429, f"too many connections from your address (limit {limit})\n")
+        return None
+
+    def _connection_made(self, conn: ServerConnection) -> None:
+        self._connections += 1
+        address = _address(conn)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+
+    def _connection_lost(self, conn: ServerConnection) -> None:
+        self._connections -= 1
+        address = _address(conn)
+        left = self._per_address.get(address, 1) - 1
+        if left > 0:
+            self._per_address[address] = left
+        else:
+            self._per_address.pop(address, None)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -444,6 +664,7 @@ class EdgeNode:
             log.info(
                 "client %s left with %d tasks pending; dropped", session.state.client_id, dropped
             )
+            self._stop_unwanted()
         self._check_idle()
 
     # -- messages ---------------------------------------------------------------------------
@@ -458,9 +679,12 @@ class EdgeNode:
         elif isinstance(event, Cancel):
             for answer in self.admission.cancel(session.sid, event.ids):
                 session.push(answer)
+            self._stop_unwanted()
             self._check_idle()
         elif isinstance(event, Hello):
             self._carry_out(self.admission.hello(session.sid, event, time.time()))
+        elif isinstance(event, BadItem):  # one bad submit of a batch: answer it alone
+            session.push(self.admission.bad_item(session.sid, event))
         elif isinstance(event, RemoteProtocolError):
             log.info("client %s: %s", session.state.client_id or "?", event)
 
@@ -468,14 +692,47 @@ class EdgeNode:
         """Carry out admission's decisions on one frame's submits, then hand queued work
         to free pool slots."""
         now = asyncio.get_running_loop().time()
-        for decision in self.admission.submit_all(session.sid, submits, now):
+        item_bytes = session.frame_bytes // len(submits)
+        for decision in self.admission.submit_all(session.sid, submits, now, item_bytes):
             if isinstance(decision, Error):
                 session.push(decision)
             else:  # RunInline
                 task_id, spec, args = decision
                 ok, value, run_s = run_inline(spec, args)
                 session.push(_answer(task_id, ok, value, run_s))
+        for job in self.scheduler.take_pushed_out():  # made room for this client's share
+            self._push(job, pushed_out_error(job, self.scheduler.retry_after_s()))
+        if session.state.deferred and session.sid not in self._deferring:
+            self._deferring.add(session.sid)
+            self._held[session.sid] = deque()
+            # Read no more of this connection until its backlog is run: the frames it
+            # sends meanwhile wait in its socket (TCP pushes back on the sender).
+            session.hold_reading("inline")
+            asyncio.get_running_loop().call_soon(self._run_deferred, session)
         self._dispatch()
+
+    def _run_deferred(self, session: _Session) -> None:
+        """Run this turn's share of a connection's deferred inline tasks (admission rule
+        3), then, once they have run, one frame read meanwhile per turn; come back next
+        turn while some are left, and read the connection again when none is."""
+        sid = session.sid
+        for task_id, spec, args in self.admission.take_inline(sid):
+            ok, value, run_s = run_inline(spec, args)
+            session.push(_answer(task_id, ok, value, run_s))
+        held = self._held.get(sid)
+        if sid in self._sessions and held is not None:
+            if held and not session.state.deferred:
+                self._replaying = True
+                try:
+                    session.receive(held.popleft())
+                finally:
+                    self._replaying = False
+            if held or session.state.deferred:
+                asyncio.get_running_loop().call_soon(self._run_deferred, session)
+                return
+        self._held.pop(sid, None)
+        self._deferring.discard(sid)
+        session.release_reading("inline")
 
     # -- the pool ---------------------------------------------------------------------------
 
@@ -487,22 +744,32 @@ class EdgeNode:
             size = self.scheduler.chunk_size(self._free_slots, cfg.max_chunk, cfg.chunk_budget_s)
             if size == 0:
                 break
-            jobs, expired = self.scheduler.next_chunk(now, size)
+            jobs, expired = self.scheduler.next_chunk(now, size, cfg.chunk_budget_s)
             for job in expired:
                 self._push(job, expired_error(job))
             if jobs:
                 self._free_slots -= 1
-                task = asyncio.create_task(self._run_chunk(jobs))
+                task = asyncio.create_task(self._run_chunk(_Chunk(jobs)))
                 self._chunks.add(task)
                 task.add_done_callback(self._chunks.discard)
         self._check_idle()
 
-    async def _run_chunk(self, jobs: list[Job]) -> None:
+    async def _run_chunk(self, chunk: _Chunk) -> None:
+        jobs = chunk.jobs
         try:
-            outcomes = await self.pool.run_chunk([(j.spec.name, j.args) for j in jobs])
+            outcomes = await self.pool.run_chunk([(j.spec.name, j.args) for j in jobs], chunk)
         finally:
             self._free_slots += 1
-        for job, (ok, value, run_s) in zip(jobs, outcomes, strict=True):
+        for i, (job, (ok, value, run_s)) in enumerate(zip(jobs, outcomes, strict=True)):
+            if not ok and value[0] == STOPPED and chunk.stopped is not None:
+                # Its worker was stopped: the task it stopped for is answered (unless it
+                # was cancelled, answered already); the others of the chunk run again.
+                index, ran_s, error = chunk.stopped
+                if i != index:
+                    self.scheduler.release(job)
+                elif self.scheduler.finished(job, False, ran_s) and error is not None:
+                    self._push(job, error)
+                continue
             self.run_times.add(run_s)
             if self.scheduler.finished(job, ok, run_s):
                 self._push(job, _answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
@@ -514,6 +781,45 @@ class EdgeNode:
         if self.scheduler.idle:
             self._idle.set()
 
+    # -- stopping running work -------------------------------------------------------------
+
+    async def _watch_running(self) -> None:
+        """Check running tasks against their deadline and time limit, forever."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            self._stop_unwanted()
+
+    def _stop_unwanted(self) -> None:
+        """Stop each worker whose running task is cancelled, orphaned (its client left),
+        past its deadline or past its time limit: the pool kills the worker and starts
+        another; the chunk's other tasks are queued again (see _run_chunk)."""
+        now = time.monotonic()
+        for key, index, since in self.pool.running():
+            chunk = cast(_Chunk, key)
+            if index < 0 or chunk.stopped is not None or index >= len(chunk.jobs):
+                continue
+            job = chunk.jobs[index]
+            ran_s = now - since
+            error: Error | None = None
+            if job.cancelled:
+                if ran_s < MIN_RUN_BEFORE_STOP_S:
+                    continue
+                why = "cancelled, or its client left"
+            elif job.deadline_at <= now:
+                why = f"deadline passed while running; stopped after {ran_s:.2f} s"
+                error = Error(job.id, ErrorCode.DEADLINE_EXCEEDED, why)
+            else:
+                limit = self.config.max_task_s
+                if job.spec.timeout_s is not None:
+                    limit = min(limit, job.spec.timeout_s)
+                if ran_s <= limit:
+                    continue
+                why = f"ran past its time limit of {limit:g} s; stopped"
+                error = Error(job.id, ErrorCode.DEADLINE_EXCEEDED, why)
+            chunk.stopped = (index, ran_s, error)
+            log.info("task %s of client %s: %s", job.id, job.owner, why)
+            self.pool.stop(chunk, why)
+
     def _push(self, job: Job, answer: Answer) -> None:
         """Answer a job on the connection it came from (its owner is that connection's
         id); a connection that closed has had its jobs dropped, so there is none to
@@ -521,6 +827,29 @@ class EdgeNode:
         session = self._sessions.get(cast(int, job.owner))
         if session is not None:
             session.push(answer)
+
+
+class _Chunk:
+    """The jobs handed to one worker at once; names them to the pool. ``stopped``:
+    (the index of the job its worker was stopped for, how long that job had run, its
+    answer or None when it was answered already)."""
+
+    __slots__ = ("jobs", "stopped")
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+        self.stopped: tuple[int, float, Error | None] | None = None
+
+
+def _address(conn: ServerConnection) -> str:
+    peer = conn.transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _retry(status: int, body: str) -> Response:
+    response = _text(status, body)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def _answer(task_id: int, ok: bool, value: Any, run_s: float) -> Answer:

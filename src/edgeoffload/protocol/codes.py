@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     TASK_FAILED = "task_failed"
     UNAUTHORIZED = "unauthorized"
     DRAINING = "draining"
+    DUPLICATE_ID = "duplicate_id"
     INTERNAL = "internal"
 
 
@@ -31,7 +32,9 @@ class ErrorCode(StrEnum):
 DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_FRAME: "The frame is not valid msgpack or not a known message, or the message "
     "is not allowed in the connection's state. Fix the sender; the connection stays open "
-    "after the handshake.",
+    "after the handshake. In a batch of submits, each item that does not decode is answered "
+    "alone, under its id when one can be read (else with id None, the message naming the "
+    "item), and the batch's valid items still run.",
     ErrorCode.VERSION_MISMATCH: "The hello named a protocol version the node does not speak. "
     "Upgrade the older side; the connection is closed.",
     ErrorCode.UNKNOWN_TASK: "The node does not serve a task of that name: none is registered, "
@@ -43,11 +46,16 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.TOO_LARGE: "The frame exceeds the node's max_frame_bytes. A conforming client "
     "refuses it before sending; a node closes a connection that sends one (WebSocket 1009), "
     "having read only its header.",
-    ErrorCode.OVERLOADED: "The node's admission queue is full. Retry after retry_after_s "
-    "seconds or elsewhere; the client does this itself.",
+    ErrorCode.OVERLOADED: "The node's admission queue is full, or this client holds its "
+    "fair share of it (tasks or argument bytes), or a queued task of a client above its "
+    "share was pushed out, unstarted, to make room for another's. Retry after "
+    "retry_after_s seconds or elsewhere; the client does this itself.",
     ErrorCode.DEADLINE_EXCEEDED: "The task's deadline passed before it could start (a task "
-    "whose deadline has passed is never started) or before its result arrived.",
-    ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished.",
+    "whose deadline has passed is never started), while it ran, or before its result "
+    "arrived; or it ran past its time limit (its timeout_s, capped by the node's "
+    "max_task_s). A running task is stopped (its worker replaced); the message says which.",
+    ErrorCode.CANCELLED: "The task was cancelled by its owner before it finished; a running "
+    "one is stopped (its worker replaced) and its result never sent.",
     ErrorCode.TASK_FAILED: "The task ran and raised; exc_type and message say what it raised. "
     "The node keeps serving.",
     ErrorCode.UNAUTHORIZED: "The hello's token is missing, oversized, badly signed, expired, "
@@ -55,6 +63,9 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     "needed); the message says which. The connection is closed.",
     ErrorCode.DRAINING: "The node is shutting down or draining and takes no new work. The "
     "client resubmits the task elsewhere.",
+    ErrorCode.DUPLICATE_ID: "A submit reused the id of a task the connection still has in "
+    "flight. It is refused once, on the connection (id None, the message names the id), so "
+    "that the task already in flight keeps the only answer under that id.",
     ErrorCode.INTERNAL: "An unexpected failure inside the node; details are in its log, not on "
     "the wire.",
 }

@@ -124,6 +124,13 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TOO_BIG = 1009
+#: Application close codes (RFC 6455 section 7.4.2 leaves 4000-4999 to applications),
+#: used by the node's I/O adapter; docs/protocol.md lists them.
+#: No hello within the node's ``hello_timeout_s`` of the connection opening.
+CLOSE_HELLO_TIMEOUT = 4001
+#: The client left answers unread: its backlog stayed above ``max_backlog_bytes`` for
+#: ``backlog_timeout_s`` (the node had stopped reading the connection meanwhile).
+CLOSE_BACKLOG_FULL = 4002
 
 
 class Connection:
@@ -158,7 +165,8 @@ class Connection:
         try:
             message = self.codec.decode(data)
         except RemoteProtocolError as exc:
-            self._fail(exc)
+            if not (exc.code is ErrorCode.BAD_FRAME and self._salvage(data)):
+                self._fail(exc)
             return
         new_state = TRANSITIONS.get((self.role, self.state, _R, type(message)))
         if new_state is None:
@@ -184,6 +192,23 @@ class Connection:
         if new_state is State.CLOSED:
             self._close(CLOSE_NORMAL, "closed by peer")
         self._events.append(message)
+
+    def _salvage(self, data: bytes | memoryview) -> bool:
+        """A node keeps the valid submits of a batch with bad items: the batch becomes
+        an event of its valid submits, then a :class:`~edgeoffload.errors.BadItem`
+        event per bad item (the node answers each under its id). False: not such a
+        batch, or not now (refuse the frame whole)."""
+        if self.role is not Role.NODE or self.state not in (State.OPEN, State.DRAINING):
+            return False
+        if (self.role, self.state, _R, SubmitBatch) not in TRANSITIONS:
+            return False
+        batch, bad = self.codec.salvage_batch(data)
+        if not bad:
+            return False
+        if batch is not None:
+            self._events.append(batch)
+        self._events.extend(bad)
+        return True
 
     def events_received(self) -> list[Message | RemoteProtocolError]:
         """Return and clear what :meth:`receive_data` produced, in order."""

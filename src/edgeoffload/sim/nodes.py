@@ -105,7 +105,9 @@ class SimNode:
         self.free = [0.0] * cores
         #: Tasks admitted and not finished, in arrival order.
         self.pending: dict[int, None] = {}
-        self.scheduler = None if self.fifo else Scheduler(max_pending=max_pending, workers=cores)
+        self.scheduler = (
+            None if self.fifo else Scheduler(max_pending=max_pending, workers=cores, fair=False)
+        )
         self.idle = cores
         self.input_cache = LRUCache(input_items) if input_items else None
         self.result_cache = LRUCache(result_items) if result_items else None
@@ -199,7 +201,7 @@ class SimNode:
         self.free = [now] * self.cores
         self.idle = self.cores
         if self.scheduler is not None:
-            self.scheduler = Scheduler(max_pending=self.max_pending, workers=self.cores)
+            self.scheduler = Scheduler(max_pending=self.max_pending, workers=self.cores, fair=False)
 
     def uncount(self, start: float, service: float, level: float, cycles: float, at: float) -> None:
         """Take back the busy time and energy a crash at ``at`` prevented."""

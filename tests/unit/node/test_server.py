@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from edgeoffload.config import NodeConfig
@@ -165,7 +166,7 @@ def test_an_answer_too_large_or_unencodable_becomes_that_tasks_error() -> None:
     run(scenario(), timeout=60)
 
 
-def test_a_closed_connection_drops_its_queued_work() -> None:
+def test_a_closed_connection_drops_its_queued_work_and_stops_its_running_work() -> None:
     async def status(ws: ClientConnection, seq: int) -> Status:
         await ws.send(codec.encode(Heartbeat(seq, 0.0)))
         message = await receive(ws)
@@ -186,7 +187,10 @@ def test_a_closed_connection_drops_its_queued_work() -> None:
             while (now := await status(watcher, seq)).queued or now.running:
                 seq += 1  # a round trip each: until the close is handled and the two ran
             stats = node.scheduler.statistics()
-            assert (stats.admitted, stats.completed) == (6, 2)  # the four queued never ran
+            # The four queued never ran; the two running were stopped (their workers
+            # killed and replaced): nobody is left to want their results.
+            assert (stats.admitted, stats.completed) == (6, 0)
+            assert node.pool.restarts == 2
             await watcher.close()
 
     run(scenario(), timeout=60)
@@ -236,8 +240,88 @@ def test_work_left_at_the_drain_timeout_is_answered_draining() -> None:
         assert await receive(ws) == Draining("node shutting down", 0.2)
         left = (await answers(ws, 1))[1]
         assert isinstance(left, Error) and left.code is ErrorCode.DRAINING
-        await asyncio.wait_for(shutdown, 15)  # the pool waits for the running sleep(5)
+        # The abandoned sleep(5) is stopped with its worker, not waited for.
+        await asyncio.wait_for(shutdown, 2)
         await ws.wait_closed()
         assert ws.close_code == 1001
+
+    run(scenario(), timeout=60)
+
+
+def test_metrics_requests_leave_the_heartbeat_samplers_window_alone() -> None:
+    """Seen: each /metrics request took a sample from the sampler whose rates the
+    controller's heartbeats report, resetting their window (and cost 4.3 ms each)."""
+    import http.client
+
+    def get(port: int) -> bytes:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read()
+        conn.close()
+        return body
+
+    async def scenario() -> None:
+        async with started() as node:
+            await node._warm  # the heartbeat sampler is made there
+            assert node._sampler is not None
+            window = node._sampler._last
+            bodies = [await asyncio.to_thread(get, node.port) for _ in range(3)]
+            assert node._sampler._last is window
+            assert bodies[0] == bodies[1] == bodies[2]  # one sample per METRICS_CACHE_S
+
+    run(scenario(), timeout=60)
+
+
+def test_a_task_past_its_registered_time_limit_is_stopped() -> None:
+    """@task(timeout_s=...) bounds one run (the node's max_task_s caps it)."""
+    import dataclasses
+    import time
+
+    tasks = {**TASKS, "sleep": dataclasses.replace(TASKS["sleep"], timeout_s=0.3)}
+
+    async def scenario() -> None:
+        node = EdgeNode(NodeConfig(port=0, workers=1), tasks)
+        await node.start()
+        try:
+            await node._warm  # time the limit, not the workers' start
+            ws, _ = await hello(node)
+            t0 = time.monotonic()
+            await ws.send(codec.encode(Submit(1, "sleep", [30.0])))
+            got = (await answers(ws, 1))[1]
+            assert isinstance(got, Error) and got.code is ErrorCode.DEADLINE_EXCEEDED
+            assert got.message == "ran past its time limit of 0.3 s; stopped"
+            assert time.monotonic() - t0 < 1.0
+            await ws.send(codec.encode(Submit(2, "echo_pool", [2])))
+            assert isinstance((await answers(ws, 1))[2], Result)  # a new worker
+            assert node.pool.restarts == 1
+            await ws.close()
+        finally:
+            await node.shutdown()
+
+    run(scenario(), timeout=60)
+
+
+def test_fragmented_messages_are_assembled_within_the_frame_limit() -> None:
+    """A fragmented message is one frame for the limit: past it in total, 1009."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.frames import Frame, Opcode
+
+    async def scenario() -> None:
+        async with started() as node:
+            ws, _ = await hello(node)
+            frame = codec.encode(Submit(1, "echo", [b"ok"]))
+            ws.protocol.send_frame(Frame(Opcode.BINARY, frame[:3], fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, frame[3:], fin=True))
+            ws.send_data()
+            got = (await answers(ws, 1))[1]
+            assert isinstance(got, Result) and got.value == b"ok"
+            chunk = b"\0" * (LIMIT // 2)  # 1.5 x the limit in three fragments
+            ws.protocol.send_frame(Frame(Opcode.BINARY, chunk, fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, chunk, fin=False))
+            ws.protocol.send_frame(Frame(Opcode.CONT, chunk, fin=True))
+            ws.send_data()
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(receive(ws), 5)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1009
 
     run(scenario(), timeout=60)

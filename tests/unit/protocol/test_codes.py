@@ -22,7 +22,7 @@ def test_wire_values_are_the_lower_case_names() -> None:
     # Peers in other languages match on these strings: renaming one breaks them.
     for code in ErrorCode:
         assert code.value == code.name.lower()
-    assert len({code.value for code in ErrorCode}) == len(ErrorCode) == 12
+    assert len({code.value for code in ErrorCode}) == len(ErrorCode)
 
 
 def test_codes_compare_equal_to_their_strings() -> None:
