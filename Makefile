@@ -33,15 +33,17 @@ lint: $(VENV)/.test
 	$(BIN)/lint-imports
 
 # System packages the tests use: PostgreSQL (a real server, started by the tests as the
-# postgres user), iproute2 (network namespaces for partition tests), Debian's chromium
-# (the dashboard's browser test drives it with Playwright; never `playwright install`),
-# and for the container tests a Docker engine (docker.io), docker-compose and
-# debootstrap (the base image is made from the Debian mirror: no registry is reachable).
+# postgres user), iproute2 (network namespaces for partition and emulation tests),
+# nftables/iptables (packet loss in `edgeoffload emulate`; this kernel has no netem),
+# Debian's chromium (the dashboard's browser test drives it with Playwright; never
+# `playwright install`), and for the container tests a Docker engine (docker.io),
+# docker-compose and debootstrap (the base image is made from the Debian mirror).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v ip >/dev/null; then \
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v ip >/dev/null \
+		|| ! command -v nft >/dev/null || ! command -v iptables >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql iproute2; \
-		else echo "note: PostgreSQL/iproute2 missing and cannot be installed here; those tests will skip"; fi; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql iproute2 nftables iptables; \
+		else echo "note: PostgreSQL/iproute2/nftables missing and cannot be installed here; those tests will skip"; fi; \
 	fi
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -6,6 +6,7 @@ The tree, one root for everything this package raises on purpose::
     ├── ConfigError (ValueError)            bad configuration, named field and problem
     ├── InvalidState (AssertionError)       API misuse: e.g. submit on a closed client
     ├── NoNodeAvailable                     where="edge" but no node is connected
+    ├── EmulationError                      the kernel refused part of a network emulation
     ├── ProtocolError                       a frame broke the protocol (has .code)
     │   ├── LocalProtocolError              we, or our caller, broke it
     │   │   └── FrameTooLarge               a frame over the limit (.size, .limit)
@@ -44,6 +45,11 @@ class InvalidState(EdgeOffloadError, AssertionError):
 
 class NoNodeAvailable(EdgeOffloadError):
     """A task must run on an edge node but no node is connected."""
+
+
+class EmulationError(EdgeOffloadError):
+    """A network emulation could not be built: the message names the command that
+    failed and what the kernel or tool said (not root, no netns, no tbf, ...)."""
 
 
 class ProtocolError(EdgeOffloadError):

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("distill", "train a small student model on a teacher's outputs (train extra)"),
     "train": ("train", "train a decision model on simulated decisions labelled in hindsight"),
     "evaluate": ("evaluate", "score a decision model against the hindsight oracle and baselines"),
+    "emulate": ("emulate", "a device and edge hosts on shaped links (trace, RTT, loss, CPU cap)"),
 }
 
 
