@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from .options import first_line
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=int, default=3000, help="number of tasks (default 3000)")
@@ -52,11 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..decision.registry import check
 
     check(args.policy)  # a typo is refused before any node starts
-    try:
-        token = _token(args)
-    except OSError as exc:
-        sys.stderr.write(f"edgeoffload demo: error: cannot read {exc.filename}: {exc.strerror}\n")
-        return 2
+    token = _token(args)
     if args.controller is not None:
         return asyncio.run(_workload(args, [], token))
     import tempfile
@@ -76,13 +74,12 @@ def run(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> str | None:
     """The client token: read from --token-file, or made from --auth-secret-file."""
     if args.token_file is not None:
-        with open(args.token_file, encoding="utf-8") as f:
-            return f.readline().strip()
+        return first_line(args.token_file, "--token-file")
     if args.auth_secret_file is not None:
         from ..auth import Role, make_token
 
-        with open(args.auth_secret_file, encoding="utf-8") as f:
-            return make_token(f.readline().strip(), "demo", Role.CLIENT, 3600)
+        secret = first_line(args.auth_secret_file, "--auth-secret-file")
+        return make_token(secret, "demo", Role.CLIENT, 3600)
     return None
 
 

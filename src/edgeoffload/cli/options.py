@@ -109,3 +109,18 @@ def bind_error(command: str, host: str, port: int, exc: OSError) -> str:
         exc.errno or 0, (exc.strerror or str(exc)).lower()
     )
     return f"edgeoffload {command}: error: cannot listen on {host}:{port}: {reason}\n"
+
+
+def first_line(path: str, flag: str) -> str:
+    """The first line of the file a ``flag`` names (a token or a secret file), stripped.
+
+    Raises:
+        ConfigError: the file cannot be read (one line naming the flag, path and reason).
+    """
+    from ..errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {flag} {path}: {exc.strerror}") from None

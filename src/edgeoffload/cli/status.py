@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from .options import first_line
+
 #: Events shown under the table.
 RECENT_EVENTS = 10
 
@@ -70,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     token = os.environ.get("EDGEOFFLOAD_TOKEN") or None
+    if args.token_file is not None:
+        token = first_line(args.token_file, "--token-file")
     try:
-        if args.token_file is not None:
-            with open(args.token_file, encoding="utf-8") as f:
-                token = f.readline().strip()
         context = ssl.create_default_context(cafile=args.tls_ca_file)
     except OSError as exc:
         sys.stderr.write(f"edgeoffload status: error: cannot read {exc.filename}: {exc.strerror}\n")

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from .options import first_line
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", help="registered task name")
@@ -68,15 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     token = os.environ.get("EDGEOFFLOAD_TOKEN") or None
     if args.token_file is not None:
-        try:
-            with open(args.token_file, encoding="utf-8") as f:
-                token = f.readline().strip()
-        except OSError as exc:
-            sys.stderr.write(
-                f"edgeoffload submit: error: cannot read --token-file {args.token_file}: "
-                f"{exc.strerror}\n"
-            )
-            return 2
+        token = first_line(args.token_file, "--token-file")
     import asyncio
 
     from ..client.client import Client

@@ -12,6 +12,7 @@ import re
 import sys
 
 from ..auth import Role
+from .options import first_line
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -56,15 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..auth import MIN_SECRET_CHARS, make_token
 
     if args.secret_file is not None:
-        try:
-            with open(args.secret_file, encoding="utf-8") as f:
-                secret = f.readline().strip()
-        except OSError as exc:
-            sys.stderr.write(
-                f"edgeoffload token: error: cannot read --secret-file {args.secret_file}: "
-                f"{exc.strerror}\n"
-            )
-            return 2
+        secret = first_line(args.secret_file, "--secret-file")
     else:
         secret = os.environ.get("EDGEOFFLOAD_AUTH_SECRET", "")
         if not secret:

@@ -469,13 +469,7 @@ class Scheduler:
         self._run_time_s[name] = run_s if old is None else old + RUN_TIME_ALPHA * (run_s - old)
         if job.cancelled:
             return False
-        key = (job.owner, job.id)
-        del self._pending[key]
-        held = self._shares[job.share]
-        del held.jobs[key]
-        held.nbytes -= job.nbytes
-        if not held.jobs:
-            del self._shares[job.share]
+        self._remove(job)
         job.cancelled = True  # done: nothing of it is pending any more
         return True
 
