@@ -85,10 +85,13 @@ def test_a_short_secret_is_refused_with_its_length(
 def test_an_unreadable_secret_file_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from edgeoffload.cli import main
+
     missing = tmp_path / "nope"
-    assert run(args("--role", "admin", "--subject", "ops", "--secret-file", str(missing))) == 2
+    argv = ["token", "create", "--role", "admin", "--subject", "ops", "--secret-file"]
+    assert main([*argv, str(missing)]) == 2
     assert capsys.readouterr().err == (
-        f"edgeoffload token: error: cannot read --secret-file {missing}: "
+        f"edgeoffload token: configuration error: cannot read --secret-file {missing}: "
         "No such file or directory\n"
     )
 
