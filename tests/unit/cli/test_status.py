@@ -144,7 +144,6 @@ def test_a_secured_controller_needs_the_token(
         capsys.readouterr()
 
 
-@pytest.mark.xfail(strict=True, reason="ssl gives no filename: the message said 'cannot read None'")
 def test_a_missing_ca_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "ca.pem"
     assert main(["status", "--controller", "https://h:1", "--tls-ca-file", str(missing)]) == 2
