@@ -202,7 +202,6 @@ def test_validate_prints_both_tables(capsys: pytest.CaptureFixture[str]) -> None
         assert offload.split(" / ")[0] == offload.split(" / ")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="`args.seed or scenario.seed` took seed 0 for none")
 def test_sweep_with_seed_zero_runs_seed_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
