@@ -210,3 +210,13 @@ def test_sweep_with_seed_zero_runs_seed_zero(
     assert main([*argv, "--seed", "0"]) == 0
     capsys.readouterr()
     assert [r["seed"] for r in json.loads((out / "sweep.json").read_text())] == [0]
+
+
+def test_run_with_seed_zero_runs_seed_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    argv = ["sim", "run", "stress", "--duration", "0.05", "--quiet", "--no-report"]
+    assert main([*argv, "--seed", "0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert json.loads((out / "summary.json").read_text())["seed"] == 0
