@@ -311,7 +311,8 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     policies = _split(args.policies) if args.policies else [scenario.policy]
     for name in policies:
         check(name)  # before any worker starts
-    seeds = args.seeds or [args.seed or scenario.seed]
+    # `is None`, not `or`: seed 0 is a seed (it once ran the scenario's instead).
+    seeds = args.seeds or [scenario.seed if args.seed is None else args.seed]
     total = len(points(grid, policies, seeds))
     progress, task = _progress(args.quiet, total, f"sweep {scenario.name}")
     with progress:

@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         context = ssl.create_default_context(cafile=args.tls_ca_file)
     except OSError as exc:
-        sys.stderr.write(f"edgeoffload status: error: cannot read {exc.filename}: {exc.strerror}\n")
+        # ssl's error carries no file name (exc.filename is None): name the flag's file.
+        sys.stderr.write(
+            f"edgeoffload status: error: cannot read {args.tls_ca_file}: {exc.strerror}\n"
+        )
         return 2
     reader = _Reader(base, token, context)
     try:

@@ -1,0 +1,109 @@
+"""cli.evaluate: the sets to score (datasets, trace files told apart by path when their
+names collide, duplicates and missing files refused, the held-out default), the
+markdown table, and the refusals that come before the first simulated record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeoffload.cli import main
+from edgeoffload.cli.evaluate import BASELINES, HELD_OUT, table, trace_sets
+from edgeoffload.errors import ConfigError
+
+
+def test_default_sets_are_the_held_out_datasets() -> None:
+    assert trace_sets([], []) == [(d, d, None) for d in HELD_OUT]
+
+
+def test_datasets_then_trace_files_by_name(tmp_path: Path) -> None:
+    a = tmp_path / "a.txt"
+    a.write_text("0 1\n")
+    assert trace_sets(["nyu_lte"], [str(a)]) == [
+        ("nyu_lte", "nyu_lte", None),
+        ("a.txt", None, str(a)),
+    ]
+
+
+def test_two_trace_files_of_one_name_are_told_apart_by_path(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    one, two = tmp_path / "x" / "t.txt", tmp_path / "y" / "t.txt"
+    one.write_text("0 1\n")
+    two.write_text("0 2\n")
+    sets = trace_sets([], [str(one), str(two)])
+    assert sets == [(str(one), None, str(one)), (str(two), None, str(two))]
+
+
+def test_a_set_given_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--trace/--dataset: a set is given twice$"):
+        trace_sets(["ghent_4g", "ghent_4g"], [])
+    t = tmp_path / "t"
+    t.write_text("0 1\n")
+    with pytest.raises(ConfigError, match="given twice"):
+        trace_sets([], [str(t), str(t)])
+
+
+def test_a_missing_trace_file_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "none.txt"
+    with pytest.raises(ConfigError, match=rf"^--trace {missing}: no such file$"):
+        trace_sets([], [str(missing)])
+
+
+def test_table_one_row_per_policy_and_set() -> None:
+    m = {"agreement": 0.91234, "regret": 0.0456, "deadline_miss": 0.001, "energy_j": 0.12345}
+    results = {
+        "learned_mlp": {"ghent_4g": m | {"offload_share": 0.5}},
+        "random": {"ghent_4g": m | {"offload_share": 0.25}, "nyu_lte": m | {"offload_share": 1.0}},
+    }
+    lines = table(results).splitlines()
+    assert lines[0] == (
+        "| policy | traces | agreement | regret | deadline miss | energy J/task | offloaded |"
+    )
+    assert lines[1] == "|---|---|---:|---:|---:|---:|---:|"
+    assert lines[2] == "| learned_mlp | ghent_4g | 91.23% | 4.6% | 0.10% | 0.123 | 50.0% |"
+    assert lines[3:] == [
+        "| random | ghent_4g | 91.23% | 4.6% | 0.10% | 0.123 | 25.0% |",
+        "| random | nyu_lte | 91.23% | 4.6% | 0.10% | 0.123 | 100.0% |",
+    ]
+
+
+def test_baselines_include_the_cost_model_and_online() -> None:
+    assert BASELINES[0] == "cost_model"
+    assert "online" in BASELINES
+
+
+def test_records_below_one_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--model", "m", "--records", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "edgeoffload evaluate: configuration error: --records must be >= 1, got 0\n"
+    )
+
+
+def test_a_folder_that_is_not_a_model_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evaluate", "--model", str(tmp_path), "--records", "10"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"edgeoffload evaluate: configuration error: policy model {tmp_path}: "
+        "no readable meta.json ("
+    )
+
+
+def test_a_malformed_trace_file_is_refused_before_any_simulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgeoffload.cli.evaluate as evaluate
+    import edgeoffload.decision.registry as registry
+
+    monkeypatch.setattr(registry, "check", lambda name: None)  # any model passes
+    monkeypatch.setattr(registry, "resolve", lambda name: None)
+    monkeypatch.setattr(evaluate, "evaluate_sets", pytest.fail)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("zero one\n")
+    assert main(["evaluate", "--model", "m", "--trace", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeoffload evaluate: configuration error: trace file {bad}: line 1 is 'zero one': "
+        "expected two columns per line, seconds and Mbit/s, separated by spaces, no header\n"
+    )
