@@ -1,6 +1,7 @@
 """NodeLink against a real in-process EdgeNode on port 0: what it learns from the
 Welcome, how it packs one turn's submits into frames, what heartbeats teach it (RTT,
-load, liveness), how it reconnects after an abort or a node's close, how a refused
+load, liveness, and a hung node declared dead), how it reconnects after an abort or
+a node's close, how a refused
 token ends an attempt, and how drain and resume gate what it sends."""
 
 from __future__ import annotations
@@ -342,5 +343,27 @@ def test_cancel_reaches_the_node_and_the_task_is_answered_cancelled() -> None:
             await rec.until(lambda: 2 in rec.answers)
             answer = rec.answers[2]
             assert isinstance(answer, Error) and answer.code is ErrorCode.CANCELLED
+
+    run(scenario(), timeout=60)
+
+
+def test_a_silent_node_is_declared_dead_by_phi_and_the_link_reconnects() -> None:
+    async def scenario() -> None:
+        async with node_and_link(
+            heartbeat_interval_s=0.02, dead_phi=3.0, acceptable_pause_s=0.05
+        ) as (node, link, rec):
+            await asyncio.wait_for(link.wait_up(), 10)
+            await rec.until(lambda: "status" in rec.names())
+            # The node stops reading this connection: heartbeats go unanswered, but
+            # the socket stays open (a hung node), so only the detector can tell.
+            for session in list(node._sessions.values()):
+                session.ws.transport.pause_reading()  # type: ignore[attr-defined]
+            await rec.until(lambda: "down" in rec.names())
+            assert link.declared_dead == 1 and link.last_fence == ""
+            reason = dict(rec.calls)["down"]
+            assert reason.startswith("no heartbeat answer for ") and "(phi " in reason
+            # A new connection is a new session, read as usual.
+            await rec.until(lambda: rec.names().count("up") == 2)
+            assert link.connected
 
     run(scenario(), timeout=60)
