@@ -1,8 +1,8 @@
 """NodeLink against a real in-process EdgeNode on port 0: what it learns from the
 Welcome, how it packs one turn's submits into frames, what heartbeats teach it (RTT,
 load, liveness, and a hung node declared dead), how it reconnects after an abort or
-a node's close, how a refused
-token ends an attempt, and how drain and resume gate what it sends."""
+a node's close, how a refused token ends an attempt, and how drain and resume gate
+what it sends."""
 
 from __future__ import annotations
 
