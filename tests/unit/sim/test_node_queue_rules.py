@@ -1,7 +1,9 @@
 """NodeQueue rules test_node_queue.py leaves out: a priority node's admission, order,
 expiry, refusal and finish through the real scheduler; an input cache learning what
 arrives; a full FIFO node freed by held finishes; a crash on a priority node; and
-occurrence(), the wave number of the numpy arrival batches."""
+occurrence(), the wave number of the numpy arrival batches; and the arrival stream's
+order: equal times as queued, an earlier arrival replacing the delivery event, another
+event in between, the run's bound."""
 
 from __future__ import annotations
 
@@ -143,3 +145,63 @@ def test_occurrence_agrees_with_a_plain_count() -> None:
         expected.append(seen.get(v, 0))
         seen[v] = seen.get(v, 0) + 1
     assert occurrence(values).tolist() == expected
+
+
+def _held(st: SimState) -> NodeQueue:
+    """A queue whose finishes are held back: the engine's events are the deliveries."""
+    queue, _ = _queue(st)
+    radio = Recorder()
+    queue.hold_finishes(Radio(st, radio.close, queue.arrive))
+    return queue
+
+
+def test_the_stream_delivers_equal_times_in_the_order_queued() -> None:
+    st = state_of(small())
+    queue = _held(st)
+    a, b, c, d = add_tasks(st, 4, deadline_s=10.0)
+    queue.stream.add([(0.3, 0, [a]), (0.1, 0, [b])])  # any order within one add
+    queue.stream.add([(0.1, 0, [c]), (0.3, 0, [d])])
+    st.engine.run(1.0)
+    # At 0.1: b (queued first), then c; at 0.3: a, then d.
+    assert list(st.nodes[0].pending) == [b, c, a, d]
+    assert st.engine.events == 2  # one per arrival time
+
+
+def test_an_earlier_arrival_replaces_the_delivery_event_and_the_old_one_is_void() -> None:
+    st = state_of(small())
+    queue = _held(st)
+    a, b = add_tasks(st, 2, deadline_s=10.0)
+    queue.stream.add([(0.5, 0, [a])])
+    queue.stream.add([(0.2, 0, [b])])
+    st.engine.run(1.0)
+    assert list(st.nodes[0].pending) == [b, a]
+    assert (st.tasks.node_arrival_s[a], st.tasks.node_arrival_s[b]) == (0.5, 0.2)
+    assert st.engine.events == 2  # the replaced event is not counted
+
+
+def test_another_event_between_two_arrivals_sees_only_the_first() -> None:
+    st = state_of(small())
+    queue = _held(st)
+    a, b = add_tasks(st, 2, deadline_s=10.0)
+    seen: list[tuple[float, float, float]] = []
+    t = st.tasks
+    queue.stream.add([(0.2, 0, [a]), (0.6, 0, [b])])
+
+    def look(_: object) -> None:
+        seen.append((st.engine.now, t.node_arrival_s[a], t.node_arrival_s[b]))
+
+    st.engine.schedule(0.4, look, None)
+    st.engine.run(1.0)
+    assert seen[0][:2] == (0.4, 0.2) and seen[0][2] != seen[0][2]  # b not yet (NaN)
+    assert t.node_arrival_s[b] == 0.6 and st.engine.events == 3
+
+
+def test_the_stream_stops_at_the_runs_bound_and_goes_on_in_the_next() -> None:
+    st = state_of(small())
+    queue = _held(st)
+    a, b = add_tasks(st, 2, deadline_s=10.0)
+    queue.stream.add([(0.2, 0, [a]), (0.3, 0, [b])])
+    st.engine.run(0.25)
+    assert list(st.nodes[0].pending) == [a]
+    st.engine.run(1.0)
+    assert list(st.nodes[0].pending) == [a, b] and st.tasks.node_arrival_s[b] == 0.3
