@@ -18,6 +18,7 @@ from edgeoffload.decision.train.predictor import (
     train,
     training_pairs,
 )
+from edgeoffload.errors import ConfigError
 from edgeoffload.traces import Trace
 
 TINY = PredictorConfig(window=6, k=2, hidden=4, epochs=2, stride=2, batch_size=64)
@@ -120,3 +121,13 @@ def test_evaluate_leaves_outages_out_of_mape_but_not_of_rmse(folder: Path) -> No
     assert row["n"] == 20 - 1  # of 20 seconds, the one before the outage is skipped
     assert row["mape"] > 0  # the seconds after it still differ
     assert row["rmse"] > 0
+
+
+def test_series_too_short_for_any_window_are_a_config_error(folder: Path) -> None:
+    # Found while writing these tests: numpy's "need at least one array to concatenate"
+    # used to reach the user instead.
+    cfg = PredictorConfig(window=4, horizons_s=(1, 5))
+    with pytest.raises(ConfigError, match=r"no series of at least 9 s \(window 4 \+ 5 s ahead\)"):
+        training_pairs([np.ones(8)], cfg)
+    with pytest.raises(ConfigError, match=r"no series of at least 11 s \(window 6 \+ 5 s ahead\)"):
+        evaluate(LearnedPredictor(folder, runtime="numpy"), [np.ones(10)])
