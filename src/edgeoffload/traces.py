@@ -264,12 +264,15 @@ def load_mahimahi(folder: Path, bin_s: float = 1.0) -> list[Trace]:
     shorter and averaged over its own length). Direction from the suffix."""
     traces = []
     for path in _files(folder):
+        text = _read_text(path)
+        if not text.strip():  # loadtxt would warn, and max() of nothing would raise
+            raise ConfigError(f"trace file {path}: no packet timestamps")
         try:
-            ms = np.loadtxt(io.StringIO(_read_text(path)), dtype=np.float64, ndmin=1)
+            ms = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=1)
         except ValueError as exc:
             raise ConfigError(f"trace file {path}: {exc}") from exc
         period_s = float(ms.max()) / 1000.0
-        if ms.size == 0 or period_s <= 0:
+        if period_s <= 0:
             raise ConfigError(f"trace file {path}: no packet timestamps")
         starts = np.arange(0.0, period_s, bin_s)
         counts = np.bincount(

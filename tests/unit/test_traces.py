@@ -206,3 +206,11 @@ def test_malformed_workload_files_are_named(tmp_path: Path) -> None:
         load_workload("azure_conv", data)
     with pytest.raises(ConfigError, match="cannot read workload file"):
         load_workload("azure_code", data)
+
+
+def test_an_empty_mahimahi_file_is_named(tmp_path: Path) -> None:
+    # Found while writing these tests: an empty file used to raise numpy's "zero-size
+    # array to reduction operation maximum" (after loadtxt's "input contained no data").
+    (tmp_path / "empty.down").write_text("")
+    with pytest.raises(ConfigError, match=r"empty\.down: no packet timestamps"):
+        load_mahimahi(tmp_path)
