@@ -155,6 +155,8 @@ class Trace:
 
 def _trace(name: str, dataset: str, starts: F64, mbps: F64, last_span_s: float, **kw: str) -> Trace:
     """Shift sample starts to 0 and close the period one ``last_span_s`` after the last."""
+    if starts.size == 0:
+        raise ConfigError(f"trace {dataset}/{name}: no samples")
     starts = starts - starts[0]
     return Trace(name, dataset, starts, mbps, float(starts[-1] + last_span_s), **kw)
 
@@ -230,6 +232,8 @@ def load_ghent(folder: Path) -> list[Trace]:
             mbps = np.array([r["capacity"] for r in pattern], dtype=np.float64) * 0.008
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"trace file {path}: not a ReCoCo trace_pattern ({exc})") from exc
+        if not ends.size:
+            raise ConfigError(f"trace ghent_4g/{path.stem}: no samples")
         starts = np.maximum.accumulate(ends - spans)
         keep = np.append(True, np.diff(starts) > 0)  # rounding can repeat a start
         traces.append(_trace(path.stem, "ghent_4g", starts[keep], mbps[keep], float(spans[-1])))

@@ -18,6 +18,7 @@ from edgeoffload.traces import (
     Trace,
     load_ghent,
     load_mahimahi,
+    load_nyu,
     load_pensieve,
     load_trace_file,
     load_ucc_5g,
@@ -214,3 +215,17 @@ def test_an_empty_mahimahi_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "empty.down").write_text("")
     with pytest.raises(ConfigError, match=r"empty\.down: no packet timestamps"):
         load_mahimahi(tmp_path)
+
+
+def test_files_without_samples_are_named(tmp_path: Path) -> None:
+    # Found while writing these tests: both used to raise an IndexError.
+    nyu = tmp_path / "nyu"
+    nyu.mkdir()
+    (nyu / "idle.csv").write_text("\n")
+    with pytest.raises(ConfigError, match="trace nyu_lte/idle: no samples"):
+        load_nyu(nyu)
+    ghent = tmp_path / "ghent"
+    ghent.mkdir()
+    (ghent / "r.json").write_text(json.dumps({"uplink": {"trace_pattern": []}}))
+    with pytest.raises(ConfigError, match="trace ghent_4g/r: no samples"):
+        load_ghent(ghent)
