@@ -314,7 +314,12 @@ def load_ucc_5g(
     with archive:
         for entry in sorted(archive.namelist()):
             parts = entry.split("/")
-            if parts[0] == "__MACOSX" or not entry.endswith(".csv") or parts[1] not in wanted:
+            if (
+                parts[0] == "__MACOSX"
+                or not entry.endswith(".csv")
+                or len(parts) < 2  # a file at the top: not in a session folder
+                or parts[1] not in wanted
+            ):
                 continue
             text = archive.read(entry).decode("utf-8", errors="replace")
             seconds: dict[np.datetime64, list[float]] = {}

@@ -229,3 +229,12 @@ def test_files_without_samples_are_named(tmp_path: Path) -> None:
     (ghent / "r.json").write_text(json.dumps({"uplink": {"trace_pattern": []}}))
     with pytest.raises(ConfigError, match="trace ghent_4g/r: no samples"):
         load_ghent(ghent)
+
+
+def test_ucc_skips_csv_files_at_the_top_of_the_archive(tmp_path: Path) -> None:
+    # Found while writing these tests: a top-level entry used to raise an IndexError.
+    path = ucc_zip(tmp_path / "u.zip")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("README.csv", "not a session\n")
+    (trace,) = load_ucc_5g(path)
+    assert trace.name == "Download/Static/s1"
