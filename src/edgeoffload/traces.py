@@ -155,6 +155,8 @@ class Trace:
 
 def _trace(name: str, dataset: str, starts: F64, mbps: F64, last_span_s: float, **kw: str) -> Trace:
     """Shift sample starts to 0 and close the period one ``last_span_s`` after the last."""
+    if starts.size == 0:
+        raise ConfigError(f"trace {dataset}/{name}: no samples")
     starts = starts - starts[0]
     return Trace(name, dataset, starts, mbps, float(starts[-1] + last_span_s), **kw)
 
@@ -230,6 +232,8 @@ def load_ghent(folder: Path) -> list[Trace]:
             mbps = np.array([r["capacity"] for r in pattern], dtype=np.float64) * 0.008
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"trace file {path}: not a ReCoCo trace_pattern ({exc})") from exc
+        if not ends.size:
+            raise ConfigError(f"trace ghent_4g/{path.stem}: no samples")
         starts = np.maximum.accumulate(ends - spans)
         keep = np.append(True, np.diff(starts) > 0)  # rounding can repeat a start
         traces.append(_trace(path.stem, "ghent_4g", starts[keep], mbps[keep], float(spans[-1])))
@@ -264,12 +268,15 @@ def load_mahimahi(folder: Path, bin_s: float = 1.0) -> list[Trace]:
     shorter and averaged over its own length). Direction from the suffix."""
     traces = []
     for path in _files(folder):
+        text = _read_text(path)
+        if not text.strip():  # loadtxt would warn, and max() of nothing would raise
+            raise ConfigError(f"trace file {path}: no packet timestamps")
         try:
-            ms = np.loadtxt(io.StringIO(_read_text(path)), dtype=np.float64, ndmin=1)
+            ms = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=1)
         except ValueError as exc:
             raise ConfigError(f"trace file {path}: {exc}") from exc
         period_s = float(ms.max()) / 1000.0
-        if ms.size == 0 or period_s <= 0:
+        if period_s <= 0:
             raise ConfigError(f"trace file {path}: no packet timestamps")
         starts = np.arange(0.0, period_s, bin_s)
         counts = np.bincount(
@@ -307,7 +314,12 @@ def load_ucc_5g(
     with archive:
         for entry in sorted(archive.namelist()):
             parts = entry.split("/")
-            if parts[0] == "__MACOSX" or not entry.endswith(".csv") or parts[1] not in wanted:
+            if (
+                parts[0] == "__MACOSX"
+                or not entry.endswith(".csv")
+                or len(parts) < 2  # a file at the top: not in a session folder
+                or parts[1] not in wanted
+            ):
                 continue
             text = archive.read(entry).decode("utf-8", errors="replace")
             seconds: dict[np.datetime64, list[float]] = {}

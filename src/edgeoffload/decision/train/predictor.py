@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ConfigError
 from ..estimators import (
     F64,
     KIND,
@@ -63,7 +64,15 @@ def training_pairs(series: Sequence[F64], config: PredictorConfig) -> tuple[F64,
         ok = np.all(targets > 0, axis=1)
         xs.append(z[ok])
         ys.append(np.log(targets[ok] / s[ok, None]))
+    if not xs:
+        raise ConfigError(_too_short(config.window, last))
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _too_short(window: int, ahead: int) -> str:
+    """Said when no series can give one (window, future) pair: numpy's "need at least
+    one array to concatenate" would say nothing about why."""
+    return f"no series of at least {window + ahead} s (window {window} + {ahead} s ahead)"
 
 
 @dataclass
@@ -191,6 +200,8 @@ def evaluate(
         for h in predictor.horizons_s:
             actual[h].append(future_mean(x, h)[ends])
         floors.append(np.full(len(ends), 0.01 * float(np.median(x))))
+    if not floors:
+        raise ConfigError(_too_short(predictor.window, last))
     floor = np.concatenate(floors)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for i, h in enumerate(predictor.horizons_s):

@@ -1,0 +1,55 @@
+"""The report's models: their shapes, and building one end to end (three epochs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeoffload.compress.data import load_data
+from edgeoffload.compress.zoo import RECIPES, DigitsCNN, DigitsMLP, build
+from edgeoffload.models.runtime import OnnxModel
+
+
+def n_weights(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_the_models_have_their_documented_sizes() -> None:
+    # 38 k and 1.9 M weights (the module docstring and docs/compression.md quote these).
+    assert n_weights(DigitsCNN()) == 16 * 9 + 16 + 32 * 16 * 9 + 32 + 512 * 64 + 64 + 650
+    assert n_weights(DigitsCNN()) == 38_282
+    assert n_weights(DigitsMLP()) == 784 * 1024 + 1024 + 1024 * 1024 + 1024 + 10250
+    with torch.no_grad():
+        assert DigitsCNN()(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+        assert DigitsMLP()(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_the_models_divide_raw_pixels_by_16() -> None:
+    torch.manual_seed(0)
+    cnn = DigitsCNN().eval()
+    x = torch.rand(2, 1, 8, 8) * 16
+    with torch.no_grad():
+        assert torch.allclose(cnn(x), cnn.features(x / 16))
+
+
+def test_recipes_pair_each_model_with_its_input_and_int8_mode() -> None:
+    assert {n: (r.module, r.image_size, r.int8) for n, r in RECIPES.items()} == {
+        "digits_cnn": (DigitsCNN, 8, "static"),
+        "digits_mlp": (DigitsMLP, 28, "dynamic"),
+    }
+
+
+def test_build_writes_the_model_and_its_data(tmp_path: Path) -> None:
+    built = build("digits_cnn", tmp_path, epochs=3)
+    assert (built.name, built.onnx.name) == ("digits_cnn", "digits_cnn.onnx")
+    assert built.train.name == "digits_cnn.train.npz"
+    train, test = load_data(built.train), load_data(built.test)
+    assert train.x.shape[1:] == (1, 8, 8) and test.y is not None
+    assert len(train) + len(test) == 1797  # scikit-learn's digits, split once
+    model = OnnxModel(built.onnx)
+    accuracy = float((model.predict(test.x) == test.y).mean())
+    assert accuracy > 0.5  # three seeded epochs reach 0.76 here (chance is 0.1)
+    again = build("digits_cnn", tmp_path / "again", epochs=3)
+    np.testing.assert_array_equal(OnnxModel(again.onnx).run(test.x[:5]), model.run(test.x[:5]))
