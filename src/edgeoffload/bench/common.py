@@ -125,7 +125,9 @@ def start_process(
         if not line:
             break
     proc.kill()
-    raise RuntimeError(f"{args} did not become ready (exit {proc.wait()})")
+    code = proc.wait()
+    proc.stdout.close()  # else its pipe leaks (a ResourceWarning)
+    raise RuntimeError(f"{args} did not become ready (exit {code})")
 
 
 def stop_process(proc: subprocess.Popen[str]) -> None:
