@@ -11,6 +11,7 @@ import argparse
 import errno
 import inspect
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -124,3 +125,37 @@ def first_line(path: str, flag: str) -> str:
             return f.readline().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read {flag} {path}: {exc.strerror}") from None
+
+
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds (an argparse type: submit's timeouts,
+    status's refresh period)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def serve(command: str, config: Any, main: Coroutine[Any, Any, None]) -> int:
+    """Run a long-lived server command (node, controller) to its end: warn loudly when it
+    listens beyond loopback without a secret, and turn a failed bind into one line and
+    exit code 2 instead of a traceback."""
+    import asyncio
+    import sys
+
+    from ..config import unprotected_warning
+
+    warning = unprotected_warning(config, command)
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
+    try:
+        asyncio.run(main)
+    except OSError as exc:
+        if exc.errno not in BIND_ERRORS:
+            raise
+        sys.stderr.write(bind_error(command, config.host, config.port, exc))
+        return 2
+    return 0

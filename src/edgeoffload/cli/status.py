@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .options import first_line
+from .options import first_line, positive_seconds
 
 #: Events shown under the table.
 RECENT_EVENTS = 10
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--watch",
         nargs="?",
         const=2.0,
-        type=_positive,
+        type=positive_seconds,
         metavar="SECONDS",
         help="refresh every SECONDS (default 2) until Ctrl-C",
     )
@@ -47,16 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="token for a controller with a secret (default: $EDGEOFFLOAD_TOKEN)",
     )
     parser.add_argument("--tls-ca-file", metavar="FILE", help="CA bundle for an https controller")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 class Unreadable(Exception):

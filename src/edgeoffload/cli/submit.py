@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .options import first_line
+from .options import first_line, positive_seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--priority", type=int, default=0)
     parser.add_argument(
-        "--deadline", type=positive, default=None, metavar="SECONDS", help="time to finish"
+        "--deadline", type=positive_seconds, default=None, metavar="SECONDS", help="time to finish"
     )
     parser.add_argument(
         "--token-file",
@@ -33,22 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="how long to wait for a node (default 10)",
     )
-
-
-def positive(text: str) -> float:
-    """A positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

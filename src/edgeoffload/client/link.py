@@ -96,6 +96,9 @@ class NodeLink:
         self.config = config
         self.listener = listener
         self.client_id = client_id
+        #: The TLS context for a wss:// node (None for ws://), built once: every
+        #: reconnect uses it, rather than reading the CA bundle again.
+        self._ssl = context_for(url, config.tls_ca_file, config.tls_cert_file, config.tls_key_file)
         self.node_id = url
         self.tasks: frozenset[str] = frozenset()
         self.labels: dict[str, str] = {}
@@ -264,7 +267,7 @@ class NodeLink:
             ping_interval=None,
             close_timeout=1.0,
             create_connection=_LinkConnection,
-            ssl=context_for(self.url, cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file),
+            ssl=self._ssl,
         ) as plain_ws:
             ws = cast(_LinkConnection, plain_ws)
             conn = Connection(Role.CLIENT, cfg.max_frame_bytes)

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from edgeoffload.auth import Role, make_token
 from edgeoffload.cli import main
-from edgeoffload.cli.status import _http_base, _positive, render
+from edgeoffload.cli.options import positive_seconds as _positive
+from edgeoffload.cli.status import _http_base, render
 from tests.unit.controller.serving import serving
 
 SECRET = "k" * 40
@@ -150,3 +151,13 @@ def test_a_missing_ca_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == (
         f"edgeoffload status: error: cannot read {missing}: No such file or directory\n"
     )
+
+
+def test_an_endless_refresh_period_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--watch inf` was accepted, then time.sleep(inf) raised OverflowError mid-watch."""
+    from edgeoffload.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--watch", "inf"])
+    assert exit_.value.code == 2
+    assert "expected a positive number of seconds, got 'inf'" in capsys.readouterr().err

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from edgeoffload.cli import main
-from edgeoffload.cli.submit import _jsonable, positive
+from edgeoffload.cli.options import positive_seconds as positive
+from edgeoffload.cli.submit import _jsonable
 
 
 def test_positive() -> None:
