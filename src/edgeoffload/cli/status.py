@@ -142,7 +142,7 @@ def render(snapshot: dict[str, Any]) -> Any:
     from rich.console import Group
     from rich.table import Table
 
-    colours = {"alive": "green", "suspect": "yellow", "dead": "red"}
+    colours = {"alive": "green", "suspect": "yellow", "dead": "red", "left": "dim"}
     nodes = Table(title=f"nodes of {snapshot['controller']}", title_justify="left")
     for column in ("node", "state", "queue", "running", "tasks/s", "cpu %", "url"):
         nodes.add_column(

@@ -90,7 +90,9 @@ class LinkEvents:
     def table_node(self, view: NodeView, event: EventKind | None) -> None:
         """A row of the controller's table changed: join it, note its state, or fence it."""
         link = self._links.get(view.url)
-        dead = view.state is NodeState.DEAD
+        # A node that left (a graceful stop) is gone like a dead one: not joined, and
+        # fenced if linked (its drain answered what it held before it said goodbye).
+        dead = view.state in (NodeState.DEAD, NodeState.LEFT)
         if dead and link is None:
             return
         if link is None:
@@ -102,7 +104,7 @@ class LinkEvents:
             own.NodeListed(view.node_id, alive, view.draining, view.labels, view.speed_hz, back)
         )
         if dead:
-            link.fence("declared dead by the controller")
+            link.fence(f"declared {view.state} by the controller")
 
 
 __all__ = ["LinkEvents"]

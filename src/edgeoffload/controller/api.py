@@ -24,7 +24,7 @@ from ..auth import Claims
 from ..config import keys_of
 from ..errors import Forbidden, Unauthorized
 from ..metrics import NodeMetrics
-from ..protocol.control import NodeView, Reason
+from ..protocol.control import NodeState, NodeView, Reason
 from ..version import __version__
 from . import web
 from .access import Access, authorize
@@ -337,8 +337,8 @@ def _prometheus_text(controller: Controller) -> bytes:
     stats = controller.statistics()
     registry = CollectorRegistry()
     nodes = Gauge("edgeoffload_controller_nodes", "nodes by state", ["state"], registry=registry)
-    for state in ("alive", "suspect", "dead"):
-        nodes.labels(state=state).set(stats.nodes_by_state.get(state, 0))
+    for state in NodeState:
+        nodes.labels(state=state.value).set(stats.nodes_by_state.get(state.value, 0))
     Gauge("edgeoffload_controller_nodes_draining", "nodes draining", registry=registry).set(
         stats.draining
     )

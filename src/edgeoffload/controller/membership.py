@@ -4,6 +4,9 @@ Events come in with their time (``now``, seconds of a monotonic or wall clock); 
 call returns the changes to record in the store and push to clients. A phi-accrual
 detector (:mod:`edgeoffload.liveness`) per node turns missed heartbeats into suspect,
 then dead; a heartbeat from a suspect or dead node makes it alive again (recovered).
+A node that says goodbye (:meth:`Membership.leave`, sent on a graceful stop) is
+``left``: never suspected nor declared dead, so that a deployment reads apart from a
+crash in the table and the event log; registering again makes it ``joined``.
 Degraded health for ``thresholds.consecutive`` samples in a row drains a node; as many
 healthy samples in a row resume it, unless an operator drained it (only an operator
 resumes that).
@@ -98,7 +101,7 @@ class Membership:
         )
         entry = self._entry(view)
         entry.detector.heartbeat(now)
-        if old is not None and old.view.state is not NodeState.ALIVE:
+        if old is not None and old.view.state not in (NodeState.ALIVE, NodeState.LEFT):
             return [Change(EventKind.RECOVERED, view, f"was {old.view.state}")]
         return [Change(EventKind.JOINED, view)]
 
@@ -148,8 +151,10 @@ class Membership:
         """Check every node's silence; returns suspect and dead transitions."""
         changes = []
         for entry in self._nodes.values():
-            phi = entry.detector.phi(now)
             state = entry.view.state
+            if state is NodeState.LEFT:
+                continue  # gone on purpose: its silence is expected
+            phi = entry.detector.phi(now)
             new = state
             if state is not NodeState.DEAD and phi >= self.dead_phi:
                 new = NodeState.DEAD
@@ -160,6 +165,15 @@ class Membership:
                 kind = EventKind.DEAD if new is NodeState.DEAD else EventKind.SUSPECT
                 changes.append(Change(kind, entry.view, f"phi {phi:.1f}"))
         return changes
+
+    def leave(self, node_id: str, now: float, reason: str = "") -> list[Change]:
+        """The node stopped gracefully and said so: mark it ``left`` (kept in the table
+        and the event log, not suspected). Nothing if unknown or already left."""
+        entry = self._nodes.get(node_id)
+        if entry is None or entry.view.state is NodeState.LEFT:
+            return []
+        entry.view = msgspec.structs.replace(entry.view, state=NodeState.LEFT, last_seen=now)
+        return [Change(EventKind.LEFT, entry.view, reason or "stopped gracefully")]
 
     def drain(self, node_id: str, reason: str) -> Change | None:
         """Operator drain (stays until :meth:`resume`). None if unknown or already so."""

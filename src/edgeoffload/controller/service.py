@@ -27,6 +27,7 @@ from ..protocol.control import (
     Command,
     EventKind,
     NodeBeat,
+    NodeBye,
     NodeHello,
     NodeToController,
     NodeView,
@@ -281,6 +282,11 @@ class Controller:
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
                     self._watch(self.recent.add_sample(node_id, now, message.metrics))
                     await self.apply(self.membership.beat(node_id, message.metrics, now))
+                elif isinstance(message, NodeBye):
+                    if message.node_id != node_id:
+                        raise ValueError(f"a bye for {message.node_id!r} on {node_id!r}'s link")
+                    await self.apply(self.membership.leave(node_id, time.time(), message.reason))
+                    return
         finally:
             if self._node_senders.get(node_id) is send:
                 del self._node_senders[node_id]

@@ -1,5 +1,7 @@
 """A node's link to the controller: register, send a heartbeat with the health metrics
-every interval, obey drain and resume commands, and reconnect with backoff.
+every interval, obey drain and resume commands, reconnect with backoff, and say goodbye
+(:meth:`ControllerAgent.leave`) when the node stops on purpose, so that the controller
+records ``left`` rather than suspecting a crash.
 
 The controller is off the data path: while it is down the node serves as before, and
 it registers again when the controller comes back.
@@ -26,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..hostinfo import cpu_speed_hz
 from ..metrics import NodeMetrics
-from ..protocol.control import Command, NodeBeat, NodeHello
+from ..protocol.control import Command, NodeBeat, NodeBye, NodeHello
 from ..transport import reconnect_forever
 
 log = logging.getLogger("edgeoffload.node")
@@ -96,6 +98,10 @@ class ControllerAgent:
         #: For a wss:// controller: the CAs to verify it with (and the node's own
         #: certificate, for mutual TLS); None for ws://.
         self.ssl = ssl
+        #: The session's connection while one is up (what :meth:`leave` says goodbye on).
+        self._ws: ClientConnection | None = None
+        #: Set by :meth:`leave`: no heartbeat, session or reconnection after it.
+        self._leaving = False
 
     def _headers(self) -> dict[str, str]:
         token = self.token()
@@ -107,7 +113,29 @@ class ControllerAgent:
             self._session,
             on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
             on_down=lambda: setattr(self, "connected", False),
+            stop=lambda: self._leaving,
         )
+
+    async def leave(self, reason: str = "", timeout_s: float = 1.0) -> bool:
+        """Deregister: send a :class:`NodeBye` on the current session and close it, and
+        stop reconnecting. Returns whether the goodbye was sent; without a session (the
+        controller is down) there is no one to tell, and the controller, when it comes
+        back, suspects the silent node as usual. ``timeout_s`` bounds the wait, so that
+        a hung controller cannot hold up the node's exit."""
+        self._leaving = True
+        ws = self._ws
+        if ws is None:
+            return False
+        bye = NodeBye(node_id=self.node.node_id, reason=reason[:1024])
+        try:
+            async with asyncio.timeout(timeout_s):
+                await ws.send(msgspec.json.encode(bye).decode())
+                await ws.close()
+        except (TimeoutError, ConnectionClosed, OSError) as exc:
+            log.info("controller %s: goodbye not delivered: %r", self.url, exc)
+            return False
+        log.info("deregistered from controller %s", self.url)
+        return True
 
     def hello(self, speed_hz: float) -> NodeHello:
         """The registration message (sent first on every session)."""
@@ -129,6 +157,8 @@ class ControllerAgent:
             self.node.resume(command.reason or "resumed by the controller")
 
     async def _session(self) -> None:
+        if self._leaving:
+            return
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
         async with connect(
@@ -140,17 +170,19 @@ class ControllerAgent:
         ) as ws:
             await ws.send(msgspec.json.encode(self.hello(self._speed_hz)).decode())
             self.connected = True
+            self._ws = ws
             log.info("registered with controller %s", self.url)
             commands = asyncio.create_task(self._commands(ws))
             try:
                 seq = 0
-                while not commands.done():
+                while not commands.done() and not self._leaving:
                     seq += 1
                     beat = NodeBeat(node_id=self.node.node_id, seq=seq, metrics=self.node.metrics())
                     await ws.send(msgspec.json.encode(beat).decode())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(commands), self.interval_s)
             finally:
+                self._ws = None
                 commands.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await commands

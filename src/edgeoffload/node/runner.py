@@ -2,7 +2,9 @@
 
 The first signal starts a graceful shutdown (drain within ``drain_timeout_s``); a
 second one forces it (queued work is answered ``draining``, the pool is stopped at
-once). The previous signal handlers come back afterwards.
+once). Either way the node then deregisters from its controller (``left``, naming the
+signal), which a crash cannot do: the controller tells the two apart. The previous
+signal handlers come back afterwards.
 
 This is also where the node meets its controller: with ``config.controller`` set, the
 runner starts a :class:`~.agent.ControllerAgent` once the node listens and hands it the
@@ -46,10 +48,16 @@ def managed(node: EdgeNode) -> ManagedNode:
 def start_agent(node: EdgeNode) -> asyncio.Task[None] | None:
     """Start the controller agent of a started node, if it has a controller; the
     caller owns the task and cancels it after the node's shutdown."""
+    agent = make_agent(node)
+    return None if agent is None else launch(agent)
+
+
+def make_agent(node: EdgeNode) -> ControllerAgent | None:
+    """The controller agent of a started node, if it has a controller."""
     config = node.config
     if not config.controller:
         return None
-    agent = ControllerAgent(
+    return ControllerAgent(
         managed(node),
         config.controller,
         config.heartbeat_interval_s,
@@ -58,6 +66,10 @@ def start_agent(node: EdgeNode) -> asyncio.Task[None] | None:
             config.controller, config.tls_ca_file, config.tls_cert_file, config.tls_key_file
         ),
     )
+
+
+def launch(agent: ControllerAgent) -> asyncio.Task[None]:
+    """Run an agent in a task that reports an unexpected end."""
     task = asyncio.create_task(agent.run(), name="controller-agent")
     task.add_done_callback(_report_end)
     return task
@@ -99,19 +111,23 @@ async def serve_until_signalled(
     stop = asyncio.Event()
     force = asyncio.Event()
     count = 0
+    received: list[str] = []
 
-    def on_signal() -> None:
+    def on_signal(sig: signal.Signals) -> None:
         nonlocal count
         count += 1
+        received.append(sig.name)
         (stop if count == 1 else force).set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_signal, sig)
     agent: asyncio.Task[None] | None = None
+    controller: ControllerAgent | None = None
     try:
         node = EdgeNode(config)
         await node.start()
-        agent = start_agent(node)
+        controller = make_agent(node)
+        agent = None if controller is None else launch(controller)
         if on_ready is not None:
             on_ready(node)
         await stop.wait()
@@ -124,6 +140,9 @@ async def serve_until_signalled(
             shutdown.cancel()
             node.abort()
         forced.cancel()
+        if controller is not None:
+            # Deregister only now: the node's work is answered and its port closed.
+            await controller.leave(f"stopped by {received[0]}" if received else "stopped")
     finally:
         if agent is not None:
             agent.cancel()

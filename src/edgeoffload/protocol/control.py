@@ -1,10 +1,12 @@
 """Control-plane messages (JSON over WebSocket), pure.
 
 Node → controller on ``/ws/node``: :class:`NodeHello` once, then a :class:`NodeBeat`
-every ``heartbeat_interval_s``. Controller → node: :class:`Command` (drain, resume).
+every ``heartbeat_interval_s``, and a :class:`NodeBye` when it stops gracefully (so that
+the controller records ``left``, not a crash). Controller → node: :class:`Command`
+(drain, resume).
 
 Controller → client on ``/ws/subscribe``: one :class:`TableSnapshot`, then a
-:class:`TableUpdate` per change (join, load, suspect, dead, draining, recovered, ...).
+:class:`TableUpdate` per change (join, load, suspect, dead, left, draining, recovered...).
 Client → controller on the same link: :class:`ClientReport` (its resubmissions, for the
 event log) and :class:`ClientCounts` (where its tasks ran, for the dashboard).
 
@@ -44,11 +46,14 @@ Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 class NodeState(StrEnum):
     """Liveness as the controller sees it. Draining is separate (a node can be alive and
-    draining)."""
+    draining). ``left`` is a node that said goodbye (a graceful stop, SIGTERM): it is
+    gone like a dead one, but on purpose, so an operator can tell a deployment from a
+    crash (suspect, then dead)."""
 
     ALIVE = "alive"
     SUSPECT = "suspect"
     DEAD = "dead"
+    LEFT = "left"
 
 
 class EventKind(StrEnum):
@@ -58,6 +63,7 @@ class EventKind(StrEnum):
     LOAD = "load"
     SUSPECT = "suspect"
     DEAD = "dead"
+    LEFT = "left"
     RECOVERED = "recovered"
     DRAINED = "drained"
     RESUMED = "resumed"
@@ -83,6 +89,14 @@ class NodeBeat(msgspec.Struct, frozen=True, kw_only=True, tag="beat"):
     node_id: NodeId
     seq: Int64
     metrics: NodeMetrics
+
+
+class NodeBye(msgspec.Struct, frozen=True, kw_only=True, tag="bye"):
+    """The node stops on purpose (SIGTERM, after its drain): deregister it. Sent last
+    on its link; a crash sends nothing, so silence still means suspect, then dead."""
+
+    node_id: NodeId
+    reason: Reason = ""
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag="command"):
@@ -143,6 +157,6 @@ class ClientCounts(msgspec.Struct, frozen=True, kw_only=True, tag="counts"):
     edge: Int64
 
 
-NodeToController = NodeHello | NodeBeat
+NodeToController = NodeHello | NodeBeat | NodeBye
 ClientToController = ClientReport | ClientCounts
 ControllerToClient = TableSnapshot | TableUpdate

@@ -11,7 +11,7 @@ import msgspec
 from websockets.asyncio.server import ServerConnection, serve
 
 from edgeoffload.node.agent import ControllerAgent, ManagedNode
-from edgeoffload.protocol.control import Command, NodeBeat, NodeHello
+from edgeoffload.protocol.control import Command, NodeBeat, NodeBye, NodeHello
 from tests.conftest import run
 from tests.unit.controller.test_membership import metrics
 
@@ -144,3 +144,36 @@ def test_a_command_it_cannot_read_is_logged_and_the_session_goes_on(caplog) -> N
     assert calls == [("resume", "ok")]
     ignored = [r for r in caplog.records if "cannot read" in r.getMessage()]
     assert len(ignored) == 2
+
+
+def test_leave_says_goodbye_closes_and_does_not_reconnect() -> None:
+    received: list[object] = []
+    sessions = 0
+    decoder = msgspec.json.Decoder(NodeHello | NodeBeat | NodeBye)
+
+    async def controller(ws: ServerConnection) -> None:
+        nonlocal sessions
+        sessions += 1
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                received.append(decoder.decode(raw))
+
+    async def scenario() -> tuple[bool, bool]:
+        async with serve(controller, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            agent = ControllerAgent(managed([]), f"ws://127.0.0.1:{port}", interval_s=0.05)
+            task = asyncio.create_task(agent.run())
+            while not agent.connected:  # noqa: ASYNC110 (the agent has no event for it)
+                await asyncio.sleep(0.01)
+            sent = await agent.leave("stopped by SIGTERM")
+            await asyncio.wait_for(task, 5)  # run() ends by itself: no reconnection
+            again = await agent.leave()  # no session left: nothing to send
+            return sent, again
+
+    sent, again = run(scenario(), timeout=10)
+    assert (sent, again) == (True, False)
+    assert sessions == 1
+    assert isinstance(received[0], NodeHello)
+    byes = [m for m in received if isinstance(m, NodeBye)]
+    assert byes == [NodeBye(node_id="n1", reason="stopped by SIGTERM")]
+    assert received[-1] == byes[0]  # nothing after the goodbye

@@ -18,6 +18,7 @@ from edgeoffload.protocol.control import (
     ControllerToClient,
     EventKind,
     NodeBeat,
+    NodeBye,
     NodeHello,
     NodeState,
     NodeToController,
@@ -62,7 +63,8 @@ def test_node_messages_round_trip_with_their_type_tags() -> None:
         node_id="h:1", url="ws://h:1", cores=4, speed_hz=2.5e9, labels={"a": "b"}, tasks=["t"]
     )
     beat = NodeBeat(node_id="h:1", seq=7, metrics=sample())
-    for message, tag in [(hello, "hello"), (beat, "beat")]:
+    bye = NodeBye(node_id="h:1", reason="stopped by SIGTERM")
+    for message, tag in [(hello, "hello"), (beat, "beat"), (bye, "bye")]:
         data = msgspec.json.encode(message)
         assert msgspec.json.decode(data)["type"] == tag
         assert from_node.decode(data) == message
@@ -85,7 +87,7 @@ def test_an_older_controller_snapshot_without_counts_defaults_to_false() -> None
 
 
 def test_enum_values_on_the_wire() -> None:
-    assert [s.value for s in NodeState] == ["alive", "suspect", "dead"]
+    assert [s.value for s in NodeState] == ["alive", "suspect", "dead", "left"]
     assert EventKind.RESUBMITTED.value == "tasks_resubmitted"
     assert b'"event":"tasks_resubmitted"' in msgspec.json.encode(
         ClientReport(event=EventKind.RESUBMITTED, node_id="n", count=0)

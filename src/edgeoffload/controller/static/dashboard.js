@@ -59,7 +59,7 @@ function colour(id) { return "c" + (nodeIds().indexOf(id) % 8); }
 // button in it, which must stay put under a pointer) and its body (metrics, every beat).
 function nodeHead(v) {
   let button = "";
-  if (state.canWrite && v.state !== "dead") {
+  if (state.canWrite && v.state !== "dead" && v.state !== "left") {
     button = v.draining
       ? `<button class="resume" data-action="resume" data-node="${esc(v.node_id)}">Resume</button>`
       : `<button class="drain" data-action="drain" data-node="${esc(v.node_id)}">Drain</button>`;
@@ -117,7 +117,7 @@ function drawNodes() {
       if (body !== card.body) { card.el.children[1].innerHTML = body; card.body = body; }
     }
   }
-  const counts = { alive: 0, suspect: 0, dead: 0, draining: 0 };
+  const counts = { alive: 0, suspect: 0, dead: 0, left: 0, draining: 0 };
   for (const v of views) { counts[v.state]++; if (v.draining) counts.draining++; }
   $("summary").innerHTML = Object.entries(counts)
     .map(([k, n]) => `<span class="count state-${k}"><b>${n}</b> ${k}</span>`).join(" ");
