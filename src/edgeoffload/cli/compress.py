@@ -11,7 +11,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 
@@ -83,9 +83,21 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     zoo = import_torch_module("zoo")
-    for name in zoo.RECIPES:
-        built = zoo.build(name, args.build_models, epochs=args.epochs)
-        print(f"{name}: {built.onnx} (train {built.train}, held-out {built.test})")
+    if args.epochs is not None:
+        check_positive(args.epochs, "--epochs")
+    names = list(zoo.RECIPES)
+    for k, name in enumerate(names, 1):
+        # Progress on stderr, one line per step (a build takes minutes on a busy
+        # machine and was silent until it ended); the results on stdout.
+        def say(line: str, k: int = k) -> None:
+            sys.stderr.write(f"[{k}/{len(names)}] {line}\n")
+            sys.stderr.flush()
+
+        built = zoo.build(name, args.build_models, epochs=args.epochs, progress=say)
+        print(
+            f"{name}: {built.onnx} (train {built.train}, held-out {built.test}), "
+            f"held-out accuracy {built.accuracy:.4f}"
+        )
     return 0
 
 
@@ -128,7 +140,7 @@ def _run_pipeline(
     from ..compress.measure import Settings, measure
     from ..compress.prune import PruneMode, prune
     from ..compress.quantize import Int8Mode, quantize
-    from ..compress.report import text_table
+    from ..compress.report import slowdown_warning, text_table
 
     model = load_model(source, "MODEL")
     spec = data_input(model)
@@ -172,7 +184,28 @@ def _run_pipeline(
     )
     print(text_table(rows, "original"))
     print(f"wrote {out}")
+    warning = slowdown_warning(
+        rows, list(stages)[-1], "original", " + ".join(list(stages)[1:]), *_advice(args, model)
+    )
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
     return 0
+
+
+def _advice(args: argparse.Namespace, model: Any) -> tuple[dict[str, str], str]:
+    """How to get each measured variant alone, and why dynamic INT8 slows a CNN."""
+    advice = {"original": "keep the original model"}
+    if args.prune is not None and args.int8 is not None:
+        advice[f"pruned {args.prune:.0%}"] = "drop --int8"
+    note = ""
+    convs = any(node.op_type == "Conv" for node in model.graph.node)
+    if args.int8 == "dynamic" and convs and not args.op_types:
+        note = (
+            "Dynamic INT8 runs convolutions as ConvInteger, which ONNX Runtime's CPU "
+            "kernel runs slower than fp32: --int8 static --calibration FILE fuses them "
+            "into QLinearConv, --op-types MatMul,Gemm leaves them in fp32."
+        )
+    return advice, note
 
 
 def import_torch_module(name: str):  # type: ignore[no-untyped-def]

@@ -106,6 +106,52 @@ def speedup(before: float | None, after: float | None) -> float | None:
     return before / after
 
 
+#: A result slower than the reference by less than this is not warned about: on the
+#: shared machine the bench's speed-up ratios moved by about 15 % between runs.
+SLOWER_THAN = 0.9
+
+
+def slowdown_warning(
+    rows: Mapping[str, Measurement],
+    final: str,
+    reference: str,
+    label: str,
+    advice: Mapping[str, str],
+    note: str = "",
+) -> str | None:
+    """A warning when the compressed model is slower than the original at batch 32.
+
+    Compression is done for speed as much as for size, and some combinations lose it
+    (pruned + dynamic INT8 on the digits CNN ran at 0.17x): say so, with the faster of
+    the variants measured (``advice`` says how to get each: "drop --int8"), rather than
+    let a table be misread.
+
+    Args:
+        rows: the measured variants; ``final`` is the written one, ``reference`` the
+            original. label: how to name ``final`` ("pruned 30% + int8 dynamic").
+        note: a reason to add (why this combination is slow), or "".
+    """
+    ref, got = rows[reference], rows[final]
+    ratio = speedup(ref.latency_ms_b32, got.latency_ms_b32)
+    if ratio is None or ratio >= SLOWER_THAN:
+        return None
+    assert ref.latency_ms_b32 is not None and got.latency_ms_b32 is not None
+    text = (
+        f"warning: {label} is slower than the {reference} model: {ratio:.2f}x its speed at "
+        f"batch 32 ({got.latency_ms_b32:.4f} ms against {ref.latency_ms_b32:.4f} ms)."
+    )
+    others = {
+        name: r
+        for name in rows
+        if name != final and (r := speedup(ref.latency_ms_b32, rows[name].latency_ms_b32))
+    }
+    if others:
+        best = max(others, key=others.__getitem__)
+        how = advice.get(best, "")
+        text += f" Faster here: {best} ({others[best]:.2f}x)" + (f": {how}." if how else ".")
+    return text + (f" {note}" if note else "")
+
+
 def text_table(rows: Mapping[str, Measurement], reference: str) -> str:
     """A plain table for the terminal, each row compared with ``reference``."""
     ref = rows[reference]

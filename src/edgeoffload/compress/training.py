@@ -28,6 +28,8 @@ INPUT_NAME = "x"
 OUTPUT_NAME = "y"
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: Told after each epoch: its number (from 1) and its mean training loss.
+EpochHook = Callable[[int, float], None]
 
 
 def fit(
@@ -41,11 +43,16 @@ def fit(
     batch: int = 64,
     seed: int = 0,
     threads: int = 1,
+    on_epoch: EpochHook | None = None,
 ) -> nn.Module:
     """Train ``module`` on ``(x, targets)`` with Adam and ``loss(outputs, targets)``.
 
     Returns the module in eval mode. Seeded: the same inputs give the same weights on
-    the same machine and thread count.
+    the same machine and thread count. Not across machines: two CPUs (an Intel Xeon
+    and an AMD EPYC, both AVX-512, same torch) trained different digits CNNs from the
+    same seed, since their kernels sum in different orders (docs/compression.md).
+
+    ``on_epoch`` sees each epoch's mean loss (progress for a long build).
 
     ``threads``: torch's intra-op threads while training. One by default: on this
     2-core machine with other work running, distilling the digits students took
@@ -55,7 +62,7 @@ def fit(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _fit(module, x, targets, loss, epochs, lr, batch, seed)
+        return _fit(module, x, targets, loss, epochs, lr, batch, seed, on_epoch)
     finally:
         torch.set_num_threads(previous)
 
@@ -69,20 +76,27 @@ def _fit(
     lr: float,
     batch: int,
     seed: int,
+    on_epoch: EpochHook | None = None,
 ) -> nn.Module:
     torch.manual_seed(seed)
     xs, ts = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(targets)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
     module.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(len(xs))
+        total, steps = 0.0, 0
         for i in range(0, len(order), batch):
             idx = order[i : i + batch]
             optimizer.zero_grad()
-            loss(module(xs[idx]), ts[idx]).backward()  # type: ignore[no-untyped-call]
+            value = loss(module(xs[idx]), ts[idx])
+            value.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            if on_epoch is not None:
+                total, steps = total + float(value.detach()), steps + 1
         schedule.step()
+        if on_epoch is not None:
+            on_epoch(epoch, total / max(1, steps))
     return module.eval()
 
 

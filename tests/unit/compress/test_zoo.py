@@ -51,5 +51,19 @@ def test_build_writes_the_model_and_its_data(tmp_path: Path) -> None:
     model = OnnxModel(built.onnx)
     accuracy = float((model.predict(test.x) == test.y).mean())
     assert accuracy > 0.5  # three seeded epochs reach 0.76 here (chance is 0.1)
+    assert built.accuracy == accuracy  # what the build reports is what the file scores
     again = build("digits_cnn", tmp_path / "again", epochs=3)
     np.testing.assert_array_equal(OnnxModel(again.onnx).run(test.x[:5]), model.run(test.x[:5]))
+
+
+def test_build_reports_each_step(tmp_path: Path) -> None:
+    lines: list[str] = []
+    built = build("digits_cnn", tmp_path, epochs=2, progress=lines.append)
+    assert lines[0] == "digits_cnn: training 2 epochs on 1438 digits"
+    assert [line.split(",")[0] for line in lines[1:3]] == [
+        "digits_cnn: epoch 1/2", "digits_cnn: epoch 2/2"
+    ]  # fmt: skip
+    assert lines[3] == (
+        f"digits_cnn: exported {built.onnx}, held-out accuracy {built.accuracy:.4f} (359 digits)"
+    )
+    assert len(lines) == 4
