@@ -27,6 +27,7 @@ import msgspec
 
 from .auth import DEFAULT_MAX_TTL_S, MIN_SECRET_CHARS, Keys
 from .errors import ConfigError
+from .metrics import HealthThresholds
 from .protocol.codec import DEFAULT_MAX_FRAME_BYTES
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -170,15 +171,40 @@ class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown
     #: The event log keeps at most this many events, none older than events_retention_s.
     events_max: Count = 100_000
     events_retention_s: Positive = 7 * 24 * 3600.0
-    #: Health thresholds: above/below these for `health_consecutive` samples, a node
-    #: is drained until it is healthy as long again.
+    #: Health drain thresholds: past one of these for health_drain_after_s (every
+    #: sample, at least health_consecutive samples), a node is drained ...
     cpu_percent_max: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0
     memory_available_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 2 * 1024**3
     disk_free_min_bytes: Annotated[int, msgspec.Meta(ge=0)] = 10 * 1024**3
+    #: ... and resumed when every metric is back past its resume threshold for
+    #: health_resume_after_s. Unset: 15 points under cpu_percent_max, 1.25 times the
+    #: memory and disk minimums (hysteresis: a node hovering at one figure never flaps).
+    cpu_percent_resume: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    memory_available_resume_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    disk_free_resume_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
     health_consecutive: Count = 3
+    health_drain_after_s: NonNegative = 10.0
+    health_resume_after_s: NonNegative = 30.0
     #: With a secret, REST reads and /metrics still need no token (the probes
     #: /healthz and /readyz never do). Off: any valid token is needed to read.
     open_reads: bool = False
+
+    def __post_init__(self) -> None:
+        self.health_thresholds()  # a resume threshold on the wrong side is refused
+
+    def health_thresholds(self) -> HealthThresholds:
+        """The health rule these settings give (raises ValueError if inconsistent)."""
+        return HealthThresholds(
+            cpu_percent_max=self.cpu_percent_max,
+            memory_available_min_bytes=self.memory_available_min_bytes,
+            disk_free_min_bytes=self.disk_free_min_bytes,
+            cpu_percent_resume=self.cpu_percent_resume,
+            memory_available_resume_bytes=self.memory_available_resume_bytes,
+            disk_free_resume_bytes=self.disk_free_resume_bytes,
+            consecutive=self.health_consecutive,
+            drain_after_s=self.health_drain_after_s,
+            resume_after_s=self.health_resume_after_s,
+        )
 
 
 class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

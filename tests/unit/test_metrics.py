@@ -50,7 +50,7 @@ def test_good_metrics_are_healthy() -> None:
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        ({"cpu_percent": 95.0}, "cpu used by other processes 95 % > 85 %"),
+        ({"cpu_percent": 95.0}, "cpu used by other processes 95.0 % > 85.0 %"),
         ({"memory_available_bytes": GIB}, "memory available 1.00 GiB < 2.00 GiB"),
         ({"disk_free_bytes": 5 * GIB}, "disk free 5.0 GiB < 10.0 GiB"),
     ],
@@ -66,5 +66,7 @@ def test_a_node_busy_with_its_own_tasks_is_healthy() -> None:
 
 def test_thresholds_are_configurable() -> None:
     strict = HealthThresholds(cpu_percent_max=10.0)
-    assert assess(sample(cpu_percent=20.0), strict) == ["cpu used by other processes 20 % > 10 %"]
+    assert assess(sample(cpu_percent=20.0), strict) == [
+        "cpu used by other processes 20.0 % > 10.0 %"
+    ]
     assert assess(sample(cpu_percent=20.0), HealthThresholds()) == []

@@ -7,9 +7,10 @@ then dead; a heartbeat from a suspect or dead node makes it alive again (recover
 A node that says goodbye (:meth:`Membership.leave`, sent on a graceful stop) is
 ``left``: never suspected nor declared dead, so that a deployment reads apart from a
 crash in the table and the event log; registering again makes it ``joined``.
-Degraded health for ``thresholds.consecutive`` samples in a row drains a node; as many
-healthy samples in a row resume it, unless an operator drained it (only an operator
-resumes that).
+Health drains with hysteresis (:class:`~edgeoffload.metrics.HealthGate`): pressure
+past the drain thresholds for ``drain_after_s`` drains a node; every metric clear of
+the (lower) resume thresholds for ``resume_after_s`` resumes it, unless an operator
+drained it (only an operator resumes that).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from ..liveness import PhiAccrual
-from ..metrics import HealthThresholds, NodeMetrics, assess
+from ..metrics import HealthGate, HealthThresholds, NodeMetrics
 from ..protocol.control import EventKind, NodeHello, NodeState, NodeView
 
 HEALTH = "health: "
@@ -39,8 +40,8 @@ class _Entry:
     view: NodeView
     detector: PhiAccrual
     metrics: NodeMetrics | None = None
-    degraded_run: int = 0
-    healthy_run: int = 0
+    #: The health hysteresis (made at the first beat, from the thresholds).
+    gate: HealthGate | None = None
 
 
 @dataclass
@@ -125,26 +126,23 @@ class Membership:
             view = msgspec.structs.replace(view, state=NodeState.ALIVE)
             changes.append(Change(EventKind.RECOVERED, view, f"was {was}"))
         entry.view = view
-        changes += self._judge_health(entry, metrics)
+        changes += self._judge_health(entry, metrics, now)
         if not changes:
             changes.append(Change(EventKind.LOAD, entry.view))
         return changes
 
-    def _judge_health(self, entry: _Entry, metrics: NodeMetrics) -> list[Change]:
-        reasons = assess(metrics, self.thresholds)
-        if reasons:
-            entry.degraded_run += 1
-            entry.healthy_run = 0
-        else:
-            entry.healthy_run += 1
-            entry.degraded_run = 0
+    def _judge_health(self, entry: _Entry, metrics: NodeMetrics, now: float) -> list[Change]:
+        if entry.gate is None:
+            entry.gate = HealthGate(self.thresholds)
         view = entry.view
-        need = self.thresholds.consecutive
-        if reasons and not view.draining and entry.degraded_run >= need:
-            return [self._set_drain(entry, HEALTH + "; ".join(reasons))]
+        verdict = entry.gate.observe(metrics, now, view.draining)
+        if verdict is None:
+            return []
+        if verdict.action == "drain" and not view.draining:
+            return [self._set_drain(entry, HEALTH + verdict.reason)]
         health_drained = view.draining and (view.drain_reason or "").startswith(HEALTH)
-        if not reasons and health_drained and entry.healthy_run >= need:
-            return [self._set_resume(entry, "health recovered")]
+        if verdict.action == "resume" and health_drained:
+            return [self._set_resume(entry, verdict.reason)]
         return []
 
     def tick(self, now: float) -> list[Change]:

@@ -20,7 +20,6 @@ import msgspec
 
 from ..auth import Claims
 from ..config import ControllerConfig
-from ..metrics import HealthThresholds
 from ..protocol.control import (
     ClientCounts,
     ClientToController,
@@ -95,12 +94,7 @@ class Controller:
             suspect_phi=config.suspect_phi,
             dead_phi=config.dead_phi,
             acceptable_pause_s=config.acceptable_pause_s,
-            thresholds=HealthThresholds(
-                cpu_percent_max=config.cpu_percent_max,
-                memory_available_min_bytes=config.memory_available_min_bytes,
-                disk_free_min_bytes=config.disk_free_min_bytes,
-                consecutive=config.health_consecutive,
-            ),
+            thresholds=config.health_thresholds(),
         )
         self._store = store
         self._db = ThreadPoolExecutor(1, thread_name_prefix="edgeoffload-store")

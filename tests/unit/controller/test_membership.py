@@ -67,7 +67,8 @@ def test_a_dead_node_that_registers_again_recovers() -> None:
 
 
 def test_degraded_health_drains_after_consecutive_samples_and_recovery_resumes() -> None:
-    m = Membership(thresholds=HealthThresholds(consecutive=3))
+    # Durations off: the sample count alone (test_health_gate.py covers durations).
+    m = Membership(thresholds=HealthThresholds(consecutive=3, drain_after_s=0, resume_after_s=0))
     m.register(hello(), 0.0)
     got = []
     for t in range(1, 4):
