@@ -4,7 +4,9 @@ side by side with the cost model and the trivial policies, on held-out bandwidth
 For each ``--dataset`` (a bandwidth dataset name) or ``--trace`` (a trace file: two
 columns per line, seconds and Mbit/s, separated by spaces, no header), the scenario's
 links replay it and the simulator records ``--records`` decisions with every option's
-realised cost (seeds not used for training). Every policy is then scored on the same
+realised cost, on seeds not used for training: a seed in the model's ``meta.json``
+(``seeds``: every seed its training and validation ran) is refused (exit 2), since
+scoring a policy on the worlds it was fitted to flatters it. Every policy is then scored on the same
 decisions (the world as it ran under ``--behaviour``; the online policy learns as it
 goes through them in time order): agreement with the oracle, regret, deadline misses,
 mean device energy (see ``edgeoffload.decision.evaluation``). Prints a table and writes
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +62,12 @@ def evaluate_sets(
     behaviour: str = "cost_model",
     extra: dict[str, Any] | None = None,
     extra_models: dict[str, str | Path] | None = None,
+    refuse: Callable[[int], None] = lambda seed: None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{policy: {set name: metrics}}`` for sets of (name, dataset, trace file);
     ``extra`` adds policies (name -> object with ``decide_context``), ``extra_models``
-    more model folders (name -> folder, any kind)."""
+    more model folders (name -> folder, any kind); ``refuse`` is asked before each
+    simulation seed (:func:`seed_guard`)."""
     from ..decision.costs import CostWeights
     from ..decision.evaluation import evaluate_online, evaluate_policy
     from ..decision.history import KIND as LSTM_KIND
@@ -78,7 +83,13 @@ def evaluate_sets(
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, dataset, trace in sets:
         labelled = make_records(
-            scenario, records, dataset=dataset, trace_file=trace, seed=seed, behaviour=behaviour
+            scenario,
+            records,
+            dataset=dataset,
+            trace_file=trace,
+            seed=seed,
+            behaviour=behaviour,
+            refuse=refuse,
         )
         out.setdefault(model_name, {})[name] = score_model(model, labelled)
         for extra_name, folder in (extra_models or {}).items():
@@ -93,6 +104,31 @@ def evaluate_sets(
             out.setdefault(policy_name, {})[name] = result
         out.setdefault("online", {})[name] = evaluate_online(labelled, OnlineCostModel(), weights)
     return out
+
+
+def training_seeds(model: str | Path) -> list[int]:
+    """The simulation seeds a policy model was trained and validated on (its
+    ``meta.json``; older models list only the first seed of each)."""
+    from ..decision.modelfile import ModelFiles
+
+    seeds = ModelFiles.load(model).meta.get("seeds", [])
+    return sorted({int(s) for s in seeds if isinstance(s, int)})
+
+
+def seed_guard(model: str | Path) -> Callable[[int], None]:
+    """A check that raises ConfigError for a seed the model was trained on, naming
+    them: evaluating there measures the fit, not the policy."""
+    seen = training_seeds(model)
+
+    def refuse(seed: int) -> None:
+        if seed in seen:
+            listed = ", ".join(map(str, seen))
+            raise ConfigError(
+                f"--seed: simulation seed {seed} is one {model} was trained on "
+                f"(seeds {listed}); evaluate on others, e.g. --seed 101"
+            )
+
+    return refuse
 
 
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -140,8 +176,10 @@ def run(args: argparse.Namespace) -> int:
     for _, _, trace in sets:
         if trace is not None:
             load_trace_file(trace)  # a malformed file is refused before any simulation
+    refuse = seed_guard(args.model)
+    refuse(args.seed)  # at once, before any simulation (later seeds as they come)
     results = evaluate_sets(
-        args.model, args.scenario, sets, args.records, args.seed, args.behaviour
+        args.model, args.scenario, sets, args.records, args.seed, args.behaviour, refuse=refuse
     )
     print(table(results))
     if args.json:

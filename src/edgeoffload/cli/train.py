@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +81,15 @@ def make_records(
     seed: int = 1,
     behaviour: str = "cost_model",
     progress: bool = True,
+    used: list[int] | None = None,
+    refuse: Callable[[int], None] = lambda seed: None,
 ) -> Labelled:
     """At least ``records`` labelled decisions: runs of the scenario on seeds ``seed``,
-    ``seed + 1``, ... (each run a new world and new workload)."""
+    ``seed + 1``, ... (each run a new world and new workload).
+
+    ``used`` gets every seed run (a model records its training seeds); ``refuse`` is
+    asked before each run and raises to stop it (evaluation refuses training seeds).
+    """
     from ..decision.evaluation import Labelled
     from ..sim.oracle import oracle_records
     from ..sim.runner import as_scenario
@@ -92,6 +99,9 @@ def make_records(
     total = 0
     s = seed
     while total < records:
+        refuse(s)
+        if used is not None:
+            used.append(s)
         t0 = time.perf_counter()
         part = Labelled.of(oracle_records(spec, behaviour, seed=s))
         if len(part) == 0:
@@ -133,8 +143,14 @@ def run(args: argparse.Namespace) -> int:
 
     weights = CostWeights()
     print(f"recording {args.records:,} decisions of {args.scenario} on {args.dataset}")
+    seeds: list[int] = []
     labelled = make_records(
-        args.scenario, args.records, dataset=args.dataset, seed=args.seed, behaviour=args.behaviour
+        args.scenario,
+        args.records,
+        dataset=args.dataset,
+        seed=args.seed,
+        behaviour=args.behaviour,
+        used=seeds,
     )
     # Validation: the next seed, a world and workload the model has not seen.
     valid = make_records(
@@ -144,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed + 10_000,
         behaviour=args.behaviour,
         progress=False,
+        used=seeds,
     )
     config = FitConfig() if args.epochs is None else FitConfig(epochs=args.epochs)
     t0 = time.perf_counter()
@@ -153,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     fitted.files.meta.update(
         scenario=Path(args.scenario).stem,
         dataset=args.dataset,
-        seeds=[args.seed, args.seed + 10_000],
+        seeds=seeds,  # every one, training and validation: evaluate refuses them
         behaviour=args.behaviour,
         fit_s=round(fit_s, 1),
     )

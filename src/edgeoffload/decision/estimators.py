@@ -138,8 +138,9 @@ def window_features(w: F64, k: int = 5) -> tuple[F64, F64]:
 
 
 def prediction_error(predicted: F64, actual: F64, min_actual: float) -> dict[str, float]:
-    """MAPE (share, samples with ``actual >= min_actual``) and RMSE (same unit)."""
-    keep = np.isfinite(actual) & np.isfinite(predicted) & (actual >= min_actual)
+    """MAPE (share, samples with ``actual >= min_actual`` and above 0: a zero actual has
+    no relative error) and RMSE (same unit)."""
+    keep = np.isfinite(actual) & np.isfinite(predicted) & (actual >= min_actual) & (actual > 0)
     p, a = predicted[keep], actual[keep]
     return {
         "mape": float(np.mean(np.abs(p - a) / a)),

@@ -107,3 +107,43 @@ def test_a_malformed_trace_file_is_refused_before_any_simulation(
         f"edgeoffload evaluate: configuration error: trace file {bad}: line 1 is 'zero one': "
         "expected two columns per line, seconds and Mbit/s, separated by spaces, no header\n"
     )
+
+
+def test_a_training_seed_is_refused_before_any_simulation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15/16: ``evaluate --seed 1`` scored the shipped policy on a world it was
+    trained on, without a word."""
+    import edgeoffload.cli.evaluate as evaluate
+    from edgeoffload.decision.learned import DEFAULT_MODEL as model
+
+    monkeypatch.setattr(evaluate, "evaluate_sets", pytest.fail)
+    assert main(["evaluate", "--model", str(model), "--seed", "1", "--records", "10"]) == 2
+    assert capsys.readouterr().err == (
+        f"edgeoffload evaluate: configuration error: --seed: simulation seed 1 is one {model} "
+        "was trained on (seeds 1, 10001); evaluate on others, e.g. --seed 101\n"
+    )
+
+
+def test_a_training_seed_reached_later_stops_the_records(tmp_path: Path) -> None:
+    """Seeds run one after another until the records are reached: one of them may be a
+    training seed too; the guard stops the run there."""
+    import json
+    import shutil
+
+    from edgeoffload.cli.evaluate import seed_guard
+    from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
+    from edgeoffload.decision.learned import DEFAULT_MODEL
+
+    folder = tmp_path / "m"
+    shutil.copytree(DEFAULT_MODEL, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "seeds": [3, 4, 10003]}))
+    guard = seed_guard(folder)
+    guard(2)  # not a training seed: passes
+    with pytest.raises(ConfigError, match=r"seed 4 is one .* \(seeds 3, 4, 10003\)"):
+        guard(4)
+    used: list[int] = []
+    with pytest.raises(ConfigError, match="simulation seed 3 is one"):
+        make_records(DEFAULT_SCENARIO, 10**9, seed=3, refuse=guard, used=used, progress=False)
+    assert used == []  # refused before simulating

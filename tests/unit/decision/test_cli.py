@@ -65,6 +65,8 @@ def test_train_then_evaluate(
     assert code == 0
     scorer = Scorer(model)
     assert scorer.meta["training_decisions"] == 400
+    seeds = scorer.meta["seeds"]  # every seed run: training from 1, validation from 10,001
+    assert seeds[0] == 1 and 10_001 in seeds and seeds == sorted(set(seeds))
     assert set(scorer.meta["validation"]) == {"learned", "cost_model"}
     assert LearnedPolicy(scorer).name == "learned"
 

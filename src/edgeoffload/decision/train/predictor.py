@@ -175,18 +175,42 @@ def export_onnx(net: Any, example: Any) -> bytes:
         return path.read_bytes()
 
 
+#: Seconds under this share of the pooled non-zero median are outages, left out of MAPE.
+OUTAGE_SHARE = 0.01
+
+
+def outage_floor(series: Sequence[F64]) -> float:
+    """The throughput under which a second counts as an outage: :data:`OUTAGE_SHARE`
+    of the median of every non-zero second of all ``series`` pooled, so that a trace
+    whose own median is 0 still gets a floor above 0.
+
+    Raises:
+        ConfigError: no second of any series has a throughput above 0.
+    """
+    pooled = np.concatenate([x[np.isfinite(x) & (x > 0)] for x in series])
+    if pooled.size == 0:
+        raise ConfigError("every second of the traces has 0 throughput: MAPE is undefined")
+    return OUTAGE_SHARE * float(np.median(pooled))
+
+
 def evaluate(
     predictor: LearnedPredictor, series: Sequence[F64], ewma_alpha: float = 0.25
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Per horizon, per method (learned, harmonic_mean, ewma, last): MAPE and RMSE over
     every second with a full window behind it and the horizon ahead of it.
 
-    MAPE skips seconds whose actual mean is under 1 % of the series median (outages:
-    a relative error of a near-zero throughput is meaningless); RMSE keeps them.
+    MAPE skips seconds whose actual mean is under :data:`OUTAGE_SHARE` of the pooled
+    median of every non-zero second of ``series`` (outages: a relative error of a
+    near-zero throughput is meaningless); RMSE keeps them. The floor was each series'
+    own median once, which is 0 for a trace mostly in outage: its zeros were kept and
+    the MAPE came out inf (or NaN).
+
+    Raises:
+        ConfigError: no series is long enough, or no second has any throughput.
     """
     preds: dict[str, list[F64]] = {"learned": [], "harmonic_mean": [], "ewma": [], "last": []}
     actual: dict[int, list[F64]] = {h: [] for h in predictor.horizons_s}
-    floors: list[F64] = []
+    used: list[F64] = []
     last = max(predictor.horizons_s)
     for x in series:
         if len(x) < predictor.window + last:
@@ -199,10 +223,10 @@ def evaluate(
         preds["last"].append(x[ends])
         for h in predictor.horizons_s:
             actual[h].append(future_mean(x, h)[ends])
-        floors.append(np.full(len(ends), 0.01 * float(np.median(x))))
-    if not floors:
+        used.append(x)
+    if not used:
         raise ConfigError(_too_short(predictor.window, last))
-    floor = np.concatenate(floors)
+    floor = outage_floor(used)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for i, h in enumerate(predictor.horizons_s):
         a = np.concatenate(actual[h])

@@ -131,3 +131,26 @@ def test_series_too_short_for_any_window_are_a_config_error(folder: Path) -> Non
         training_pairs([np.ones(8)], cfg)
     with pytest.raises(ConfigError, match=r"no series of at least 11 s \(window 6 \+ 5 s ahead\)"):
         evaluate(LearnedPredictor(folder, runtime="numpy"), [np.ones(10)])
+
+
+def test_mape_is_finite_on_a_trace_whose_median_is_zero(folder: Path) -> None:
+    """Issue 15: the outage floor was 1 % of each trace's own median, 0 for a trace
+    mostly in outage, so its zero seconds were kept and the MAPE was inf or NaN. The
+    floor is now relative to the pooled median of the non-zero seconds."""
+    predictor = LearnedPredictor(folder, runtime="numpy")
+    outage = np.zeros(40)
+    outage[5:15] = 4.0  # 10 s of link, 30 s of nothing: the median is 0
+    for series in ([outage], [outage, np.full(30, 5.0)]):
+        result = evaluate(predictor, series)
+        for horizon in result.values():
+            for row in horizon.values():
+                assert np.isfinite(row["mape"]) and np.isfinite(row["rmse"]), row
+                assert row["n"] > 0
+
+
+def test_outage_floor_pools_the_non_zero_seconds() -> None:
+    from edgeoffload.decision.train.predictor import outage_floor
+
+    assert outage_floor([np.array([0.0, 0.0, 0.0, 4.0]), np.array([6.0, 0.0])]) == 0.05
+    with pytest.raises(ConfigError, match="every second of the traces has 0 throughput"):
+        outage_floor([np.zeros(30)])
