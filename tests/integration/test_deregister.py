@@ -21,6 +21,19 @@ def kinds(controller, node_id: str) -> list[str]:  # type: ignore[no-untyped-def
     return [e["kind"] for e in events]
 
 
+def snapshot_states(controller, query: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from websockets.asyncio.client import connect
+
+    from tests.conftest import run
+
+    async def first() -> dict[str, str]:
+        async with connect(ws_url(controller) + "/ws/subscribe" + query) as ws:
+            snapshot = json.loads(await ws.recv())
+        return {n["node_id"]: n["state"] for n in snapshot["nodes"]}
+
+    return run(first())  # type: ignore[no-any-return]
+
+
 def test_sigterm_leaves_and_sigkill_dies(controller_factory, node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     controller = controller_factory(
         "--store", f"sqlite:///{tmp_path}/c.db", "--heartbeat-interval-s", "0.2"
@@ -53,5 +66,10 @@ def test_sigterm_leaves_and_sigkill_dies(controller_factory, node_factory, tmp_p
 
     page = http("GET", f"{controller.url}/")[1]
     assert 'data-state="left"' in page and "state-left" in page
+    # A client older than the "left" state (no ?states=left) is shown the node as dead:
+    # it could not decode "left" and would lose the whole table.
+    assert snapshot_states(controller, "") == {"calm": "dead", "crash": "dead"}
+    assert snapshot_states(controller, "?states=left") == {"calm": "left", "crash": "dead"}
+
     css = http("GET", f"{controller.url}/static/dashboard.css")[1]
     assert '.node[data-state="left"]' in css and ".state-left.badge" in css

@@ -57,7 +57,8 @@ class TableFollower:
         config: ClientConfig | None = None,
         counts: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
-        self.url = controller_url.rstrip("/") + "/ws/subscribe"
+        # "states=left": this client decodes the left state (an older one is sent dead).
+        self.url = controller_url.rstrip("/") + "/ws/subscribe?states=left"
         #: Where the client's tasks ran so far, (local, edge), reported to a controller
         #: that takes them (its dashboard's offload share); None: not reported.
         self._counts = counts
@@ -125,9 +126,7 @@ class TableFollower:
                     with contextlib.suppress(asyncio.CancelledError):
                         await counting
 
-    async def _send_counts(
-        self, ws: ClientConnection, read: Callable[[], tuple[int, int]]
-    ) -> None:
+    async def _send_counts(self, ws: ClientConnection, read: Callable[[], tuple[int, int]]) -> None:
         """Report the client's counts every :data:`COUNTS_INTERVAL_S` while they change
         (the first report sets the controller's baseline)."""
         sent: tuple[int, int] | None = None

@@ -275,7 +275,9 @@ def create_app(controller: Controller) -> FastAPI:
     async def subscribe_ws(ws: WebSocket) -> None:
         ok, claims = await admitted(ws, Access.SUBSCRIBE)
         if ok:
-            await _session(ws, lambda r, s: controller.subscriber_session(r, s, claims))
+            # Clients that decode the "left" state say so; older ones are shown "dead".
+            knows_left = "left" in ws.query_params.get("states", "").split(",")
+            await _session(ws, lambda r, s: controller.subscriber_session(r, s, claims, knows_left))
 
     web.add_routes(app, controller, keys, open_reads, denied)
 

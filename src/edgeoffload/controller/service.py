@@ -28,6 +28,7 @@ from ..protocol.control import (
     NodeBeat,
     NodeBye,
     NodeHello,
+    NodeState,
     NodeToController,
     NodeView,
     TableSnapshot,
@@ -57,16 +58,28 @@ encode = msgspec.json.encode
 
 
 class _Subscriber:
-    def __init__(self) -> None:
+    def __init__(self, knows_left: bool = True) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(SUBSCRIBER_BACKLOG)
         self.overflowed = False
+        #: Whether the client decodes the ``left`` state (see :func:`as_dead`).
+        self.knows_left = knows_left
 
 
-def _fan_out(subscribers: set[_Subscriber], frame: bytes) -> None:
-    """Queue a frame for each subscriber; one that is too far behind is dropped."""
+def as_dead(view: NodeView) -> NodeView:
+    """A node that left, as a client older than the ``left`` state must see it: dead
+    (gone, which it is). Such a client fails to decode an unknown state and would lose
+    the whole table; newer clients ask for ``left`` (``/ws/subscribe?states=left``)."""
+    if view.state is not NodeState.LEFT:
+        return view
+    return msgspec.structs.replace(view, state=NodeState.DEAD)
+
+
+def _fan_out(subscribers: set[_Subscriber], frame: bytes, older: bytes | None = None) -> None:
+    """Queue a frame for each subscriber (``older`` instead for a client that does not
+    know the ``left`` state, when it differs); one too far behind is dropped."""
     for sub in list(subscribers):
         try:
-            sub.queue.put_nowait(frame)
+            sub.queue.put_nowait(older if older is not None and not sub.knows_left else frame)
         except asyncio.QueueFull:
             sub.overflowed = True
             subscribers.discard(sub)
@@ -211,7 +224,11 @@ class Controller:
                 extra={"node_id": node.node_id},
             )
         frame = encode(TableUpdate(event=change.event, node=node))
-        self._publish(frame)
+        older = None
+        if node.state is NodeState.LEFT:
+            event = EventKind.DEAD if change.event is EventKind.LEFT else change.event
+            older = encode(TableUpdate(event=event, node=as_dead(node)))
+        self._publish(frame, older)
         self._watch(frame)
         if change.event in (EventKind.DRAINED, EventKind.RESUMED):
             await self._command(node, change)
@@ -230,8 +247,8 @@ class Controller:
         self.events_logged += 1
         self._watch(EventFrame(event=Event(event_id, ts, kind, node_id, detail)))
 
-    def _publish(self, frame: bytes) -> None:
-        _fan_out(self._subscribers, frame)
+    def _publish(self, frame: bytes, older: bytes | None = None) -> None:
+        _fan_out(self._subscribers, frame, older)
 
     def _watch(self, frame: bytes | msgspec.Struct) -> None:
         """Queue a frame for every page (encoded only when a page is open: a frame is
@@ -292,20 +309,26 @@ class Controller:
         receive: Callable[[], Awaitable[bytes | str]],
         send: Callable[[bytes], Awaitable[None]],
         claims: Claims | None = None,
+        knows_left: bool = True,
     ) -> None:
         """A client following the table: a snapshot, then every update, in order.
 
         The client may report what it did (resubmissions, for the event log); with
         authentication on, each report is logged with the token's subject.
+        ``knows_left``: the client decodes the ``left`` state; if not, a node that left
+        is shown to it as dead (:func:`as_dead`).
         """
-        sub = _Subscriber()
+        sub = _Subscriber(knows_left)
         self._subscribers.add(sub)
         subject = claims.subject if claims is not None else None
         self._clients += 1
         client = self._clients
         reader = asyncio.create_task(self._client_reports(receive, subject, client))
         try:
-            await send(encode(TableSnapshot(nodes=self.membership.views(), counts=True)))
+            views = self.membership.views()
+            if not knows_left:
+                views = [as_dead(v) for v in views]
+            await send(encode(TableSnapshot(nodes=views, counts=True)))
             while not reader.done():
                 getter = asyncio.create_task(sub.queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)

@@ -57,3 +57,27 @@ def test_a_restored_node_that_had_left_stays_left() -> None:
     again = Membership()
     again.restore(m.views(), 100.0)
     assert [again.tick(100.0 + k) for k in range(60)] == [[]] * 60
+
+
+def test_a_client_older_than_the_left_state_is_sent_dead() -> None:
+    import asyncio
+
+    import msgspec
+
+    from edgeoffload.controller.service import _fan_out, _Subscriber, as_dead
+    from edgeoffload.protocol.control import NodeView, TableUpdate
+
+    view = NodeView(node_id="n1", url="ws://n1", state=NodeState.LEFT)
+    assert as_dead(view).state is NodeState.DEAD
+    alive = NodeView(node_id="n2", url="ws://n2", state=NodeState.ALIVE)
+    assert as_dead(alive) is alive
+
+    async def fan() -> tuple[bytes, bytes]:
+        new, old = _Subscriber(), _Subscriber(knows_left=False)
+        _fan_out({new, old}, b"left-frame", b"dead-frame")
+        return new.queue.get_nowait(), old.queue.get_nowait()
+
+    assert asyncio.run(fan()) == (b"left-frame", b"dead-frame")
+    # What an older client decodes: its NodeState had no "left".
+    frame = msgspec.json.encode(TableUpdate(event=EventKind.DEAD, node=as_dead(view)))
+    assert b'"left"' not in frame
