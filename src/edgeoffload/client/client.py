@@ -145,6 +145,10 @@ class Client(BlockingFacade):
         self._loop = asyncio.get_running_loop()
         for url in self.config.urls:
             self.add_node(url)
+        # No longer than a task would wait for a node: a node that accepts TCP and never
+        # answers must not hold `submit --timeout 0.3` for connect_timeout_s (5 s). The
+        # links go on trying in the background.
+        patience = min(self.config.connect_timeout_s, self.config.wait_for_node_s)
         if self.config.controller:
             self.table = TableFollower(
                 self.config.controller, self._listener, self.config, counts=self._where_ran
@@ -152,14 +156,18 @@ class Client(BlockingFacade):
             self._follow = asyncio.create_task(self.table.run())
             if wait:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.table.wait_synced(), self.config.connect_timeout_s)
+                    await asyncio.wait_for(self.table.wait_synced(), patience)
         if wait and self._links:
             # Until each link has tried once (up, or failed with a reason): a refused
             # connection answers at once, so a dead node costs no connect_timeout_s.
-            waiters = [asyncio.create_task(link.wait_tried()) for link in self._links.values()]
-            _, pending = await asyncio.wait(waiters, timeout=self.config.connect_timeout_s)
+            links = list(self._links.values())
+            waiters = {asyncio.create_task(link.wait_tried()): link for link in links}
+            _, pending = await asyncio.wait(waiters, timeout=patience)
             for waiter in pending:  # owned and ended here: never left pending at exit
                 waiter.cancel()
+                # Said in a task's failure if no node comes: which node, and why.
+                reason = f"no answer to the connection within {patience:.1f} s, still trying"
+                self._feed(own.NodeUnreachable(waiters[waiter].url, reason))
         return self
 
     async def close(self) -> None:
