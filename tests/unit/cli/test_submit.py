@@ -16,6 +16,7 @@ import pytest
 from edgeoffload.cli import main
 from edgeoffload.cli.options import positive_seconds as positive
 from edgeoffload.cli.submit import _jsonable
+from tests.conftest import NodeProcess
 
 
 def test_positive() -> None:
@@ -116,3 +117,15 @@ def test_results_as_json() -> None:
     assert _jsonable(b"\x00\xff") == "00ff"
     with pytest.raises(TypeError, match="set is not JSON"):
         _jsonable({1})
+
+
+def test_json_gives_the_value_and_where_and_how_it_ran(
+    node: NodeProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert main(["submit", "add", "1", "2", "--url", node.url, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["value"] == 3 and out["task"] == "add" and out["attempts"] == 1
+    assert out["where"] not in (None, "device") and out["state"] == "done"
+    assert {"task_id", "queue_ms", "run_ms", "transfer_ms", "total_ms", "cached"} <= set(out)
