@@ -179,8 +179,10 @@ class TaskHandle(asyncio.Future[Any]):
             super().cancel(*self._cancel_asked)
         else:
             super().set_exception(error)
-            if self._on_done is not None:
-                # The callback had the error: asyncio must not log it as never retrieved.
+            if self._on_done is not None or isinstance(error, Cancelled):
+                # The callback had the error, or the caller closed the client on tasks it
+                # dropped: asyncio must not log it as never retrieved. A task's own
+                # failure nobody looked at is logged, as asyncio does for a task's.
                 super().exception()
 
 

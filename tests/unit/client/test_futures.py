@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import dataclasses
+import logging
 
 import pytest
 
@@ -300,3 +301,19 @@ def test_queue_time_is_reported_by_the_node(node_factory: object) -> None:
         queued = second.info().queue_ms
         assert queued is not None and queued >= 250.0
         assert first.info().run_ms is not None and first.info().run_ms >= 250.0  # type: ignore[operator]
+
+
+def test_closing_with_futures_nobody_awaits_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    async def main() -> None:
+        client = await Client([]).start()
+        started(client, FakeLink("A"))
+        client.submit("sleep", 5.0, where="edge")  # dropped: closing cancels it
+        await client.close()
+        gc.collect()
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run(main())
+        gc.collect()
+    assert "never retrieved" not in caplog.text
