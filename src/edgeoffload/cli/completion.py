@@ -10,6 +10,7 @@ Tab). Install, e.g.: ``edgeoffload completion bash >
 from __future__ import annotations
 
 import argparse
+import sys
 
 SHELLS = ("bash", "zsh", "tcsh")
 
@@ -22,7 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shtab
+    try:
+        import shtab
+    except ImportError:  # a dependency, but an environment may predate it
+        sys.stderr.write("edgeoffload completion: error: needs shtab (pip install shtab)\n")
+        return 2
 
     from . import build_parser
 
