@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "BadArguments",
+    "BlockingTaskHandle",
     "Cancelled",
     "Client",
     "ClientConfig",
@@ -30,11 +34,14 @@ __all__ = [
     "TaskError",
     "TaskFailed",
     "TaskHandle",
+    "TaskInfo",
     "TaskState",
     "Unauthorized",
     "UnknownTask",
     "__version__",
+    "as_completed",
     "task",
+    "wait",
 ]
 
 _WHERE = {
@@ -45,14 +52,29 @@ _WHERE = {
     "NodeConfig": "edgeoffload.config",
     "task": "edgeoffload.tasks",
     "TaskHandle": "edgeoffload.client.handle",
+    "TaskInfo": "edgeoffload.client.handle",
+    "BlockingTaskHandle": "edgeoffload.client.sync",
+    "wait": "edgeoffload.client.futures",
+    "as_completed": "edgeoffload.client.futures",
+    "FIRST_COMPLETED": "edgeoffload.client.futures",
+    "FIRST_EXCEPTION": "edgeoffload.client.futures",
+    "ALL_COMPLETED": "edgeoffload.client.futures",
     "TaskState": "edgeoffload.client.ownership",
 }
 
 if TYPE_CHECKING:
     from .client.client import Client
+    from .client.futures import (
+        ALL_COMPLETED,
+        FIRST_COMPLETED,
+        FIRST_EXCEPTION,
+        as_completed,
+        wait,
+    )
     from .client.graph import Graph, Stage
-    from .client.handle import TaskHandle
+    from .client.handle import TaskHandle, TaskInfo
     from .client.ownership import TaskState
+    from .client.sync import BlockingTaskHandle
     from .config import ClientConfig, NodeConfig
     from .errors import (
         BadArguments,

@@ -223,6 +223,9 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Reconnect backoff: first delay, cap (doubled each failure, with jitter).
     reconnect_min_s: Positive = 0.05
     reconnect_max_s: Positive = 5.0
+    #: Longest a connection attempt (TCP, TLS, hello) may take. `start()` waits for
+    #: each node's first attempt at most this, and at most wait_for_node_s (a task
+    #: would not wait longer for a node); links go on trying in the background.
     connect_timeout_s: Positive = 5.0
     #: How many times one task is placed (first try plus resubmissions) before it fails.
     max_attempts: Count = 5

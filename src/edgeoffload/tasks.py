@@ -56,6 +56,10 @@ class TaskSpec:
         timeout_s: longest one run may take on a node's pool (capped by the node's
             ``max_task_s``); past it the worker is stopped and the task answered
             ``deadline_exceeded``. None: the node's cap alone.
+        max_attempts: placements (on nodes or here) without a result after which the
+            task fails, overriding the client's ``max_attempts`` for this task: 1 for a
+            task that must not run twice, more for one worth retrying longer. None: the
+            client's setting.
     """
 
     name: str
@@ -71,6 +75,7 @@ class TaskSpec:
     idempotent: bool = False
     requires: dict[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
+    max_attempts: int | None = None
     _check: Callable[[list[Any]], list[Any]] = field(default=lambda a: a, repr=False)
 
     def hints(self, args: list[Any] | tuple[Any, ...] = ()) -> ResourceHints:
@@ -149,6 +154,7 @@ def task(
     idempotent: bool = False,
     requires: dict[str, str] | None = None,
     timeout_s: float | None = None,
+    max_attempts: int | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -167,6 +173,7 @@ def task(
     idempotent: bool = False,
     requires: dict[str, str] | None = None,
     timeout_s: float | None = None,
+    max_attempts: int | None = None,
 ) -> F | Callable[[F], F]:
     """Register a function as a task (usable bare, ``@task``, or with options).
 
@@ -175,6 +182,8 @@ def task(
 
     if timeout_s is not None and not timeout_s > 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+    if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
+        raise ValueError(f"max_attempts must be a whole number >= 1, got {max_attempts!r}")
 
     def register(f: F) -> F:
         spec = TaskSpec(
@@ -191,6 +200,7 @@ def task(
             idempotent=idempotent,
             requires=dict(requires or {}),
             timeout_s=timeout_s,
+            max_attempts=max_attempts,
             _check=_make_checker(f),
         )
         REGISTRY.add(spec)

@@ -41,9 +41,9 @@ def test_cancel_a_queued_task_it_never_runs(node_factory) -> None:  # type: igno
 
     async def main() -> None:
         async with Client([one.url]) as client:
-            blocker = asyncio.create_task(client.submit("sleep", 0.3, where="edge"))
+            blocker = asyncio.ensure_future(client.submit("sleep", 0.3, where="edge"))
             await asyncio.sleep(0.05)
-            victim = asyncio.create_task(client.submit("sleep_echo", "ran", 0.0, where="edge"))
+            victim = asyncio.ensure_future(client.submit("sleep_echo", "ran", 0.0, where="edge"))
             await asyncio.sleep(0.05)
             victim.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -92,7 +92,7 @@ def test_drain_timeout_hands_unfinished_work_back_to_its_owner(node_factory) -> 
     async def main() -> None:
         async with Client([short.url]) as client:
             tasks = [
-                asyncio.create_task(client.submit("sleep_echo", i, 0.1, where="edge"))
+                asyncio.ensure_future(client.submit("sleep_echo", i, 0.1, where="edge"))
                 for i in range(10)
             ]
             await asyncio.sleep(0.15)
@@ -131,7 +131,7 @@ def test_tasks_run_locally_when_the_only_node_dies(node_factory) -> None:  # typ
 
     async def main() -> None:
         async with Client([lone.url]) as client:
-            running = [asyncio.create_task(client.submit(ex.sleep_echo, i, 0.2)) for i in range(6)]
+            running = [client.submit(ex.sleep_echo, i, 0.2) for i in range(6)]
             await asyncio.sleep(0.1)
             lone.kill()
             assert sorted(await asyncio.gather(*running)) == list(range(6))

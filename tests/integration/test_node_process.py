@@ -249,7 +249,7 @@ def test_sigterm_drains_admitted_work_and_exits_cleanly(node_factory) -> None:  
     async def main() -> None:
         async with Client([draining.url]) as client:
             tasks = [
-                asyncio.create_task(client.submit("sleep", 0.3, where="edge")) for _ in range(4)
+                asyncio.ensure_future(client.submit("sleep", 0.3, where="edge")) for _ in range(4)
             ]
             await asyncio.sleep(0.1)  # the four are admitted and running or queued
             draining.signal(signal.SIGTERM)
@@ -303,7 +303,7 @@ def test_a_client_filling_the_queue_does_not_refuse_anothers_pool_tasks(node_fac
             codec.encode(SubmitBatch([Submit(i, "echo_pool", [i]) for i in range(10)]))
         )
         answers = await answers_for(other, range(10))  # each refusal would show here
-        assert answers == [Result(i, i, a.run_ms) for i, a in enumerate(answers)]
+        assert answers == [Result(i, i, a.run_ms, a.queue_ms) for i, a in enumerate(answers)]
         await other.close()
         pushed = await answers_for(ws, range(190, 200))
         assert all(e.code is ErrorCode.OVERLOADED and "pushed out" in e.message for e in pushed)
@@ -330,8 +330,8 @@ def test_a_duplicate_id_in_flight_is_refused_once_and_answered_once(node: NodePr
         )
         await ws.send(frame)
         answers = dict(zip((2, 3, 4), await answers_for(ws, (2, 3, 4)), strict=True))
-        assert answers[2] == Result(2, "ok", answers[2].run_ms)
-        assert answers[4] == Result(4, "ok too", answers[4].run_ms)
+        assert answers[2] == Result(2, "ok", answers[2].run_ms, answers[2].queue_ms)
+        assert answers[4] == Result(4, "ok too", answers[4].run_ms, answers[4].queue_ms)
         assert answers[3].code is ErrorCode.BAD_FRAME and "batch item 1" in answers[3].message
         await ws.close()
 

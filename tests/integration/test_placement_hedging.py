@@ -55,7 +55,7 @@ def test_hedged_requests_beat_a_straggler_and_each_result_arrives_once(node_fact
             await client.map(ex.sleep_echo, range(40), [0.01] * 40, where="edge")
             # the slow node's only worker is now stuck for 2 s
             async with Client([slow.url]) as blocker_client:
-                blocker = asyncio.create_task(blocker_client.submit("sleep", 2.0, where="edge"))
+                blocker = asyncio.ensure_future(blocker_client.submit("sleep", 2.0, where="edge"))
                 await asyncio.sleep(0.2)
                 t0 = time.monotonic()
                 results = await client.map(

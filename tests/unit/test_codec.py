@@ -96,3 +96,12 @@ def test_batch_limits_are_validated_on_decode() -> None:
     big = codec._encoder.encode(SubmitBatch([Submit(i, "t", []) for i in range(5000)]))
     with pytest.raises(RemoteProtocolError, match="length"):
         codec.decode(big)
+
+
+def test_a_result_from_a_node_without_queue_ms_decodes_with_zero() -> None:
+    import msgspec
+
+    codec = Codec()
+    older = msgspec.msgpack.encode([5, 7, "v", 1.5])  # tag, id, value, run_ms
+    assert codec.decode(older) == Result(7, "v", 1.5, 0.0)
+    assert codec.decode(codec.encode(Result(7, "v", 1.5, 2.5))) == Result(7, "v", 1.5, 2.5)

@@ -112,3 +112,19 @@ def test_a_time_limit_is_part_of_the_registration() -> None:
     assert spec is not None and spec.timeout_s == 2.5
     with pytest.raises(ValueError, match="timeout_s must be positive"):
         task(name="test_never", timeout_s=0)
+
+
+def test_a_task_s_own_max_attempts_is_part_of_the_registration() -> None:
+    @task(name="test_once", max_attempts=1)
+    def once() -> None: ...
+
+    spec = spec_of(once)
+    assert spec is not None and spec.max_attempts == 1
+
+    @task(name="test_as_the_client_says")
+    def default() -> None: ...
+
+    assert (spec := spec_of(default)) is not None and spec.max_attempts is None
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="max_attempts must be a whole number >= 1"):
+            task(name="test_never_tried", max_attempts=bad)  # type: ignore[arg-type]

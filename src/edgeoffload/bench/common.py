@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class Destination:
 
     out: Path = DEFAULT_OUT
     update_docs: bool = False
+    #: Each results file written so far, with its data (``bench --json`` prints them).
+    written: list[tuple[str, Any]] = field(default_factory=list)
 
 
 DEST = Destination()
@@ -158,6 +160,7 @@ def write_json(name: str, data: Any) -> Path:
     ``--update-docs``); returns the output folder's file."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     path = _write(DEST.out / name, text)
+    DEST.written.append((name, data))
     if DEST.update_docs:
         _write(_repo("bench", "results", name), text)
     return path

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a decision model on simulated decisions labelled in hindsight"),
     "evaluate": ("evaluate", "score a decision model against the hindsight oracle and baselines"),
     "emulate": ("emulate", "a device and edge hosts on shaped links (trace, RTT, loss, CPU cap)"),
+    "completion": ("completion", "print a shell completion script (bash, zsh or tcsh)"),
 }
 
 

@@ -11,8 +11,12 @@ listed in :data:`NAMES`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import json
+import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -32,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--update-docs",
         action="store_true",
         help="also refresh the checkout's docs/ and bench/results/ (maintainers)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results JSON on stdout (the benchmark's tables and notes go to stderr)",
     )
     parser.add_argument("name", choices=NAMES, help="which benchmark")
     parser.add_argument("options", nargs=argparse.REMAINDER, help="options for the benchmark")
@@ -62,8 +71,28 @@ def _own_options(options: list[str]) -> tuple[Path | None, bool, list[str]]:
 def run(args: argparse.Namespace) -> int:
     from ..bench.common import configure
 
-    out, update, options = _own_options(list(args.options))
+    options = list(args.options)
+    as_json = args.json or "--json" in options  # after the name, where users put it
+    options = [o for o in options if o != "--json"]
+    out, update, options = _own_options(options)
     configure(out or args.out, update or args.update_docs)
     module = importlib.import_module(f"edgeoffload.bench.{args.name}")
-    code: int = module.main(options)
+    if not as_json:
+        code: int = module.main(options)
+        return code
+    return _run_json(module, options)
+
+
+def _run_json(module: Any, options: list[str]) -> int:
+    """Run with everything the benchmark prints sent to stderr, then print the JSON
+    results it wrote (``bench.common.write_json``): the one file's data, or an object
+    by file name when it wrote several."""
+    from ..bench.common import DEST
+
+    start = len(DEST.written)
+    with contextlib.redirect_stdout(sys.stderr):
+        code: int = module.main(options)
+    written = DEST.written[start:]
+    data: Any = written[0][1] if len(written) == 1 else dict(written)
+    print(json.dumps(data, indent=2))
     return code

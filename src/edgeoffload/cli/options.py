@@ -77,10 +77,55 @@ def add_config_options(parser: argparse.ArgumentParser, cls: Config) -> None:
             )
         elif "list" in str(field.type):
             parser.add_argument(
-                flag, dest=field.name, nargs="+", default=None, metavar="VALUE", help=text
+                flag, dest=field.name, nargs="+", default=None, metavar=metavar(field), help=text
             )
         else:
-            parser.add_argument(flag, dest=field.name, default=None, metavar="VALUE", help=text)
+            parser.add_argument(
+                flag, dest=field.name, default=None, metavar=metavar(field), help=text
+            )
+
+
+#: A field's unit or kind, from its name's ending (the config names carry units:
+#: STYLE.md section 6), shown in `--help` as what to type: `--chunk-budget-s SECONDS`.
+_BY_SUFFIX = (
+    ("_file", "FILE"),
+    ("_s", "SECONDS"),
+    ("_bytes", "BYTES"),
+    ("_hz", "HZ"),
+    ("_phi", "PHI"),
+    ("_percent_max", "PERCENT"),
+    ("_id", "ID"),
+    ("url", "URL"),
+    ("urls", "URL"),
+)
+#: Whole names whose kind the type does not say.
+_BY_NAME = {
+    "host": "HOST",
+    "port": "PORT",
+    "controller": "URL",
+    "tasks": "MODULE",
+    "store": "STORE",
+    "token": "TOKEN",
+    "policy": "NAME",
+    "placement": "NAME",
+}
+
+
+def metavar(field: msgspec.structs.FieldInfo) -> str:
+    """What a flag's value is, for `--help` (argparse would print the dest, or we VALUE):
+    a unit from the name's ending, a kind from the whole name, else from the type."""
+    name = field.name
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    for suffix, shown in _BY_SUFFIX:
+        if name.endswith(suffix):
+            return shown
+    kind = str(field.type)
+    if "int" in kind:
+        return "N"
+    if "float" in kind:
+        return "NUMBER"
+    return "TEXT"
 
 
 def overrides(args: argparse.Namespace, cls: Config) -> dict[str, Any]:

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             help="override a scenario field, e.g. --set devices[0].count=50 (repeatable)",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="print the summary JSON (what summary.json or sweep.json holds) instead of "
+            "the table; other messages go to stderr",
+        )
 
     p = sub.add_parser("run", help="simulate one scenario under one policy")
     common(p)
@@ -203,9 +209,21 @@ def _simulate(args: argparse.Namespace, scenario: Any, out: Path) -> int:
         write_json(summaries, out / "summary.json")
     if not getattr(args, "no_report", False):
         write_report(results, out)
-    _print(summaries)
-    print(f"written to {out}")
+    _emit(args, summaries if len(summaries) > 1 else summaries[0], summaries, out)
     return 0
+
+
+def _emit(args: argparse.Namespace, data: Any, rows: list[dict[str, Any]], out: Path) -> None:
+    """The table and where the files went; with ``--json`` the JSON alone on stdout
+    (for ``jq`` and scripts), the note on stderr."""
+    if args.json:
+        import json
+
+        print(json.dumps(data, indent=2))
+        sys.stderr.write(f"written to {out}\n")
+        return
+    _print(rows)
+    print(f"written to {out}")
 
 
 def _make_folder(out: Path) -> None:
@@ -327,10 +345,10 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
             on_result=lambda _: progress.advance(task),
         )
     write_json(results, out / "sweep.json")
-    _print(
-        [r["summary"] | {"policy": f"{r['policy']} {r['overrides']} s{r['seed']}"} for r in results]
-    )
-    print(f"written to {out / 'sweep.json'}")
+    rows = [
+        r["summary"] | {"policy": f"{r['policy']} {r['overrides']} s{r['seed']}"} for r in results
+    ]
+    _emit(args, results, rows, out / "sweep.json")
     return 0
 
 

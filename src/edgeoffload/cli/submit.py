@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -37,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         metavar="SECONDS",
         help="how long to wait for a node (default 10)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the value, and where and how the task ran (its info())",
     )
 
 
@@ -79,9 +85,14 @@ def run(args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         async with Client(config=config) as client:
-            return await client.submit(
+            fut = client.submit(
                 args.task, *values, priority=args.priority, deadline=args.deadline, where="edge"
             )
+            value = await fut
+            if not args.json:
+                return value
+            info = dataclasses.asdict(fut.info())
+            return {"value": value, **info, "state": info["state"].value}
 
     try:
         result = asyncio.run(go())

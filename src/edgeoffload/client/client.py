@@ -19,9 +19,9 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, overload
 
 from ..config import ClientConfig, load
 from ..decision.features import LOCAL_INDEX as LOCAL_TARGET
@@ -30,6 +30,7 @@ from ..protocol.control import EventKind
 from ..tasks import TaskSpec, spec_of
 from . import ownership as own
 from .auto import AutoDecider, check_policy_name, make_policy
+from .futures import gather
 from .graph import Graph, Stage, run_graph
 from .handle import TaskHandle
 from .latency import TaskLatency
@@ -40,7 +41,7 @@ from .mapping import BatchDone, run_map
 from .node_table import TableFollower
 from .ownership import LOCAL, Done, Ownership, Timer, Where
 from .placement import DEFAULT_SPEED_HZ, Placement, make_placement
-from .sync import BlockingFacade
+from .sync import BlockingFacade, BlockingTaskHandle, blocking_submit
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -144,6 +145,10 @@ class Client(BlockingFacade):
         self._loop = asyncio.get_running_loop()
         for url in self.config.urls:
             self.add_node(url)
+        # No longer than a task would wait for a node: a node that accepts TCP and never
+        # answers must not hold `submit --timeout 0.3` for connect_timeout_s (5 s). The
+        # links go on trying in the background.
+        patience = min(self.config.connect_timeout_s, self.config.wait_for_node_s)
         if self.config.controller:
             self.table = TableFollower(
                 self.config.controller, self._listener, self.config, counts=self._where_ran
@@ -151,14 +156,18 @@ class Client(BlockingFacade):
             self._follow = asyncio.create_task(self.table.run())
             if wait:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.table.wait_synced(), self.config.connect_timeout_s)
+                    await asyncio.wait_for(self.table.wait_synced(), patience)
         if wait and self._links:
             # Until each link has tried once (up, or failed with a reason): a refused
             # connection answers at once, so a dead node costs no connect_timeout_s.
-            waiters = [asyncio.create_task(link.wait_tried()) for link in self._links.values()]
-            _, pending = await asyncio.wait(waiters, timeout=self.config.connect_timeout_s)
+            links = list(self._links.values())
+            waiters = {asyncio.create_task(link.wait_tried()): link for link in links}
+            _, pending = await asyncio.wait(waiters, timeout=patience)
             for waiter in pending:  # owned and ended here: never left pending at exit
                 waiter.cancel()
+                # Said in a task's failure if no node comes: which node, and why.
+                reason = f"no answer to the connection within {patience:.1f} s, still trying"
+                self._feed(own.NodeUnreachable(waiters[waiter].url, reason))
         return self
 
     async def close(self) -> None:
@@ -242,16 +251,25 @@ class Client(BlockingFacade):
 
     # -- async API --------------------------------------------------------------------------
 
-    async def submit(
+    def submit(
         self,
         fn: Callable[..., Any] | str,
+        /,
         *args: Any,
         priority: int = 0,
         deadline: float | None = None,
         where: Where = "auto",
-    ) -> Any:
-        """Run a registered task (a function decorated with @task, or its name) and
-        return its value.
+    ) -> TaskHandle:
+        """Run a registered task (a function decorated with @task, or its name); return
+        its future at once.
+
+        In a coroutine the future is a :class:`~.handle.TaskHandle`, an asyncio future:
+        ``await client.submit(...)`` gives the value (as it always has), or keep it to
+        poll (``done()``), cancel, ``gather``, ``wait`` for or iterate with
+        ``as_completed``; its ``id`` names the task and ``info()`` says where and how it
+        ran. From a blocking client (``with Client(...) as c:``, on any other thread) it
+        is a :class:`~.sync.BlockingTaskHandle`, a ``concurrent.futures.Future``
+        (``c.submit(...).result()``).
 
         Args:
             priority: higher runs first at the node.
@@ -261,18 +279,46 @@ class Client(BlockingFacade):
                 ``"local"`` or ``"edge"``.
 
         Raises:
-            TaskError: the task's own failure (``TaskFailed``), its deadline, a refusal
-                after every retry, ... (see :mod:`edgeoffload.errors`).
-            NoNodeAvailable: where="edge" and no node came within ``wait_for_node_s``.
+            InvalidState: the client is not started, or closed.
+            ValueError: ``fn`` is not a registered task, or ``where`` is unknown.
+
+        The future raises (when awaited or asked for its result) the task's error:
+        ``TaskError`` (its own failure ``TaskFailed``, its deadline, a refusal after
+        every retry, ... see :mod:`edgeoffload.errors`), or ``NoNodeAvailable`` for
+        where="edge" when no node came within ``wait_for_node_s``.
         """
-        handle = self.submit_nowait(
-            fn, list(args), None, priority=priority, deadline=deadline, where=where
-        )
-        try:
-            return await handle
-        except asyncio.CancelledError:
-            self.cancel(handle.id)
-            raise
+
+        def make() -> TaskHandle:
+            return self.submit_nowait(
+                fn, list(args), None, priority=priority, deadline=deadline, where=where
+            )
+
+        thread = self._thread
+        if thread is not None and not thread.here:
+            # NOTE: typed for the async client; `with Client(...) as c` makes `c` Any
+            # (BlockingFacade.__enter__), so blocking callers are not misled.
+            return cast(TaskHandle, blocking_submit(thread, make))
+        return make()
+
+    @overload
+    def gather(
+        self, futures: Iterable[BlockingTaskHandle], /, *, return_exceptions: bool = False
+    ) -> list[Any]: ...
+
+    @overload
+    def gather(
+        self, futures: Iterable[TaskHandle], /, *, return_exceptions: bool = False
+    ) -> Awaitable[list[Any]]: ...
+
+    def gather(self, futures: Iterable[Any], /, *, return_exceptions: bool = False) -> Any:
+        """The values of these futures, in order (Dask's ``client.gather``): awaited for
+        task handles (``await client.gather(futs)``), called for a blocking client's.
+
+        Raises:
+            the first task error (the other tasks go on running), unless
+            ``return_exceptions``, which puts each error in its future's place.
+        """
+        return gather(futures, return_exceptions)
 
     async def map(
         self,
@@ -339,7 +385,7 @@ class Client(BlockingFacade):
         """Submit from a callback: ``on_done(value, exc)``, if given, is called exactly
         once, from the event loop. Returns the task's read-only handle (await it for
         the value). The building block of :meth:`submit` and :meth:`submit_graph`."""
-        handle = TaskHandle(on_done, self.cancel)
+        handle = TaskHandle(on_done, self._cancel_task, self._running_loop())
         self._submit(fn, args, handle, priority, deadline, where)
         return handle
 
@@ -390,7 +436,15 @@ class Client(BlockingFacade):
         self._run(self._own.handle(event, loop.time()))
 
     def cancel(self, task_id: int) -> bool:
-        """Cancel a pending task; its caller gets ``Cancelled``. False if already ended."""
+        """Cancel a pending task: its future ends cancelled (a callback given to
+        :meth:`submit_nowait` gets ``Cancelled``). False if already ended."""
+        receiver = self._handles.get(task_id)
+        if isinstance(receiver, TaskHandle):
+            return receiver.cancel()
+        return self._cancel_task(task_id)
+
+    def _cancel_task(self, task_id: int) -> bool:
+        """Tell the owner (a handle's own cancel comes here)."""
         if task_id not in self._own:
             return False
         self._feed(own.CancelRequested(task_id))

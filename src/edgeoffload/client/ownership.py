@@ -191,6 +191,12 @@ class OwnedTask:
     hedge_armed: bool = False
     #: The batch this task was split from (its outcome goes into the batch's vector).
     batch: OwnedBatch | None = None
+    #: What the run that produced the outcome reported, for the caller's ``info()``:
+    #: its run time, its time at the node before the run, and whether it came from the
+    #: node's result cache (None, None, False until then, and for a failure).
+    run_s: float | None = None
+    queue_s: float | None = None
+    cached: bool = False
 
     @property
     def can_run_locally(self) -> bool:
@@ -917,8 +923,13 @@ class Ownership:
                 out.append(ArmTimer(Timer(TimerKind.HEDGE, t.id), now + p95))
 
     def _placed(self, t: OwnedTask, node: str) -> bool:
-        """Count a placement on ``node`` (or LOCAL); False once attempts are used up."""
-        if t.attempts >= self.max_attempts:
+        """Count a placement on ``node`` (or LOCAL); False once attempts are used up
+        (the task's own ``@task(max_attempts=...)`` if it has one, else the client's)."""
+        spec = t.spec
+        limit = (
+            self.max_attempts if spec is None or spec.max_attempts is None else spec.max_attempts
+        )
+        if t.attempts >= limit:
             return False
         t.attempts += 1
         if t.attempts > 1:
@@ -1012,6 +1023,9 @@ class Ownership:
             out.append(CancelCopy(other, t.id))
         self._completed_edge += 1
         run_s = result.run_ms / 1000.0
+        t.run_s, t.queue_s = run_s, result.queue_ms / 1000.0
+        # The cache's flag, on nodes whose Result carries it (older frames have none).
+        t.cached = getattr(result, "cached", False) is True
         self._settle(t, TaskState.DONE, result.value, None, node, now, out, run_s, latency)
 
     def _results(self, ev: ResultsReceived, now: float, out: list[Instruction]) -> None:
@@ -1118,6 +1132,7 @@ class Ownership:
             self._duplicates += 1
             return
         latency = now - (t.sent_at if t.sent_at is not None else now)
+        t.run_s = ev.run_s
         if ev.ok:
             self._completed_local += 1
             self._settle(t, TaskState.DONE, ev.value, None, LOCAL, now, out, ev.run_s, latency)

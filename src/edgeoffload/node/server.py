@@ -773,6 +773,7 @@ class EdgeNode:
             outcomes = await self.pool.run_chunk([(j.spec.name, j.args) for j in jobs], chunk)
         finally:
             self._free_slots += 1
+        now = asyncio.get_running_loop().time()
         for i, (job, (ok, value, run_s)) in enumerate(zip(jobs, outcomes, strict=True)):
             if not ok and value[0] == STOPPED and chunk.stopped is not None:
                 # Its worker was stopped: the task it stopped for is answered (unless it
@@ -785,7 +786,11 @@ class EdgeNode:
                 continue
             self.run_times.add(run_s)
             if self.scheduler.finished(job, ok, run_s):
-                self._push(job, _answer(job.id, ok, msgspec.Raw(value) if ok else value, run_s))
+                # Its time here not running: the queue, the wait behind the chunk's
+                # earlier tasks, the hand-over to the worker and back.
+                queue_s = max(0.0, now - job.enqueued_at - run_s)
+                value = msgspec.Raw(value) if ok else value
+                self._push(job, _answer(job.id, ok, value, run_s, queue_s))
         if not self.admission.closing or not self.scheduler.idle:
             self._dispatch()
         self._check_idle()
@@ -871,9 +876,9 @@ def _retry(status: int, body: str) -> Response:
     return response
 
 
-def _answer(task_id: int, ok: bool, value: Any, run_s: float) -> Answer:
+def _answer(task_id: int, ok: bool, value: Any, run_s: float, queue_s: float = 0.0) -> Answer:
     if ok:
-        return Result(task_id, value, run_s * 1000.0)
+        return Result(task_id, value, run_s * 1000.0, queue_s * 1000.0)
     exc_type, message = value
     return Error(task_id, ErrorCode.TASK_FAILED, message, exc_type)
 

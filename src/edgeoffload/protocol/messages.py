@@ -105,11 +105,17 @@ class SubmitBatch(_Message, tag=4, frozen=True):
 
 
 class Result(_Message, tag=5, frozen=True):
-    """The value a task returned. ``run_ms`` is its execution time on the node."""
+    """The value a task returned. ``run_ms`` is its execution time on the node;
+    ``queue_ms`` its time at the node before and around the run (queue, wait for a
+    worker, hand-over to the worker and back), so that the client can tell the network
+    apart from the node (``TaskHandle.info()``). Both trail with defaults: a node that
+    predates a field sends a shorter array, decoded with the default.
+    """
 
     id: TaskId
     value: Any
     run_ms: float = 0.0
+    queue_ms: float = 0.0
 
 
 class Error(_Message, tag=6, frozen=True):

@@ -88,3 +88,31 @@ def test_an_unknown_benchmark_is_a_usage_error(capsys: pytest.CaptureFixture[str
         main(["bench", "nope"])
     assert exc.value.code == 2
     assert "argument name: invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_json_prints_the_results_alone_on_stdout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    def fake_main(argv: list[str]) -> int:
+        print("| a table for people |")
+        common.write_json("rpc.json", {"rows": [1, 2]})
+        return 0
+
+    _fake_bench(monkeypatch, 0)
+    monkeypatch.setitem(sys.modules, "edgeoffload.bench.rpc", types.SimpleNamespace(main=fake_main))
+    assert main(["bench", "rpc", "--json", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"rows": [1, 2]}  # nothing else on stdout
+    assert "| a table for people |" in captured.err and "wrote" in captured.err
+
+    # Two results files: one object, by file name; before the name works too.
+    def two(argv: list[str]) -> int:
+        common.write_json("a.json", [1])
+        common.write_json("b.json", [2])
+        return 0
+
+    monkeypatch.setitem(sys.modules, "edgeoffload.bench.rpc", types.SimpleNamespace(main=two))
+    assert main(["bench", "--json", "rpc", "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"a.json": [1], "b.json": [2]}

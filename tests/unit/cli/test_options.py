@@ -87,3 +87,31 @@ def test_bind_errors_are_one_line_with_the_reason() -> None:
     )
     bare = OSError("no errno")
     assert bind_error("node", "h", 1, bare).endswith("cannot listen on h:1: no errno\n")
+
+
+def test_every_help_names_what_a_value_is_not_value() -> None:
+    # `--help` said `--port VALUE`, `--chunk-budget-s VALUE`, ... for every config flag.
+    import re
+
+    from edgeoffload.cli import build_parser
+
+    _, subparsers = build_parser()
+    for name, sub in subparsers.items():
+        text = sub.format_help()
+        assert not re.search(r"(?<![=\w])VALUE\b", text), (name, text)
+    node = subparsers["node"].format_help()
+    for shown in (
+        "--port PORT",
+        "--host HOST",
+        "--chunk-budget-s SECONDS",
+        "--max-frame-bytes BYTES",
+        "--workers N",
+        "--tasks MODULE [MODULE ...]",
+        "--controller URL",
+        "--tls-cert-file FILE",
+        "--labels KEY=VALUE [KEY=VALUE ...]",
+        "--speed-hz HZ",
+    ):
+        assert shown in node, shown
+    controller = subparsers["controller"].format_help()
+    assert "--cpu-percent-max PERCENT" in controller and "--suspect-phi PHI" in controller

@@ -220,3 +220,23 @@ def test_run_with_seed_zero_runs_seed_zero(
     assert main([*argv, "--seed", "0", "--out", str(out)]) == 0
     capsys.readouterr()
     assert json.loads((out / "summary.json").read_text())["seed"] == 0
+
+
+def test_json_prints_the_summaries_alone_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["stress", "--duration", "0.05", "--quiet", "--set", "devices[0].count=5", "--json"]
+    assert main(["sim", "run", *base, "--no-report", "--out", str(tmp_path / "r")]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary == json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert f"written to {tmp_path / 'r'}" in captured.err
+    argv = ["sim", "compare", *base, "--policies", "always_local,always_edge"]
+    assert main([*argv, "--out", str(tmp_path / "c")]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert [s["policy"] for s in both] == ["always_local", "always_edge"]
+    argv = ["sim", "sweep", *base, "--grid", "devices[0].count=5,6", "--workers", "1"]
+    assert main([*argv, "--out", str(tmp_path / "s")]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results == json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert len(results) == 2

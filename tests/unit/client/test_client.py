@@ -119,7 +119,7 @@ def test_cancel_through_the_handle() -> None:
             h = client.submit_nowait("sleep", [5.0], where="edge")
             assert h.cancel() and not h.cancel()
             assert a.sent[-1] == Cancel([h.id]) and h.state is TaskState.CANCELLED
-            with pytest.raises(Cancelled):
+            with pytest.raises(asyncio.CancelledError):  # asyncio's way, as for any future
                 await h
 
     run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import edgeoffload.examples.tasks  # noqa: F401  (registers echo, sleep, gpu_pid)
@@ -748,3 +749,44 @@ def test_a_frame_of_answers_is_handled_in_order_as_if_one_by_one() -> None:
         Deliver(4, "d", None, "A", 0.0, 0.5),
     ]
     assert o.statistics().duplicates_dropped == 1
+
+
+def test_a_task_s_own_max_attempts_overrides_the_client_s() -> None:
+    once = dataclasses.replace(ECHO, max_attempts=1)  # must not run twice
+    o = owner(max_attempts=5)
+    up(o, "A", "B")
+    assert submit(o, task="echo", args=[1], spec=once) == [sent("A", 1, task="echo", args=[1])]
+    message = "task 'echo' was placed 1 times without a result"
+    assert error(o, "A", 1, ErrorCode.OVERLOADED, 0.1) == [
+        Deliver(1, None, Same(Overloaded(1, message)), None)
+    ]
+    # More than the client's, for one worth retrying longer.
+    patient = dataclasses.replace(ECHO, max_attempts=3)
+    o = owner(max_attempts=1)
+    up(o, "A")
+    submit(o, task="echo", spec=patient)
+    assert error(o, "A", 1, ErrorCode.OVERLOADED, 0.1) == [sent("A", 1, attempt=1, task="echo")]
+    assert error(o, "A", 1, ErrorCode.OVERLOADED, 0.2) == [sent("A", 1, attempt=2, task="echo")]
+    message = "task 'echo' was placed 3 times without a result"
+    assert error(o, "A", 1, ErrorCode.OVERLOADED, 0.3) == [
+        Deliver(1, None, Same(Overloaded(1, message)), None)
+    ]
+    # A task without its own limit keeps the client's.
+    o = owner(max_attempts=1)
+    up(o, "A")
+    submit(o, task="echo", spec=ECHO)
+    assert error(o, "A", 1, ErrorCode.OVERLOADED, 0.1) == [
+        Deliver(
+            1, None, Same(Overloaded(1, "task 'echo' was placed 1 times without a result")), None
+        )
+    ]
+
+
+def test_the_run_s_timings_and_cache_flag_are_kept_on_the_record_for_info() -> None:
+    o = owner()
+    up(o, "A")
+    submit(o)
+    record = o.get(1)
+    assert record is not None
+    o.handle(ResultReceived("A", Result(1, "v", run_ms=2.0, queue_ms=5.0)), 0.1)
+    assert (record.run_s, record.queue_s, record.cached) == (0.002, 0.005, False)

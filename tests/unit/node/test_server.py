@@ -102,7 +102,7 @@ def test_welcome_then_inline_queued_and_refused_answers_in_one_frame() -> None:
             )
             await ws.send(codec.encode(frame))
             got = await answers(ws, 5)
-            assert got[1] == Result(1, "inline", got[1].run_ms)  # type: ignore[union-attr]
+            assert got[1] == Result(1, "inline", got[1].run_ms, got[1].queue_ms)  # type: ignore[union-attr]
             assert isinstance(got[2], Result) and got[2].value == "pool"
             codes = {i: getattr(got[i], "code", None) for i in (3, 4, 5)}
             assert codes == {

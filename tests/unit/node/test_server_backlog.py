@@ -56,7 +56,7 @@ def test_a_client_that_does_not_read_is_closed_and_its_answers_dropped() -> None
             await fine.recv()
             await fine.send(codec.encode(Submit(1, "grow", [3])))
             answer = codec.decode(await fine.recv(decode=False))
-            assert answer == Result(1, b"xxx", answer.run_ms)  # type: ignore[union-attr]
+            assert answer == Result(1, b"xxx", answer.run_ms, answer.queue_ms)  # type: ignore[union-attr]
             await fine.close()
             # What the slow client gets when it reads at last: far fewer than 80 answers,
             # then the close (its code, unless the node had to drop the socket first).
