@@ -1,0 +1,70 @@
+"""The data-locality cache with a real node process and a real client: a repeated
+1 MB input crosses the socket once, a cacheable task's repeated call is answered from
+the node's cache (marked, delivered once), the node's /metrics counts it, and a
+restarted node (an empty cache) gets the bytes again through need_input."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.request
+
+import numpy as np
+
+import edgeoffload.examples.tasks as ex
+from edgeoffload import Client
+from tests.conftest import run, start_node
+
+FRAME = (
+    (np.arange(1000 * 1000, dtype=np.uint32) * 2654435761 % 251)
+    .astype(np.uint8)
+    .reshape(1000, 1000)
+)
+
+
+def metric(url: str, name: str) -> float:
+    base = url.replace("ws://", "http://").removesuffix("/offload")
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = re.search(rf"^edgeoffload_node_{name}{{[^}}]*}} (\S+)$", text, re.M)
+    assert found, f"{name} not in /metrics"
+    return float(found.group(1))
+
+
+def test_repeated_inputs_and_results_and_a_restart(node_factory) -> None:  # type: ignore[no-untyped-def]
+    first = node_factory("--workers", "1", "--cache-bytes", "16000000")
+    port = first.url.split(":")[2].split("/")[0]
+
+    async def main() -> None:
+        async with Client([first.url], reconnect_min_s=0.05, reconnect_max_s=0.2) as client:
+            want = ex.inspect_frame(FRAME)
+            for _ in range(3):
+                assert await client.submit(ex.inspect_frame, FRAME, where="edge") == want
+            stats = client.statistics()
+            size = FRAME.nbytes
+            assert stats.input_bytes_saved >= 2 * size and stats.inputs_resent == 0
+            # A cacheable task: the second call is the node's cached answer.
+            handles = []
+            for _ in range(2):
+                handle = client.submit_nowait(ex.count_primes, [20_000], where="edge")
+                assert await handle == 2262
+                handles.append(handle)
+            assert [h._record.cached for h in handles] == [False, True]  # type: ignore[union-attr]
+            await asyncio.sleep(1.1)  # /metrics serves one sample per second
+            assert metric(first.url, "cache_bytes_saved") >= 2 * size
+            assert metric(first.url, "cache_hits") == 3  # two inputs, one result
+            assert metric(first.url, "cache_hit_percent") > 0
+            # The node restarts on the same port: its cache is empty.
+            first.kill()
+            await asyncio.sleep(0.3)
+            again = start_node("--workers", "1", "--port", port, "--cache-bytes", "16000000")
+            try:
+                await client.wait_for_nodes(1, timeout_s=10)
+                assert await client.submit(ex.inspect_frame, FRAME, where="edge") == want
+                after = client.statistics()
+                assert after.inputs_resent == 1 and after.failed == 0
+                assert after.completed_edge == stats.completed_edge + 3
+            finally:
+                again.stop()
+
+    run(main())
