@@ -5,8 +5,8 @@ into runnable ones.
 Two kinds of entries share one byte budget (``cache_bytes``), least recently used out
 first (:class:`ContentStore`):
 
-- **inputs**, keyed by the digest of their msgpack bytes
-  (:func:`edgeoffload.protocol.content.digest`). A client sends an argument above its
+- **inputs**, keyed by the digest of their content
+  (:func:`edgeoffload.protocol.content.value_digest`), held as msgpack bytes. A client sends an argument above its
   ``input_ref_bytes`` hash-first (``Submit.refs``): the bytes once, then only the digest.
   A digest the node lacks (never sent, evicted, the node restarted) is answered
   ``need_input`` and the client sends the bytes again: the cache can save bytes, never
@@ -43,7 +43,7 @@ from typing import Any
 import msgspec
 
 from ..protocol.codes import ErrorCode
-from ..protocol.content import DIGEST_BYTES, digest
+from ..protocol.content import DIGEST_BYTES, value_digest
 from ..protocol.messages import Error, Result, Submit
 
 #: Bookkeeping charged per entry on top of its bytes (key, dict slot, bytes header),
@@ -209,15 +209,19 @@ class NodeCache:
             if args[i] is None:
                 wanted.append(i)
                 continue
-            data = self._encode(args[i])
-            if digest(data) != claimed:
+            try:
+                found, _ = value_digest(args[i], self._encode)
+            except (TypeError, ValueError):  # pragma: no cover - it was just decoded
+                found = b""
+            if found != claimed:
                 message = (
                     f"argument {i}: its bytes do not match the digest they were sent under "
-                    "(blake2b-256 of their msgpack encoding); nothing stored, nothing ran"
+                    "(blake2b-256 of their content); nothing stored, nothing ran"
                 )
                 return None, Error(submit.id, ErrorCode.BAD_ARGS, message), None
             digests[i] = claimed
-            store.put(_INPUT + claimed, data)
+            if self.enabled:
+                store.put(_INPUT + claimed, self._encode(args[i]))
         missing = []
         for i in wanted:
             claimed = refs[i]
@@ -259,7 +263,7 @@ class NodeCache:
         h.update(len(args).to_bytes(1, "little"))
         for i, value in enumerate(args):
             known = digests.get(i)
-            h.update(known if known is not None else digest(self._encode(value)))
+            h.update(known if known is not None else value_digest(value, self._encode)[0])
         return _RESULT + h.digest()
 
     def keep_result(self, key: bytes, value: Any, run_ms: float) -> None:

@@ -29,15 +29,15 @@ from edgeoffload.client.placement import LeastInFlight
 from edgeoffload.errors import NodeError
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
-from edgeoffload.protocol.content import digest, large_inputs
+from edgeoffload.protocol.content import large_inputs, value_digest
 from edgeoffload.protocol.messages import Error, Result, Submit
 
 ENCODE = Codec().encode_value
 BIG = b"x" * 100  # above the threshold of 10 bytes used here
 OTHER = b"y" * 100
-D_BIG = digest(ENCODE(BIG))
-D_OTHER = digest(ENCODE(OTHER))
-SIZE = len(ENCODE(BIG))  # 102: msgpack's bin8 header and the bytes
+D_BIG = value_digest(BIG, ENCODE)[0]
+D_OTHER = value_digest(OTHER, ENCODE)[0]
+SIZE = len(BIG)
 
 
 def owner(threshold: int = 10) -> Ownership:

@@ -10,13 +10,13 @@ import numpy as np
 from edgeoffload.node.cache import ENTRY_OVERHEAD_BYTES, ContentStore, NodeCache
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
-from edgeoffload.protocol.content import digest, large_inputs, size_hint
+from edgeoffload.protocol.content import large_inputs, size_hint, value_digest
 from edgeoffload.protocol.messages import Error, Result, Submit
 
 CODEC = Codec()
 ENC, DEC = CODEC.encode_value, CODEC.decode_value
 FRAME = np.arange(50_000, dtype=np.uint8).reshape(250, 200)
-D_FRAME = digest(ENC(FRAME))
+D_FRAME = value_digest(FRAME, ENC)[0]
 
 
 def cache(max_bytes: int = 1 << 20) -> NodeCache:
@@ -123,7 +123,7 @@ def test_eviction_turns_a_reference_into_need_input() -> None:
     c = cache(len(ENC(FRAME)) + ENTRY_OVERHEAD_BYTES)
     other = FRAME + 1
     c.prepare(Submit(1, "t", [FRAME], refs={0: D_FRAME}), cacheable=False)
-    c.prepare(Submit(2, "t", [other], refs={0: digest(ENC(other))}), cacheable=False)
+    c.prepare(Submit(2, "t", [other], refs={0: value_digest(other, ENC)[0]}), cacheable=False)
     _, answer, _ = c.prepare(Submit(3, "t", [None], refs={0: D_FRAME}), cacheable=False)
     assert isinstance(answer, Error) and answer.code is ErrorCode.NEED_INPUT
     assert c.statistics().evictions == 1
@@ -141,6 +141,47 @@ def test_the_client_side_digest_is_the_nodes() -> None:
     refs = large_inputs([view, 1, b"s"], 1000, ENC)
     assert refs is not None and list(refs) == [0]
     decoded = DEC(CODEC.encode(Submit(1, "t", [view])))[3][0]
-    assert refs[0] == (digest(ENC(decoded)), len(ENC(decoded)))
+    assert refs[0] == value_digest(decoded, ENC) == (value_digest(view.copy(), ENC)[0], 200_000)
+    # Kinds are tagged: the same bytes as bytes, as an array, or as a string differ.
+    raw = bytes(range(200))
+    kinds = {value_digest(v, ENC)[0] for v in (raw, np.frombuffer(raw, np.uint8), raw.hex())}
+    assert len(kinds) == 3
+    assert value_digest(np.zeros(4, "<f4"), ENC) != value_digest(np.zeros(2, "<f8"), ENC)
     assert size_hint([1] * 10_000) == 0 and size_hint("abc") == 3
     assert large_inputs([object()], 0, ENC) is None
+
+
+def test_the_cache_settings_come_from_flags_and_the_environment() -> None:
+    import argparse
+
+    import pytest
+
+    from edgeoffload.cli.options import add_config_options, overrides
+    from edgeoffload.config import ClientConfig, NodeConfig, load
+    from edgeoffload.errors import ConfigError
+
+    assert load(NodeConfig, env={}).cache_bytes == 256 << 20
+    assert load(NodeConfig, env={"EDGEOFFLOAD_NODE__CACHE_BYTES": "0"}).cache_bytes == 0
+    env = {"EDGEOFFLOAD_CLIENT__INPUT_REF_BYTES": "1000"}
+    assert load(ClientConfig, env=env).input_ref_bytes == 1000
+    parser = argparse.ArgumentParser()
+    add_config_options(parser, NodeConfig)
+    args = parser.parse_args(["--cache-bytes", "1048576"])
+    assert load(NodeConfig, env={}, overrides=overrides(args, NodeConfig)).cache_bytes == 1 << 20
+    with pytest.raises(ConfigError, match="cache_bytes: Expected `int` >= 0"):
+        load(NodeConfig, env={"EDGEOFFLOAD_NODE__CACHE_BYTES": "-1"})
+
+
+def test_the_sampler_reports_the_cache_counters() -> None:
+    from edgeoffload.node.sampler import MetricsSampler, prometheus_text
+
+    c = cache()
+    c.prepare(Submit(1, "t", [FRAME], refs={0: D_FRAME}), cacheable=False)
+    c.prepare(Submit(2, "t", [None], refs={0: D_FRAME}), cacheable=False)
+    c.prepare(Submit(3, "t", [None], refs={0: value_digest(b"other", ENC)[0]}), cacheable=False)
+    kw = dict(queued=0, running=0, completed=0, failed=0, p95_ms=None, connections=0)
+    m = MetricsSampler().sample(**kw, cache=c.statistics())  # type: ignore[arg-type]
+    assert (m.cache_hits, m.cache_misses, m.cache_hit_percent) == (1, 1, 50.0)
+    assert m.cache_bytes_saved == len(ENC(FRAME)) and m.cache_used_bytes > FRAME.nbytes
+    text = prometheus_text("n1", m).decode()
+    assert 'edgeoffload_node_cache_hit_percent{node="n1"} 50.0' in text

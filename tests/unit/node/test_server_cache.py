@@ -17,7 +17,7 @@ from edgeoffload.config import NodeConfig
 from edgeoffload.node.server import EdgeNode
 from edgeoffload.protocol.codec import Codec
 from edgeoffload.protocol.codes import ErrorCode
-from edgeoffload.protocol.content import digest
+from edgeoffload.protocol.content import value_digest
 from edgeoffload.protocol.messages import (
     PROTOCOL_VERSION,
     Error,
@@ -47,7 +47,7 @@ TASKS = {
     "plain": TaskSpec(name="plain", fn=_counted, module="tests", inline=True),
 }
 FRAME = np.arange(200_000, dtype=np.uint8)
-D_FRAME = digest(codec.encode_value(FRAME))
+D_FRAME = value_digest(FRAME, codec.encode_value)[0]
 
 
 @asynccontextmanager
