@@ -68,3 +68,35 @@ def test_repeated_inputs_and_results_and_a_restart(node_factory) -> None:  # typ
                 again.stop()
 
     run(main())
+
+
+def test_bench_cache_measures_both_sides(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "edgeoffload", "bench", "cache", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [*command, "--n", "2", "--size-mb", "0.2"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "cache.json").read_text())
+    # The first call fills the cache; the second task's calls all find the frame.
+    size = result["frame_bytes"]
+    rows = result["tasks"]
+    assert [rows[t]["no_cache"]["bytes_saved"] for t in rows] == [0, 0]
+    assert [rows[t]["cache"]["bytes_saved"] for t in rows] == [2 * size, 3 * size]
+    assert result["node_cache_bytes_saved"] >= 5 * size
+    assert (
+        result["load_avg_before"]
+        and "cache" in (tmp_path / "docs" / "performance-cache.md").read_text()
+    )
+    bad = subprocess.run([*command, "--n", "0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--n must be >= 1" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_frame_histogram_counts_every_grey_level() -> None:
+    small = FRAME[:10, :10]
+    assert ex.frame_histogram(small) == np.bincount(small.reshape(-1), minlength=256).tolist()
+    assert sum(ex.frame_histogram(FRAME)) == FRAME.size
