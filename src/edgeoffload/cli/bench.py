@@ -17,7 +17,18 @@ from pathlib import Path
 from ..errors import ConfigError
 
 #: The benchmarks, by module name under ``edgeoffload.bench``.
-NAMES = ("rpc", "startup", "compress", "decide", "failover", "sim", "deploy", "abuse", "emulation", "cache")
+NAMES = (
+    "rpc",
+    "startup",
+    "compress",
+    "decide",
+    "failover",
+    "sim",
+    "deploy",
+    "abuse",
+    "emulation",
+    "cache",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

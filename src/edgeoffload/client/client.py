@@ -497,7 +497,10 @@ class Client(BlockingFacade):
             # and the link's RTT), and the realised latency for an online policy.
             link = self._by_node.get(ins.node or "")
             latency = ins.latency_s or 0.0
-            if link is not None:
+            # Arguments sent as digests only: the bytes did not cross, so the round
+            # trip says nothing about the link's bandwidth.
+            hashed = ins.record is not None and ins.record.refs_saved > 0
+            if link is not None and not hashed:
                 payload = float(choice.tasks.input_bytes[0] + choice.tasks.output_bytes[0])
                 auto.observe_transfer(link, payload, latency - run_s - link.rtt_s)
             auto.observe(choice, latency)

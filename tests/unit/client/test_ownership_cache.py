@@ -211,3 +211,63 @@ def test_a_node_lost_mid_resend_places_the_task_again_with_its_bytes() -> None:
     ]
     assert answer(o, 2, "v", 1.3, node="n1") == []  # fenced: n1 is no longer its node
     assert answer(o, 2, "v", 1.4, node="n2") == [done(2, "v", node="n2", latency=0.2)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_every_task_is_delivered_exactly_once_whatever_the_cache_answers(seed: int) -> None:
+    # Random interleavings of values (some cached), need_input, duplicates and
+    # nodes lost and back: each task gets exactly one Deliver, and every send goes to a
+    # node that is up at that moment.
+    import random
+
+    from edgeoffload.client.ownership import Closing
+
+    rng = random.Random(seed)
+    o = owner()
+    up_nodes = {"n1", "n2"}
+    for node in sorted(up_nodes):
+        up(o, node)
+    delivered: dict[int, int] = {}
+    sends: list[SendToNode] = []
+    answered: list[tuple[str, int]] = []
+    now = 0.0
+
+    def carry(out: list[Any]) -> None:
+        for ins in out:
+            if isinstance(ins, SendToNode):
+                assert ins.node_id in up_nodes
+                sends.append(ins)
+            elif isinstance(ins, Deliver):
+                delivered[ins.task_id] = delivered.get(ins.task_id, 0) + 1
+
+    inputs = [BIG, OTHER, b"z" * 100]
+    for _ in range(40):
+        carry(submit(o, [rng.choice(inputs), rng.randrange(3)], now))
+    for _ in range(300):
+        now += 0.01
+        roll = rng.random()
+        if sends and roll < 0.45:
+            s = sends.pop(rng.randrange(len(sends)))
+            carry(answer(o, s.submit.id, "v", now, node=s.node_id, cached=rng.random() < 0.3))
+            answered.append((s.node_id, s.submit.id))
+        elif sends and roll < 0.7:
+            s = sends.pop(rng.randrange(len(sends)))
+            carry(need_input(o, s.submit.id, now, node=s.node_id))
+        elif answered and roll < 0.8:
+            node, task_id = rng.choice(answered)
+            carry(answer(o, task_id, "late", now, node=node))
+        elif roll < 0.9:
+            node = rng.choice(["n1", "n2"])
+            if node in up_nodes and len(up_nodes) > 1:
+                up_nodes.discard(node)
+                sends = [s for s in sends if s.node_id != node]
+                carry(o.handle(NodeDown(node, "lost"), now))
+            elif node not in up_nodes:
+                up_nodes.add(node)
+                carry(o.handle(NodeUp(node, frozenset({"t"}), cache_bytes=1 << 20), now))
+        else:
+            carry(submit(o, [rng.choice(inputs)], now))
+    carry(o.handle(Closing(), now))
+    assert len(o) == 0
+    assert set(delivered.values()) == {1}
+    assert sorted(delivered) == list(range(1, len(delivered) + 1))

@@ -18,7 +18,10 @@ def test_a_heartbeat_carries_the_cache_counters_into_the_node_table() -> None:
     sample = msgspec.structs.replace(metrics(), cache_hit_percent=68.0, cache_bytes_saved=4_200_000)
     m.beat("n1", sample, 1.0)
     view = m.get("n1")
-    assert view is not None and (view.cache_hit_percent, view.cache_bytes_saved) == (68.0, 4_200_000)
+    assert view is not None and (view.cache_hit_percent, view.cache_bytes_saved) == (
+        68.0,
+        4_200_000,
+    )
     assert {"cache_hit_percent", "cache_bytes_saved"} <= {name for name, _, _ in web.METRICS}
 
 
