@@ -167,8 +167,8 @@ def render(snapshot: dict[str, Any]) -> Any:
             str(n["running_tasks"]),
             "-" if rate is None else f"{rate:.1f}",
             f"{n['cpu_percent']:.0f}",
-            f"{n.get('cache_hit_percent', 0.0):.0f}",
-            _bytes(n.get("cache_bytes_saved", 0)),
+            "-" if "cache_hit_percent" not in n else f"{n['cache_hit_percent']:.0f}",
+            "-" if "cache_bytes_saved" not in n else _bytes(n["cache_bytes_saved"]),
             n["url"],
         )
     events = Table(title="recent events", title_justify="left")
