@@ -724,7 +724,8 @@ class EdgeNode:
         to free pool slots."""
         now = asyncio.get_running_loop().time()
         item_bytes = session.frame_bytes // len(submits)
-        if self._cacheable or any(s.refs is not None for s in submits):
+        cacheable = self._cacheable
+        if any(s.refs is not None or s.task in cacheable for s in submits):
             submits = self._through_cache(session, submits)
         for decision in self.admission.submit_all(session.sid, submits, now, item_bytes):
             if isinstance(decision, Error):
