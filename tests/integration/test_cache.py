@@ -100,3 +100,27 @@ def test_frame_histogram_counts_every_grey_level() -> None:
     small = FRAME[:10, :10]
     assert ex.frame_histogram(small) == np.bincount(small.reshape(-1), minlength=256).tolist()
     assert sum(ex.frame_histogram(FRAME)) == FRAME.size
+
+
+def test_the_controller_shows_a_nodes_cache(controller_factory, node_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_controller import http, node_rows, wait_for, ws_url
+
+    controller = controller_factory("--store", f"sqlite:///{tmp_path}/c.db")
+    node = node_factory("--workers", "1", "--controller", ws_url(controller))
+    wait_for(lambda: node_rows(controller), what="the node registered")
+
+    async def main() -> None:
+        async with Client([node.url]) as client:
+            for _ in range(3):
+                await client.submit(ex.frame_histogram, FRAME, where="edge")
+
+    run(main())
+    row = wait_for(
+        lambda: next((r for r in node_rows(controller) if r["cache_bytes_saved"] > 0), None),
+        what="a heartbeat with the cache's counters",
+    )
+    assert row["cache_bytes_saved"] >= 2 * FRAME.nbytes and row["cache_hit_percent"] > 0
+    status, text = http("GET", f"{controller.url}/metrics")
+    assert status == 200 and "edgeoffload_node_cache_bytes_saved{" in text
+    samples = http("GET", f"{controller.url}/api/nodes/{row['node_id']}/metrics")[1]
+    assert samples[-1]["metrics"]["cache_hits"] >= 3  # two inputs and a result at least
