@@ -21,7 +21,18 @@ from typing import Any
 from ..errors import ConfigError
 
 #: The benchmarks, by module name under ``edgeoffload.bench``.
-NAMES = ("rpc", "startup", "compress", "decide", "failover", "sim", "deploy", "abuse", "emulation")
+NAMES = (
+    "rpc",
+    "startup",
+    "compress",
+    "decide",
+    "failover",
+    "sim",
+    "deploy",
+    "abuse",
+    "emulation",
+    "cache",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
