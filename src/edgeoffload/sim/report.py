@@ -20,6 +20,7 @@ from ..decision.features import F64
 from .results import SimResult
 from .summary import job_latencies, summarize
 
+
 def _figure(width: float = 7.0, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 

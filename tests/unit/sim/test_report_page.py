@@ -117,9 +117,9 @@ def test_every_line_drawn_is_in_the_legend_and_the_legend_covers_no_line(
     name: str, three: list[SimResult]
 ) -> None:
     pytest.importorskip("matplotlib")
-    from edgeoffload.sim import report
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from edgeoffload.sim import report
 
     fig = report.DRAW[name](three)
     FigureCanvasAgg(fig).draw()
