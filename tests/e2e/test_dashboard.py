@@ -303,10 +303,9 @@ def test_with_a_secret_the_page_asks_for_a_token_and_shows_buttons_only_to_admin
     page.wait_for_selector('article.node[data-node="edge-s"][data-draining="true"]')
     page.click('article.node[data-node="edge-s"] button[data-action="resume"]')
     page.wait_for_selector('article.node[data-node="edge-s"][data-draining="false"]')
-    assert (
-        rest(controller, "/api/nodes/edge-s", make_token(SECRET, "t", "client", 60))[1]["draining"]
-        is False
-    )
+    assert rest(controller, "/api/nodes/edge-s", make_token(SECRET, "t", "client", 60))[1][
+        "draining"
+    ] is False
     assert page.evaluate("sessionStorage.getItem('edgeoffload.token')").count(".") == 2
     page.close()
     assert requests.foreign(controller.url) == []

@@ -19,7 +19,6 @@ def run(args: argparse.Namespace) -> int:
     config = load(
         ControllerConfig, toml_path=args.config, overrides=overrides(args, ControllerConfig)
     )
-
     def ready(server: ControllerServer) -> None:
         print(f"READY {server.url}", flush=True)
 

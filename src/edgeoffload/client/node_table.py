@@ -125,7 +125,9 @@ class TableFollower:
                     with contextlib.suppress(asyncio.CancelledError):
                         await counting
 
-    async def _send_counts(self, ws: ClientConnection, read: Callable[[], tuple[int, int]]) -> None:
+    async def _send_counts(
+        self, ws: ClientConnection, read: Callable[[], tuple[int, int]]
+    ) -> None:
         """Report the client's counts every :data:`COUNTS_INTERVAL_S` while they change
         (the first report sets the controller's baseline)."""
         sent: tuple[int, int] | None = None
