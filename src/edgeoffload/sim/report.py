@@ -27,7 +27,7 @@ def _figure(width: float = 7.0, height: float = 3.6) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _legend(fig: Any, ax: Any) -> None:
+def legend_below(fig: Any, ax: Any) -> None:
     """The legend below the plot, outside it (constrained layout makes room), so it never
     hides a line whatever the data; one entry for every line drawn."""
     handles, labels = ax.get_legend_handles_labels()
@@ -79,7 +79,7 @@ def latency_cdf(results: Sequence[SimResult]) -> Any:
     ax.set_xlabel(f"latency of {what} (ms)")
     ax.set_ylabel("share")
     ax.grid(True, alpha=0.3)
-    _legend(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
@@ -116,7 +116,7 @@ def offload_share(results: Sequence[SimResult]) -> Any:
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("offload share")
     ax.grid(True, alpha=0.3)
-    _legend(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
@@ -137,7 +137,7 @@ def node_utilisation(results: Sequence[SimResult]) -> Any:
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("busy share of cores")
     ax.grid(True, alpha=0.3)
-    _legend(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
@@ -151,7 +151,7 @@ def bandwidth(results: Sequence[SimResult]) -> Any:
     ax.set_ylabel("capacity (Mbit/s)")
     ax.set_title(f"device 0 link: {r.link_name}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    _legend(fig, ax)
+    legend_below(fig, ax)
     return fig
 
 
