@@ -296,18 +296,19 @@ def table_rows(summaries: list[dict[str, Any]]) -> tuple[list[str], list[list[st
 
 
 def _print(summaries: list[dict[str, Any]]) -> None:
+    headers, rows = table_rows(summaries)
+    dag = "jobs" in headers
+    _show(
+        headers, rows, "latencies in ms; stage figures count every stage as a task" if dag else None
+    )
+
+
+def _show(headers: list[str], rows: list[list[str]], caption: str | None) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    headers, rows = table_rows(summaries)
-    dag = "jobs" in headers
-    table = Table(
-        *headers,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        caption="latencies in ms; stage figures count every stage as a task" if dag else None,
-    )
+    table = Table(*headers, box=box.SIMPLE_HEAD, pad_edge=False, caption=caption)
     for row in rows:
         table.add_row(*row)
     console = Console()
@@ -320,7 +321,8 @@ def _print(summaries: list[dict[str, Any]]) -> None:
 def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
     from ..decision.registry import check
     from ..sim.output import write_json
-    from ..sim.sweep import points, sweep
+    from ..sim.sweep import aggregate, points, sweep
+    from ..sim.sweep_report import table, write_csv, write_html
 
     grid = {
         k: [_literal(v) for v in _split(values)]
@@ -345,10 +347,24 @@ def _sweep(args: argparse.Namespace, scenario: Any, out: Path) -> int:
             on_result=lambda _: progress.advance(task),
         )
     write_json(results, out / "sweep.json")
-    rows = [
-        r["summary"] | {"policy": f"{r['policy']} {r['overrides']} s{r['seed']}"} for r in results
-    ]
-    _emit(args, results, rows, out / "sweep.json")
+    params = list(grid)
+    rows = aggregate(results, params)
+    written = [out / "sweep.json", write_csv(rows, params, out / "sweep.csv")]
+    try:
+        written.append(write_html(rows, params, f"sweep {scenario.name}", out))
+    except ImportError:  # matplotlib is in the sim extra
+        sys.stderr.write(
+            "no sweep.html: the plots need matplotlib (pip install 'edgeoffload[sim]')\n"
+        )
+    where = ", ".join(str(p) for p in written)
+    if args.json:  # every run's summary, as sweep.json holds them
+        import json
+
+        print(json.dumps(results, indent=2))
+        sys.stderr.write(f"written to {where}\n")
+        return 0
+    _show(*table(rows, params), "mean ± 95 % interval over seeds (Student's t)")
+    print(f"written to {where}")
     return 0
 
 

@@ -11,13 +11,21 @@ Metrics of a policy's choices (:func:`score`):
   cost is the lowest (within 1e-9 relative: identical nodes with empty queues tie, and
   either is the oracle's choice);
 - ``regret``: total excess realised cost over the oracle's, relative to the oracle's
-  total cost;
+  total cost; split into ``unavoidable_regret``, the excess on tasks whose chosen
+  option was hit by a node failure that began after the decision (its node was up when
+  the task was created: no policy could foresee it; link fades and outages stay
+  avoidable, since anticipating them is the policy's job), and ``avoidable_regret``, all
+  the rest (the two add up to ``regret``);
+- ``excess_p50``, ``excess_p95``, ``excess_p99``: the per-task excess (cost units) at
+  those quantiles, and ``trimmed_regret``: the regret without the 1 % of tasks of
+  largest excess (a few outliers can carry nearly all of it);
 - ``deadline_miss``: share of tasks whose realised latency exceeds their deadline;
 - ``energy_j``: mean realised device energy per task.
 
 An option that would have failed (its node down, the hindsight cost ``inf``) costs, if
 chosen, a fallback: its local cost counted twice (the wait for the failure, then the
-local run), and it misses its deadline.
+local run), and it misses its deadline. Choosing an option that does not exist (a
+padded column, NaN) is refused: it has no cost to count.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ class Records(Protocol):
     @property
     def created_s(self) -> F64: ...
 
+    # Optional: (n, 1 + k) bool, failures that began after the decision
+    # (``OracleRecords.unforeseen``); records without it count every failure as avoidable.
+
 
 @dataclass(frozen=True)
 class Labelled:
@@ -65,15 +76,23 @@ class Labelled:
     node_index: I64  # (n, k) node number of each column, -1: none
     device_id: I64
     created_s: F64
+    unforeseen: NDArray[np.bool_] | None = None  # (n, 1 + k); None: no failure unforeseen
 
     def __len__(self) -> int:
         return len(self.ctx)
+
+    def unforeseen_mask(self) -> NDArray[np.bool_]:
+        """(n, 1 + k) bool: the options whose failure began after the decision."""
+        if self.unforeseen is None:
+            return np.zeros(self.latency_s.shape, dtype=bool)
+        return self.unforeseen
 
     @classmethod
     def of(cls, records: Records) -> Labelled:
         """From records; device columns they lack (the backlogs, at the end of
         :data:`~.features.DEVICE_FEATURES`) are 0: unknown."""
         device = np.asarray(records.device, dtype=np.float64)
+        unforeseen = getattr(records, "unforeseen", None)
         missing = len(DEVICE_FEATURES) - device.shape[1]
         if missing > 0:
             device = np.hstack([device, np.zeros((device.shape[0], missing))])
@@ -88,6 +107,7 @@ class Labelled:
             np.asarray(records.node_index, dtype=np.int64),
             np.asarray(records.device_id, dtype=np.int64),
             np.asarray(records.created_s, dtype=np.float64),
+            None if unforeseen is None else np.asarray(unforeseen, dtype=bool),
         )
 
     @classmethod
@@ -114,6 +134,9 @@ class Labelled:
             np.concatenate([pad(p.node_index, k, -1) for p in parts]),
             np.concatenate([p.device_id for p in parts]),
             np.concatenate([p.created_s for p in parts]),
+            np.concatenate([pad(p.unforeseen_mask(), 1 + k, False) for p in parts])
+            if any(p.unforeseen is not None for p in parts)
+            else None,
         )
 
     def rows(self, index: I64 | slice) -> Labelled:
@@ -124,6 +147,7 @@ class Labelled:
             self.node_index[index],
             self.device_id[index],
             self.created_s[index],
+            None if self.unforeseen is None else self.unforeseen[index],
         )
 
     def realised(self, weights: CostWeights) -> tuple[F64, F64, F64]:
@@ -161,17 +185,37 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
     best = labelled.oracle(weights)
     c_best = cost[rows, best]
     c_choice = cost[rows, choice]
+    absent = np.flatnonzero(np.isnan(labelled.latency_s[rows, choice]))
+    if absent.size:
+        i = int(absent[0])
+        raise ValueError(
+            f"row {i} chose column {int(choice[i])}, an option that does not exist there "
+            f"({absent.size} such rows)"
+        )
     failed = np.isinf(labelled.latency_s[rows, choice])
     late = (latency[rows, choice] > labelled.ctx.tasks[:, 5]) | failed
-    finite = np.isfinite(c_best)
-    total_best = float(c_best[finite].sum())
-    excess = (
-        float(np.where(np.isfinite(c_choice[finite]), c_choice[finite], 0.0).sum()) - total_best
-    )
+    total_best = float(c_best.sum())  # finite: the device is always an option
+    excess = c_choice - c_best
+    unavoidable = labelled.unforeseen_mask()[rows, choice]
     agree = labelled.optimal(weights)[rows, choice]
+
+    def share(part: float) -> float:
+        return part / total_best if total_best > 0 else float("nan")
+
+    keep = np.argsort(excess, kind="stable")[: len(excess) - len(excess) // 100]
+    trimmed_best = float(c_best[keep].sum())
+    p50, p95, p99 = np.quantile(excess, [0.5, 0.95, 0.99]) if len(excess) else [np.nan] * 3
     return {
         "agreement": float(agree.mean()),
-        "regret": excess / total_best if total_best > 0 else float("nan"),
+        "regret": share(float(excess.sum())),
+        "avoidable_regret": share(float(excess[~unavoidable].sum())),
+        "unavoidable_regret": share(float(excess[unavoidable].sum())),
+        "excess_p50": float(p50),
+        "excess_p95": float(p95),
+        "excess_p99": float(p99),
+        "trimmed_regret": float(excess[keep].sum()) / trimmed_best
+        if trimmed_best > 0
+        else float("nan"),
         "deadline_miss": float(late.mean()),
         "energy_j": float(energy[rows, choice].mean()),
         "offload_share": float((choice > 0).mean()),

@@ -46,41 +46,43 @@ DEVICE_DIM = 7
 NODE_DIM = 8  # availability flag + NODE_FEATURES
 
 
+def default_spec() -> dict[str, Any]:
+    """The document of :func:`default_scenario`, a fresh copy each call, to change before
+    building (``examples/sim_train_rl.py`` makes it busier)."""
+    return {
+        "name": "env_default",
+        "duration_s": 60.0,
+        "seed": 0,
+        "view_interval_s": 1.0,
+        "view_phases": 2,
+        "apps": {
+            "frame": {
+                "cpu_cycles": {"dist": "lognormal", "median": 4e8, "sigma": 0.4},
+                "input_bytes": {"dist": "lognormal", "median": 6e4, "sigma": 0.5},
+                "output_bytes": 500,
+                "deadline_s": 0.5,
+            }
+        },
+        "devices": [
+            {
+                "count": 6,
+                "cpu_hz": {"dist": "uniform", "low": 1e9, "high": 2.5e9},
+                "load": {"dist": "uniform", "low": 0.0, "high": 0.5},
+                "battery_j": 2000.0,
+                "power": {"kappa": 1e-28},
+                "link": {"dataset": "ghent_4g", "uplink_scale": 0.4, "rtt_ms": 30},
+                "workload": [{"app": "frame", "arrivals": {"process": "poisson", "rate_hz": 2}}],
+            }
+        ],
+        "nodes": [{"count": 2, "cores": 2, "speed_hz": 3e9}],
+        "cloud": {"cores": 16, "wan_rtt_ms": 60, "wan_mbps": 200},
+    }
+
+
 def default_scenario() -> Scenario:
     """A small world for training: 6 devices on real 4G traces, 2 nodes and a cloud,
     a vision task with a deadline, 60 s per episode."""
-    return from_dict(
-        {
-            "name": "env_default",
-            "duration_s": 60.0,
-            "seed": 0,
-            "view_interval_s": 1.0,
-            "view_phases": 2,
-            "apps": {
-                "frame": {
-                    "cpu_cycles": {"dist": "lognormal", "median": 4e8, "sigma": 0.4},
-                    "input_bytes": {"dist": "lognormal", "median": 6e4, "sigma": 0.5},
-                    "output_bytes": 500,
-                    "deadline_s": 0.5,
-                }
-            },
-            "devices": [
-                {
-                    "count": 6,
-                    "cpu_hz": {"dist": "uniform", "low": 1e9, "high": 2.5e9},
-                    "load": {"dist": "uniform", "low": 0.0, "high": 0.5},
-                    "battery_j": 2000.0,
-                    "power": {"kappa": 1e-28},
-                    "link": {"dataset": "ghent_4g", "uplink_scale": 0.4, "rtt_ms": 30},
-                    "workload": [
-                        {"app": "frame", "arrivals": {"process": "poisson", "rate_hz": 2}}
-                    ],
-                }
-            ],
-            "nodes": [{"count": 2, "cores": 2, "speed_hz": 3e9}],
-            "cloud": {"cores": 16, "wan_rtt_ms": 60, "wan_mbps": 200},
-        }
-    )
+    return from_dict(default_spec())
 
 
 def _log(x: float) -> float:
@@ -237,7 +239,11 @@ class OffloadEnv(gym.Env[np.ndarray, np.int64]):
 
 
 #: ``gymnasium.make(ENV_ID)`` builds an :class:`OffloadEnv` (keyword arguments pass
-#: through, e.g. ``scenario="smart_city"``).
+#: through, e.g. ``scenario="smart_city"``) once this module is imported.
 ENV_ID = "edgeoffload/Offload-v0"
+#: The same without importing anything first: Gymnasium 1.x removed the ``gymnasium.envs``
+#: entry-point plugins (so a package can no longer register on Gymnasium's import), and
+#: its ``"module:id"`` form imports the module that registers the id.
+GYM_MAKE_ID = f"edgeoffload.sim.env:{ENV_ID}"
 if ENV_ID not in gym.registry:
     gym.register(ENV_ID, entry_point="edgeoffload.sim.env:OffloadEnv")

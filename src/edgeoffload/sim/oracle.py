@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..decision.features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, NODE_FEATURES, TASK_FEATURES
 from ..decision.policies import Policy
@@ -72,6 +73,11 @@ class OracleRecords:
         chosen: (n,) what the policy chose: -1 local, else a column ``i`` of ``nodes``.
         outcome_latency_s, outcome_energy_j: (n,) what really happened to the task
             (latency NaN if it was not done).
+        unforeseen: (n, 1 + k) bool, True where an option's ``inf`` comes from a node
+            failure that began after the decision (its node was up when the task was
+            created, then crashed before the result was out): no policy could have seen
+            it coming. An ``inf`` of a node already down at the decision is False (the
+            device's view may lag, but avoiding a down node is the policy's job).
     """
 
     scenario: str
@@ -90,6 +96,7 @@ class OracleRecords:
     chosen: I64
     outcome_latency_s: F64
     outcome_energy_j: F64
+    unforeseen: NDArray[np.bool_]
 
     def __len__(self) -> int:
         return int(self.task.size)
@@ -192,7 +199,20 @@ def _collect(sim: Simulation) -> OracleRecords:
         chosen=chosen,
         outcome_latency_s=np.where(done, realised, np.nan),
         outcome_energy_j=records["energy_j"][task_ids],
+        unforeseen=_unforeseen(sim, latency, node_index, records["created_s"][task_ids]),
     )
+
+
+def _unforeseen(
+    sim: Simulation, latency: F64, node_index: I64, created_s: F64
+) -> NDArray[np.bool_]:
+    """(n, 1 + k): the node options that fail (``inf``) although their node was up at
+    the decision (see :class:`OracleRecords`)."""
+    out = np.zeros(latency.shape, dtype=bool)
+    for row, col in zip(*np.nonzero(np.isinf(latency[:, 1:])), strict=True):
+        at = float(created_s[row])
+        out[row, 1 + col] = not _down_during(sim, int(node_index[row, col]), at, at)
+    return out
 
 
 def _hindsight(

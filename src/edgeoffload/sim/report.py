@@ -20,13 +20,22 @@ from ..decision.features import F64
 from .results import SimResult
 from .summary import job_latencies, summarize
 
-PLOTS = ("latency_cdf", "energy", "offload_share", "node_utilisation", "bandwidth")
-
 
 def _figure(width: float = 7.0, height: float = 3.6) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def legend_below(fig: Any, ax: Any) -> None:
+    """The legend below the plot, outside it (constrained layout makes room), so it never
+    hides a line whatever the data; one entry for every line drawn."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        # As many columns as fit across the figure (about 70 small characters wide at 7 in).
+        width = 70 * fig.get_figwidth() / 7.0
+        ncols = max(1, min(len(handles), int(width // (max(map(len, labels)) + 6))))
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize="small")
 
 
 def _save(fig: Any, out: Path, name: str) -> Path:
@@ -49,7 +58,7 @@ def latency_series(result: SimResult) -> list[tuple[str, F64, str]]:
     ]
 
 
-def latency_cdf(results: Sequence[SimResult], out: Path) -> Path:
+def latency_cdf(results: Sequence[SimResult]) -> Any:
     fig = _figure()
     ax = fig.subplots()
     dag = False
@@ -70,11 +79,11 @@ def latency_cdf(results: Sequence[SimResult], out: Path) -> Path:
     ax.set_xlabel(f"latency of {what} (ms)")
     ax.set_ylabel("share")
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out, "latency_cdf")
+    legend_below(fig, ax)
+    return fig
 
 
-def energy(results: Sequence[SimResult], out: Path) -> Path:
+def energy(results: Sequence[SimResult]) -> Any:
     fig = _figure()
     left, right = fig.subplots(1, 2)
     names = [r.policy for r in results]
@@ -86,10 +95,10 @@ def energy(results: Sequence[SimResult], out: Path) -> Path:
     right.set_title("node dynamic energy (J)")
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=20)
-    return _save(fig, out, "energy")
+    return fig
 
 
-def offload_share(results: Sequence[SimResult], out: Path) -> Path:
+def offload_share(results: Sequence[SimResult]) -> Any:
     fig = _figure()
     ax = fig.subplots()
     for r in results:
@@ -107,26 +116,32 @@ def offload_share(results: Sequence[SimResult], out: Path) -> Path:
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("offload share")
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out, "offload_share")
+    legend_below(fig, ax)
+    return fig
 
 
-def node_utilisation(results: Sequence[SimResult], out: Path) -> Path:
+def node_utilisation(results: Sequence[SimResult]) -> Any:
     fig = _figure()
     ax = fig.subplots()
     for r in results:
         if r.node_load.size:
             line = ax.plot(r.timeline_s, r.node_load.mean(axis=1), label=f"{r.policy} (mean)")
-            ax.plot(r.timeline_s, r.node_load.max(axis=1), ls=":", color=line[0].get_color())
+            ax.plot(
+                r.timeline_s,
+                r.node_load.max(axis=1),
+                ls=":",
+                color=line[0].get_color(),
+                label=f"{r.policy} (busiest node)",
+            )
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("busy share of cores (dotted: busiest node)")
+    ax.set_ylabel("busy share of cores")
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out, "node_utilisation")
+    legend_below(fig, ax)
+    return fig
 
 
-def bandwidth(results: Sequence[SimResult], out: Path) -> Path:
+def bandwidth(results: Sequence[SimResult]) -> Any:
     fig = _figure(7.0, 2.8)
     ax = fig.subplots()
     r = results[0]
@@ -136,8 +151,19 @@ def bandwidth(results: Sequence[SimResult], out: Path) -> Path:
     ax.set_ylabel("capacity (Mbit/s)")
     ax.set_title(f"device 0 link: {r.link_name}", fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, out, "bandwidth")
+    legend_below(fig, ax)
+    return fig
+
+
+#: Each plot's drawing function (a Figure from the runs), in the page's order.
+DRAW = {
+    "latency_cdf": latency_cdf,
+    "energy": energy,
+    "offload_share": offload_share,
+    "node_utilisation": node_utilisation,
+    "bandwidth": bandwidth,
+}
+PLOTS = tuple(DRAW)
 
 
 _ROWS = [
@@ -207,8 +233,8 @@ def _cell(summary: dict[str, Any], path: str, fmt: str) -> str:
 def write_report(results: Sequence[SimResult], out: Path) -> Path:
     """Write every plot and ``report.html`` into ``out``; returns the page."""
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (latency_cdf, energy, offload_share, node_utilisation, bandwidth):
-        plot(results, out)
+    for name, draw in DRAW.items():
+        _save(draw(results), out, name)
     summaries = [summarize(r) for r in results]
     scenario = results[0].scenario
     head = "".join(f"<th>{html.escape(s['policy'])}</th>" for s in summaries)

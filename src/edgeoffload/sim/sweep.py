@@ -6,7 +6,9 @@ A grid maps dotted scenario paths to values (``{"devices[0].count": [10, 100],
 points are independent, so they go to a pool of worker processes on this machine
 (``local``), or to a Ray or Dask cluster (``ray``, ``dask``: the ``bench`` extra;
 an address joins a running cluster, none starts one here) rather than to a home-made
-cluster. Each point returns its summary (:func:`~edgeoffload.sim.summary.summarize`).
+cluster. Each point returns its summary (:func:`~edgeoffload.sim.summary.summarize`);
+:func:`aggregate` folds the seeds of each grid point and policy into means with 95 %
+intervals (one seed's draw says little: policies often differ by less than seeds do).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import msgspec
 
 from ..errors import ConfigError
+from ..stats import mean_ci95
 from .runner import run
 from .scenario import Scenario, from_dict, with_overrides
 from .summary import summarize
@@ -62,6 +65,45 @@ def run_point(scenario: dict[str, Any], point: Point) -> dict[str, Any]:
         "seed": point.seed,
         "summary": summary,
     }
+
+
+#: The figures :func:`aggregate` folds over seeds: name -> how to read it from a summary
+#: (in a scenario of task graphs, the jobs' latencies and misses, not their stages').
+METRICS: dict[str, Callable[[dict[str, Any]], float | None]] = {
+    "p50_ms": lambda s: _ms(_latency(s).get("p50")),
+    "p95_ms": lambda s: _ms(_latency(s).get("p95")),
+    "deadline_miss_rate": lambda s: (s.get("jobs") or s).get("deadline_miss_rate"),
+    "device_energy_j": lambda s: s.get("device_energy_j"),
+    "offload_share": lambda s: s.get("offload_share"),
+}
+
+
+def _latency(summary: dict[str, Any]) -> dict[str, Any]:
+    return dict((summary.get("jobs") or summary).get("latency_s") or {})
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1000.0 * seconds
+
+
+def aggregate(results: Sequence[dict[str, Any]], params: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per grid point and policy, in the results' order: the value of each grid
+    parameter, ``policy``, ``seeds`` (how many runs) and for each of :data:`METRICS` an
+    :class:`~edgeoffload.stats.Interval` over those runs' seeds."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in results:
+        key = (*(repr(r["overrides"].get(p)) for p in params), r["policy"])
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for runs in groups.values():
+        first = runs[0]
+        row: dict[str, Any] = {p: first["overrides"].get(p) for p in params}
+        row["policy"] = first["policy"]
+        row["seeds"] = len(runs)
+        for name, read in METRICS.items():
+            row[name] = mean_ci95(read(r["summary"]) for r in runs)
+        rows.append(row)
+    return rows
 
 
 def sweep(

@@ -3,6 +3,7 @@ line and leave records, summaries and a report; bad input exits 2 naming the pro
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from pathlib import Path
@@ -65,6 +66,8 @@ def test_sweep_over_a_grid(tmp_path: Path) -> None:
         "batching.enabled=true,false",
         "--duration",
         "10",
+        "--seeds",
+        "1,2",
         "--workers",
         "2",
         "--out",
@@ -73,9 +76,40 @@ def test_sweep_over_a_grid(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "sweep.json").read_text())
-    assert len(results) == 4
+    assert len(results) == 8
+    results = results[::2]  # seed 1 of each point
     counts = [r["summary"]["tasks"] for r in results]
     assert counts[0] * 2 == counts[2]
+    # The table: one column per grid parameter, one row per point and policy over its
+    # two seeds, each figure as a mean with its interval.
+    header = next(line for line in done.stdout.splitlines() if "policy" in line).split()
+    assert header[:4] == ["devices[0].count", "batching.enabled", "policy", "seeds"]
+    rows = [
+        line.split() for line in done.stdout.splitlines() if line.strip().startswith(("2 ", "4 "))
+    ]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("2", "True", "2"),
+        ("2", "False", "2"),
+        ("4", "True", "2"),
+        ("4", "False", "2"),
+    ]
+    assert all("±" in r for r in rows)
+    with (tmp_path / "sweep.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and table[0]["seeds"] == "2"
+    p50s = [
+        r["summary"]["latency_s"]["p50"] * 1000
+        for r in json.loads((tmp_path / "sweep.json").read_text())[:2]
+    ]
+    assert float(table[0]["p50_ms_mean"]) == pytest.approx(sum(p50s) / 2)
+    assert (
+        float(table[0]["p50_ms_ci95_low"])
+        <= float(table[0]["p50_ms_mean"])
+        <= float(table[0]["p50_ms_ci95_high"])
+    )
+    page = (tmp_path / "sweep.html").read_text()
+    assert "devices[0].count" in page and page.count("<img") == 5
+    assert (tmp_path / "sweep_p50_ms.png").stat().st_size > 0
     per_transfer = {
         r["overrides"]["batching.enabled"]: r["summary"]["tasks_per_transfer"] for r in results[:2]
     }

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
@@ -33,6 +35,16 @@ def test_reinforcement_learning_example_trains_and_compares() -> None:
     assert set(returns) == {
         "always local",
         "always edge (home node)",
+        "always cloud",
+        "least-queue node",
         "random",
         "trained linear policy",
     }
+    assert re.search(r"^the trained policy (beat|did not beat) always-edge", out, re.M)
+
+
+@pytest.mark.slow
+def test_reinforcement_learning_example_beats_always_edge_with_its_defaults() -> None:
+    """The docstring's claim, at the example's default settings (about a minute)."""
+    out = run("sim_train_rl.py")
+    assert "the trained policy beat always-edge" in out, out

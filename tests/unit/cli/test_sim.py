@@ -178,7 +178,8 @@ def test_sweep_runs_every_point_and_seed(
     argv = ["sim", "sweep", "stress", "--duration", "0.05", "--quiet", "--out", str(out)]
     argv += ["--grid", "devices[0].count=5,10", "--seeds", "1,2", "--workers", "1"]
     assert main(argv) == 0
-    assert capsys.readouterr().out.rstrip().endswith(f"written to {out / 'sweep.json'}")
+    written = ", ".join(str(out / f) for f in ("sweep.json", "sweep.csv", "sweep.html"))
+    assert capsys.readouterr().out.rstrip().endswith(f"written to {written}")
     results = json.loads((out / "sweep.json").read_text())
     points = sorted((r["overrides"]["devices[0].count"], r["seed"]) for r in results)
     assert points == [(5, 1), (5, 2), (10, 1), (10, 2)]

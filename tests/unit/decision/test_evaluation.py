@@ -33,6 +33,7 @@ class Records:
     node_index: Any
     device_id: Any
     created_s: Any
+    unforeseen: Any = None
 
 
 def labelled(
@@ -42,6 +43,7 @@ def labelled(
     battery: float = 1.0,
     created: list[float] | None = None,
     device_id: list[int] | None = None,
+    unforeseen: list[list[bool]] | None = None,
 ) -> Labelled:
     """Rows of realised option costs; the context carries only deadlines and battery
     (all the realised cost reads), seven device columns as older records have."""
@@ -60,6 +62,7 @@ def labelled(
             node_index=np.tile(np.arange(width - 1), (n, 1)),
             device_id=np.array(device_id or [0] * n),
             created_s=np.array(created or [0.0] * n, dtype=float),
+            unforeseen=None if unforeseen is None else np.array(unforeseen, dtype=bool),
         )
     )
 
@@ -113,12 +116,45 @@ def test_score_of_always_offloading() -> None:
         {
             "agreement": 2 / 3,  # rows 0 and 2 (a tie)
             "regret": 0.5 / 7.0,
+            # row 1's node was already down when it was decided (records without the
+            # flag): every excess counts as avoidable
+            "avoidable_regret": 0.5 / 7.0,
+            "unavoidable_regret": 0.0,
+            # per-task excess 0, 0.5, 0 (linear interpolation between order statistics)
+            "excess_p50": 0.0,
+            "excess_p95": 0.45,
+            "excess_p99": 0.49,
+            # without the worst 1 % of tasks: none of 3 (1 % rounds down)
+            "trimmed_regret": 0.5 / 7.0,
             "deadline_miss": 2 / 3,  # row 1 failed, row 2 late
             "energy_j": 0.5 / 3,
             "offload_share": 1.0,
             "n": 3,
         }
     )
+
+
+def test_excess_on_a_node_that_failed_after_the_decision_is_unavoidable() -> None:
+    same = labelled(
+        latency=[[1.0, 0.5], [1.0, INF], [2.0, 2.0]],
+        energy=[[1.0, 0.5], [0.0, 0.0], [0.0, 0.0]],
+        deadline=[INF, INF, 1.5],
+        unforeseen=[[False, False], [False, True], [False, False]],
+    )
+    got = score(same, np.array([1, 1, 1]), W)
+    assert got["regret"] == pytest.approx(0.5 / 7.0)
+    assert got["unavoidable_regret"] == pytest.approx(0.5 / 7.0)
+    assert got["avoidable_regret"] == 0.0
+    # The same failure, avoided by staying local: no excess of either kind there.
+    local = score(same, np.array([1, 0, 0]), W)
+    assert local["regret"] == local["unavoidable_regret"] == 0.0
+
+
+def test_choosing_an_option_that_does_not_exist_is_refused() -> None:
+    """It used to count as no excess at all (its cost is inf), lowering regret."""
+    absent = labelled([[5.0, NAN], [1.0, 1.0]], [[5.0, NAN], [1.0, 1.0]], [INF, INF])
+    with pytest.raises(ValueError, match="row 0 chose column 1, an option that does not exist"):
+        score(absent, np.array([1, 1]), W)
 
 
 def test_score_of_the_oracle_itself_is_perfect() -> None:
@@ -234,3 +270,16 @@ def test_evaluate_online_keys_each_devices_cpu_apart() -> None:
     policy = Local()
     evaluate_online(data, policy, W)
     assert policy.observed[0][0] == ["local:3", "local:4"]
+
+
+def test_trimmed_regret_leaves_out_the_worst_one_percent() -> None:
+    # 200 tasks: local costs 1 (T 1, E 1), the node 0.5, except two rows where the node
+    # fails (fallback 2 x local: cost 2, excess 1 over local when chosen).
+    latency = [[1.0, 0.5]] * 198 + [[1.0, INF]] * 2
+    energy = [[1.0, 0.5]] * 198 + [[1.0, 0.0]] * 2
+    rows = labelled(latency, energy, [INF] * 200)
+    got = score(rows, np.ones(200, dtype=np.int64), W)
+    total_best = 198 * 0.5 + 2 * 1.0
+    assert got["regret"] == pytest.approx(2 * 1.0 / total_best)
+    assert got["trimmed_regret"] == 0.0  # the two outliers are the worst 1 %
+    assert got["excess_p50"] == 0.0 and got["excess_p99"] > 0.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
-from edgeoffload.sim.env import ENV_ID, OffloadEnv
+from edgeoffload.sim.env import ENV_ID, GYM_MAKE_ID, OffloadEnv
 
 
 def play(env: OffloadEnv, action: int, seed: int) -> tuple[float, int, list[np.ndarray]]:
@@ -55,3 +58,18 @@ def test_action_to_a_node_is_carried_out() -> None:
     second = np.array([candidates[d][1] for d in devices])
     # Every task ran on its device's second candidate (unless that node was down).
     assert (targets == second).mean() > 0.99
+
+
+def test_gymnasium_make_works_without_importing_the_module_first() -> None:
+    """Gymnasium 1.x dropped its entry-point plugins; its ``module:id`` form imports the
+    registering module itself, in a fresh interpreter that never imported edgeoffload.sim."""
+    code = (
+        "import sys, gymnasium as gym\n"
+        "assert 'edgeoffload.sim.env' not in sys.modules\n"
+        f"env = gym.make({GYM_MAKE_ID!r})\n"
+        "obs, _ = env.reset(seed=1)\n"
+        "print(env.action_space.n, obs.shape[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["4", "38"]

@@ -82,3 +82,20 @@ def test_bad_policy_name_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="unknown policy 'psychic'"):
         oracle_records(plain(), "psychic")
+
+
+def test_a_failure_that_began_after_the_decision_is_marked_unforeseen() -> None:
+    scenario = with_overrides(plain(), {"nodes[0].failures.at_s": [[5.0, 10.0]]})
+    rec = oracle_records(scenario, "cost_model")
+    assert rec.unforeseen.shape == rec.latency_s.shape
+    assert not rec.unforeseen[:, 0].any()  # the device never fails
+    first = np.zeros_like(rec.unforeseen)
+    first[:, 1:] = rec.node_index >= 0  # the node group of nodes[0]: every node here
+    created = np.broadcast_to(rec.created_s[:, None], rec.latency_s.shape)
+    # Unforeseen: an infinite node option decided before the crash at 5 s.
+    assert rec.unforeseen.any()
+    assert (rec.unforeseen <= (np.isinf(rec.latency_s) & first & (created < 5.0))).all()
+    # Decided while it was down: the failure was there to see, so not unforeseen.
+    down = first & (created > 5.0) & (created < 10.0)
+    assert down.any() and not rec.unforeseen[down].any()
+    assert np.isinf(rec.latency_s[down]).all()

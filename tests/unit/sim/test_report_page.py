@@ -104,3 +104,33 @@ def test_write_report_writes_every_plot_and_a_page(plain: SimResult, tmp_path: P
     text = page.read_text()
     assert "<title>small</title>" in text and "<th>cost_model</th>" in text
     assert "2 s simulated, seed 1." in text
+
+
+@pytest.fixture(scope="module")
+def three(plain: SimResult) -> list[SimResult]:
+    spec = small(duration_s=2.0)
+    return [plain, *(run(spec, p, seed=1) for p in ("always_local", "always_edge"))]
+
+
+@pytest.mark.parametrize("name", [p for p in PLOTS if p != "energy"])
+def test_every_line_drawn_is_in_the_legend_and_the_legend_covers_no_line(
+    name: str, three: list[SimResult]
+) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from edgeoffload.sim import report
+
+    fig = report.DRAW[name](three)
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    drawn = [line for line in ax.get_lines() if len(line.get_xdata()) > 0]
+    (legend,) = fig.legends or [ax.get_legend()]
+    named = {text.get_text() for text in legend.get_texts()}
+    assert {line.get_label() for line in drawn} <= named, "a line without a legend entry"
+    assert len(named) == len(drawn)
+    renderer = fig.canvas.get_renderer()
+    box, plot = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert not box.overlaps(plot), "the legend lies over the plotting area"
+    page = fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0, "legend cut off"

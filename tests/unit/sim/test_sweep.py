@@ -67,3 +67,51 @@ def test_ray_backend_starts_a_local_cluster() -> None:
     pytest.importorskip("ray")
     results = sweep(tiny(), {"devices[0].count": [1, 2]}, ["always_local"], backend="ray")
     assert [r["summary"]["tasks"] for r in results] == [25, 50]
+
+
+def _result(count: int, policy: str, seed: int, p50: float, miss: float) -> dict:  # type: ignore[type-arg]
+    summary = {
+        "tasks": 10,
+        "latency_s": {"p50": p50, "p95": 2 * p50, "p99": 3 * p50},
+        "deadline_miss_rate": miss,
+        "device_energy_j": 1.0,
+        "offload_share": 0.5,
+        "jobs": None,
+    }
+    return {
+        "overrides": {"devices[0].count": count},
+        "policy": policy,
+        "seed": seed,
+        "summary": summary,
+    }
+
+
+def test_aggregate_is_one_row_per_grid_point_and_policy_over_its_seeds() -> None:
+    from edgeoffload.sim.sweep import aggregate
+
+    results = [
+        _result(1, "a", 0, 0.010, 0.0),
+        _result(1, "a", 1, 0.020, 0.5),
+        _result(1, "b", 0, 0.030, 0.0),
+        _result(2, "a", 0, 0.040, 1.0),
+    ]
+    rows = aggregate(results, ["devices[0].count"])
+    assert [(r["devices[0].count"], r["policy"], r["seeds"]) for r in rows] == [
+        (1, "a", 2),
+        (1, "b", 1),
+        (2, "a", 1),
+    ]
+    p50 = rows[0]["p50_ms"]
+    assert p50.mean == pytest.approx(15.0) and p50.n == 2 and p50.half > 0
+    assert rows[0]["deadline_miss_rate"].mean == pytest.approx(0.25)
+    assert rows[1]["p50_ms"].n == 1
+
+
+def test_cells_read_mean_plus_minus_half_width() -> None:
+    from edgeoffload.sim.sweep_report import cell
+    from edgeoffload.stats import Interval
+
+    assert cell(Interval(12.345, 1.25, 3), "{:.1f}") == "12.3 ± 1.2"
+    assert cell(Interval(0.2, 0.05, 3), "%") == "20.0 ± 5.0 %"
+    assert cell(Interval(0.2, float("nan"), 1), "%") == "20.0 %"
+    assert cell(Interval(float("nan"), float("nan"), 0), "%") == "–"
