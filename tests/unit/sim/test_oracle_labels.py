@@ -34,6 +34,7 @@ def records(latency: list[list[float]], energy: list[list[float]]) -> OracleReco
         chosen=np.full(n, -1, dtype=np.int64),
         outcome_latency_s=np.zeros(n),
         outcome_energy_j=np.zeros(n),
+        unforeseen=np.zeros((n, options), dtype=bool),
     )
 
 
