@@ -18,10 +18,8 @@ about 5 ms against pydantic's ~150 ms, and a node must be serving within 300 ms.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -29,6 +27,9 @@ from .auth import DEFAULT_MAX_TTL_S, MIN_SECRET_CHARS, Keys
 from .errors import ConfigError
 from .metrics import HealthThresholds
 from .protocol.codec import DEFAULT_MAX_FRAME_BYTES
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
@@ -296,6 +297,10 @@ def load(
     """
     values: dict[str, Any] = {}
     if toml_path is not None:
+        # tomllib (and pathlib) only when there is a file: a node's start-up CPU is its
+        # cold start at 0.1 CPU (docs/deployment.md), and most start without one.
+        import tomllib
+
         try:
             with open(toml_path, "rb") as f:
                 doc = tomllib.load(f)
@@ -424,6 +429,8 @@ def _parse_env(raw: str, kind: str, name: str) -> Any:
     msgspec's lax conversion turns into the field's type (``4``, ``0.5``, ``false``)."""
     text = raw.strip()
     if ("dict" in kind and text.startswith("{")) or ("list" in kind and text.startswith("[")):
+        import tomllib  # rarely needed (see load)
+
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError as exc:

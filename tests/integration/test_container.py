@@ -7,19 +7,25 @@ engine in its own network namespace (deploy/docker-engine.sh). The first run on 
 machine also builds the base image with debootstrap (about a minute, mirror-bound); the
 engine's data root is kept, so later runs only rebuild the package's layer.
 
-The stack is deploy/compose.yaml with only what this test cannot have taken out or
-pinned: no auth secret (nodes cannot yet sign their own node token for the
-controller), no published port (the host reaches containers by address from the
-engine's namespace; a published port would go through docker-proxy, which accepts
-connections before the process behind it listens), fixed addresses that nodes
-advertise (clients outside the compose network cannot resolve service names), the
-controller's CPU health rule off (every container sees this shared machine's load),
-and two nodes instead of three.
+The stack is deploy/compose.yaml, with authentication on as it ships: the site secret
+is a compose secret (a file mounted at /run/secrets/auth, named by
+``--auth-secret-file``: never on a command line, never in a log, both checked), each
+node signs its own node token with it for the controller, and the client on the host
+gets a client token (from a file). Requests without a token are refused: a REST write
+to the controller (401) and a hello to a node (``unauthorized``). Taken out or pinned
+is only what this test cannot have: no published port (the host reaches containers by
+address from the engine's namespace; a published port would go through docker-proxy,
+which accepts connections before the process behind it listens), fixed addresses that
+nodes advertise (clients outside the compose network cannot resolve service names), the
+controller's CPU health rule off (every container sees this shared machine's load), and
+two nodes instead of three.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -30,6 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
+from edgeoffload.auth import make_token
 from tests import docker_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,19 +62,24 @@ def docker_host() -> Iterator[str]:
         pytest.skip(str(exc))
 
 
-def derive_compose(source: Path, target: Path) -> None:
-    """deploy/compose.yaml less auth, published ports and node3 (module docstring)."""
+#: The container user (deploy/Dockerfile): the secret file must be readable by it alone.
+CONTAINER_UID = 10001
+
+
+def derive_compose(source: Path, target: Path, secret_file: Path) -> None:
+    """deploy/compose.yaml with its secret from ``secret_file``, less published ports and
+    node3 (module docstring)."""
     doc = yaml.safe_load(source.read_text())
     services: dict[str, Any] = {}
     for name, address in ADDRESSES.items():
         service = dict(doc["services"][name])
-        service.pop("secrets", None)
+        assert service["secrets"] == ["auth"], f"{name}: the site secret as a compose secret"
+        assert "--auth-secret-file=/run/secrets/auth" in service["command"], name
         service.pop("ports", None)
-        command = [a for a in service["command"] if not a.startswith("--auth-secret-file")]
         command = [
             f"--advertise-url=ws://{address}:8765/offload" if a.startswith("--advertise-url")
             else a
-            for a in command
+            for a in service["command"]
         ]  # fmt: skip
         if name == "controller":
             command.append("--cpu-percent-max=100")
@@ -77,6 +89,7 @@ def derive_compose(source: Path, target: Path) -> None:
     compose = {
         "version": doc["version"],
         "services": services,
+        "secrets": {"auth": {"file": str(secret_file)}},
         "volumes": doc.get("volumes", {}),
         "networks": {"site": {"ipam": {"config": [{"subnet": SUBNET}]}}},
     }
@@ -113,19 +126,31 @@ class Stack:
                 return " ".join(sorted(states)) or out.stderr
             time.sleep(0.5)
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = 6000) -> str:
+        """The stack's logs: the last ``tail`` characters (for a failure's message), or
+        all of them."""
         out = subprocess.run(
             ["docker-compose", "-p", self.project, "-f", str(self.file), "logs", "--no-color"],
             capture_output=True, text=True, timeout=60, env=self.env,
         )  # fmt: skip
-        return out.stdout[-6000:]
+        return out.stdout if tail is None else out.stdout[-tail:]
 
 
 def test_containers_serve_tasks_and_fail_over_when_a_node_container_stops(
     docker_host: str, tmp_path: Path
 ) -> None:
+    site_secret = secrets.token_urlsafe(32)
+    secret_file = tmp_path / "auth-secret"
+    secret_file.write_text(site_secret + "\n")
+    os.chown(secret_file, CONTAINER_UID, CONTAINER_UID)
+    secret_file.chmod(0o600)
+    token_file = tmp_path / "client-token"
+    client_token = make_token(site_secret, "container-test", "client", 600)
+    token_file.write_text(client_token)
+    token_file.chmod(0o600)
     file = tmp_path / "compose.yaml"
-    derive_compose(ROOT / "deploy" / "compose.yaml", file)
+    derive_compose(ROOT / "deploy" / "compose.yaml", file, secret_file)
+    assert site_secret not in file.read_text()
     stack = Stack(file, docker_host)
     stack.compose("down", "--volumes", "--timeout", "1")
     stack.compose("up", "-d", "--no-build")
@@ -134,14 +159,17 @@ def test_containers_serve_tasks_and_fail_over_when_a_node_container_stops(
         client = subprocess.Popen(
             docker_engine.in_netns(
                 sys.executable, "-m", "tests.container_client",
-                f"ws://{ADDRESSES['controller']}:8700", str(TASKS),
+                f"ws://{ADDRESSES['controller']}:8700", str(TASKS), str(token_file),
             ),
             stdout=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip
         assert client.stdout is not None
         first = client.stdout.readline()
         assert first, f"client ended early (exit {client.wait(10)}):\n{stack.logs()}"
-        in_flight = json.loads(first)["in_flight"]
+        started = json.loads(first)
+        # Without a token: the controller refuses an admin's write, a node the hello.
+        assert started["refused"] == {"rest_write": 401, "node_hello": "unauthorized"}, started
+        in_flight = started["in_flight"]
         assert set(in_flight) == {"node1", "node2"}, in_flight
         assert in_flight[VICTIM] > 50, in_flight
         # SIGTERM (the node starts draining), then SIGKILL a second later with most of
@@ -160,6 +188,16 @@ def test_containers_serve_tasks_and_fail_over_when_a_node_container_stops(
         assert sorted(states) == ["controller", "node2"]
         # The image's HEALTHCHECK (every 10 s, the role's /healthz) passes for both roles.
         assert stack.wait_healthy(["controller", "node2"], timeout=40) == "healthy"
+        # The secret reached the containers as a file only: not on any command line the
+        # engine keeps, and in no log line; nor is the client's token.
+        ids = stack.compose("ps", "-q").split()
+        inspected = subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, timeout=30,
+            env=stack.env, check=True,
+        ).stdout  # fmt: skip
+        assert site_secret not in inspected
+        logs = stack.logs(tail=None)
+        assert site_secret not in logs and client_token not in logs
     finally:
         if client is not None and client.poll() is None:
             client.kill()

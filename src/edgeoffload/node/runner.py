@@ -19,18 +19,23 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..auth import Role, make_token
 from ..config import NodeConfig
 from ..tls import context_for
-from .agent import ControllerAgent, ManagedNode
 from .server import EdgeNode
+
+if TYPE_CHECKING:
+    from .agent import ControllerAgent, ManagedNode
 
 log = logging.getLogger("edgeoffload.node")
 
 
 def managed(node: EdgeNode) -> ManagedNode:
     """The agent's view of a started node (its id and URL need the bound port)."""
+    from .agent import ManagedNode
+
     config = node.config
     return ManagedNode(
         node_id=node.node_id,
@@ -57,6 +62,11 @@ def make_agent(node: EdgeNode) -> ControllerAgent | None:
     config = node.config
     if not config.controller:
         return None
+    # Imported only for a node with a controller: the agent brings websockets' client
+    # side (and its proxy support, urllib.request and http.client), about 10 ms of CPU
+    # that a node without one would pay in its cold start.
+    from .agent import ControllerAgent
+
     return ControllerAgent(
         managed(node),
         config.controller,

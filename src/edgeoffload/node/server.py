@@ -481,7 +481,16 @@ class EdgeNode:
         self._watch = asyncio.create_task(self._watch_running())
 
     async def _warm_up(self) -> None:
-        await asyncio.gather(self.pool.warm(), asyncio.to_thread(self._load_metrics))
+        """The workers first (readiness waits for them), then the metrics' imports.
+
+        One after the other, not together: the imports hold the GIL on their thread,
+        and under a CPU quota (0.1 CPU: 10 ms per 100 ms) they took CPU from the first
+        answers and from the pool's start, while nothing needs them before the first
+        heartbeat or ``/metrics`` (either builds the sampler itself if it comes first,
+        as it does if the pool fails to start).
+        """
+        await self.pool.warm()
+        await asyncio.to_thread(self._load_metrics)
 
     def _load_metrics(self) -> None:
         import prometheus_client  # noqa: F401  (imported here so that /metrics never waits)
