@@ -11,6 +11,13 @@ decisions (the world as it ran under ``--behaviour``; the online policy learns a
 goes through them in time order): agreement with the oracle, regret, deadline misses,
 mean device energy (see ``edgeoffload.decision.evaluation``). Prints a table and writes
 JSON (``--json``).
+
+With ``--seeds`` (a list or range, e.g. ``101,201,301,401,501``) all of that is repeated
+per evaluation seed (seed ``s`` records on simulation seeds ``s``, ``s + 1``, ... until
+it has ``--records``; two evaluation seeds that would share a simulation seed are
+refused, as their worlds would not be independent), and the output is each metric's mean
+over the seeds with its 95 % interval, plus every pair of policies compared as a paired
+difference of mean cost on the same tasks (``edgeoffload.decision.evaluation.over_seeds``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .options import seed_list
 from .train import DEFAULT_SCENARIO, make_records
 
 #: Policies scored beside the learned model, in table order.
@@ -46,8 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="trace file: two columns per line, seconds and Mbit/s, no header (repeatable)",
     )
     parser.add_argument("--records", type=int, default=15_000, help="decisions per trace set")
-    parser.add_argument(
-        "--seed", type=int, default=101, help="simulation seed (not a training one)"
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="one simulation seed (not a training one; default 101)",
+    )
+    seeds.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=None,
+        metavar="LIST",
+        help="several seeds, e.g. 101,201,301,401,501 or 101-105: means with 95 %% intervals "
+        "and paired differences",
     )
     parser.add_argument("--behaviour", default="cost_model", help="policy run while recording")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
@@ -131,6 +151,81 @@ def seed_guard(model: str | Path) -> Callable[[int], None]:
     return refuse
 
 
+def independent(refuse: Callable[[int], None]) -> Callable[[int], Callable[[int], None]]:
+    """Per evaluation seed, a guard that also refuses a simulation seed an earlier
+    evaluation seed ran (``refuse`` first: training seeds)."""
+    owner: dict[int, int] = {}
+
+    def for_seed(seed: int) -> Callable[[int], None]:
+        def check(sim_seed: int) -> None:
+            refuse(sim_seed)
+            first = owner.setdefault(sim_seed, seed)
+            if first != seed:
+                raise ConfigError(
+                    f"--seeds: seeds {first} and {seed} would both run simulation seed "
+                    f"{sim_seed} (each runs consecutive seeds until it has --records); "
+                    "space them further apart, e.g. 101,201,301"
+                )
+
+        return check
+
+    return for_seed
+
+
+def seeds_table(policies: dict[str, Any], paired: dict[str, Any], seeds: list[int]) -> str:
+    """Markdown: each policy and set as mean ± half-width of the 95 % interval, then the
+    paired differences of mean cost against the first policy (the model)."""
+
+    def pm(row: dict[str, Any], metric: str, pct: bool) -> str:
+        mean, (low, high) = row[metric], row["ci95"][metric]
+        scale, unit = (100.0, " %") if pct else (1.0, "")
+        half = (high - low) / 2.0
+        body = f"{scale * mean:.1f}" if pct else f"{mean:.3f}"
+        if half == half:  # not NaN: two seeds or more
+            body += f" ± {scale * half:.1f}" if pct else f" ± {half:.3f}"
+        return body + unit
+
+    lines = [
+        f"over seeds {', '.join(map(str, seeds))} (mean ± 95 % interval, Student's t)",
+        "",
+        "| policy | traces | agreement | regret | avoidable | unavoidable | trimmed | "
+        "deadline miss | energy J/task | mean cost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for policy, per_set in policies.items():
+        for name, row in per_set.items():
+            cells = [
+                pm(row, m, True)
+                for m in (
+                    "agreement",
+                    "regret",
+                    "avoidable_regret",
+                    "unavoidable_regret",
+                    "trimmed_regret",
+                    "deadline_miss",
+                )
+            ]
+            cells += [pm(row, "energy_j", False), pm(row, "mean_cost", False)]
+            lines.append(f"| {policy} | {name} | " + " | ".join(cells) + " |")
+    first = next(iter(policies), None)
+    pairs = {k: v for k, v in paired.items() if first and k.startswith(f"{first}_vs_")}
+    if pairs:
+        lines += [
+            "",
+            "| paired: mean cost difference | traces | mean | 95 % interval | |",
+            "|---|---|---:|---|---|",
+        ]
+        for key, per_set in pairs.items():
+            for name, d in per_set.items():
+                low, high = d["ci95"]
+                verdict = "lower" if high < 0 else "higher" if low > 0 else "not told apart"
+                lines.append(
+                    f"| {key.replace('_vs_', ' − ')} | {name} | {d['mean_diff']:+.4f} | "
+                    f"[{low:+.4f}, {high:+.4f}] | {verdict} |"
+                )
+    return "\n".join(lines)
+
+
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """A markdown table: one row per policy and set."""
     lines = [
@@ -177,11 +272,27 @@ def run(args: argparse.Namespace) -> int:
         if trace is not None:
             load_trace_file(trace)  # a malformed file is refused before any simulation
     refuse = seed_guard(args.model)
-    refuse(args.seed)  # at once, before any simulation (later seeds as they come)
-    results = evaluate_sets(
-        args.model, args.scenario, sets, args.records, args.seed, args.behaviour, refuse=refuse
-    )
-    print(table(results))
+    seeds = args.seeds or [101 if args.seed is None else args.seed]
+    for seed in seeds:
+        refuse(seed)  # at once, before any simulation (later seeds as they come)
+    if args.seeds is None:
+        results: dict[str, Any] = evaluate_sets(
+            args.model, args.scenario, sets, args.records, seeds[0], args.behaviour, refuse=refuse
+        )
+        print(table(results))
+    else:
+        from ..decision.evaluation import over_seeds
+
+        guard = independent(refuse)
+        per_seed = [
+            evaluate_sets(
+                args.model, args.scenario, sets, args.records, s, args.behaviour, refuse=guard(s)
+            )
+            for s in seeds
+        ]
+        policies, paired = over_seeds(per_seed)
+        results = {"seeds": seeds, "policies": policies, "paired": paired}
+        print(seeds_table(policies, paired, seeds))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.json}")

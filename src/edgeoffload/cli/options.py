@@ -172,6 +172,30 @@ def first_line(path: str, flag: str) -> str:
         raise ConfigError(f"cannot read {flag} {path}: {exc.strerror}") from None
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type: seeds as a comma-separated list and/or ranges, ``101,201`` or
+    ``101-105`` (both ends included), each a non-negative integer, none twice."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            span = range(int(low), int(high) + 1) if dash else range(int(part), int(part) + 1)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seeds like 101,201 or 101-105, got {text!r}"
+            ) from None
+        if not span or span.start < 0:
+            raise argparse.ArgumentTypeError(f"seed range {part!r} is empty or negative")
+        seeds.extend(span)
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected at least one seed, got {text!r}")
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is given twice in {text!r}")
+    return seeds
+
+
 def positive_seconds(text: str) -> float:
     """A positive, finite number of seconds (an argparse type: submit's timeouts,
     status's refresh period)."""

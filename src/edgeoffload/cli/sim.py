@@ -15,6 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .options import seed_list
+
 
 def _positive_int(text: str) -> int:
     """An argparse type: an integer >= 1 (refused at parse time, before any output)."""
@@ -27,17 +29,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seeds(text: str) -> list[int]:
-    """An argparse type: comma-separated integer seeds."""
-    try:
-        seeds = [int(s) for s in _split(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, e.g. 0,1,2, got {text!r}"
-        ) from None
-    if not seeds:
-        raise argparse.ArgumentTypeError(f"expected at least one seed, got {text!r}")
-    return seeds
+_seeds = seed_list  # comma-separated seeds and ranges (101-105)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--policies", default=None, help="comma-separated (default: the scenario's)")
     p.add_argument(
-        "--seeds", type=_seeds, default=None, help="comma-separated seeds (default: the scenario's)"
+        "--seeds",
+        type=_seeds,
+        default=None,
+        help="seeds, e.g. 0,1,2 or 1-5 (default: the scenario's)",
     )
     p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes")
     p.add_argument("--backend", choices=("local", "ray", "dask"), default="local")

@@ -19,6 +19,9 @@ Metrics of a policy's choices (:func:`score`):
 - ``excess_p50``, ``excess_p95``, ``excess_p99``: the per-task excess (cost units) at
   those quantiles, and ``trimmed_regret``: the regret without the 1 % of tasks of
   largest excess (a few outliers can carry nearly all of it);
+- ``mean_cost``: the mean realised cost of the choices per task (two policies on the
+  same tasks differ by the mean of their per-task differences: the paired comparison of
+  :func:`over_seeds`);
 - ``deadline_miss``: share of tasks whose realised latency exceeds their deadline;
 - ``energy_j``: mean realised device energy per task.
 
@@ -30,13 +33,15 @@ padded column, NaN) is refused: it has no cost to count.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..stats import mean_ci95
 from .costs import CostWeights, weighted_cost
 from .features import DEVICE_FEATURES, F64, I64, LOCAL_INDEX, Context, Decisions
 
@@ -207,6 +212,7 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
     p50, p95, p99 = np.quantile(excess, [0.5, 0.95, 0.99]) if len(excess) else [np.nan] * 3
     return {
         "agreement": float(agree.mean()),
+        "mean_cost": float(c_choice.mean()),
         "regret": share(float(excess.sum())),
         "avoidable_regret": share(float(excess[~unavoidable].sum())),
         "unavoidable_regret": share(float(excess[unavoidable].sum())),
@@ -279,3 +285,48 @@ def evaluate_online(
             real_e[lo:hi][rows, cols],
         )
     return score(data, choice, weights)
+
+
+Scores = Mapping[str, Mapping[str, Mapping[str, float]]]  # policy -> set -> metric
+
+
+def over_seeds(per_seed: Sequence[Scores]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fold the scores of several seeds (each ``{policy: {set: metrics}}``, the same
+    policies and sets) into ``(policies, paired)``:
+
+    - ``policies[p][set]``: each metric's mean over the seeds, ``ci95`` (metric ->
+      [low, high], Student's t over the per-seed values), ``seeds`` and ``n`` (tasks in
+      all);
+    - ``paired["a_vs_b"][set]``: ``mean_diff``, the mean over seeds of a's mean cost
+      minus b's on the same tasks, and its ``ci95``. Pairing removes what the seeds
+      share (a harder world costs every policy more), so a difference can be clear
+      while each policy's own interval is wide.
+    """
+    first = per_seed[0]
+    policies: dict[str, Any] = {}
+    for policy, sets in first.items():
+        for name, metrics in sets.items():
+            runs = [seed[policy][name] for seed in per_seed]
+            row: dict[str, Any] = {"seeds": len(runs), "n": int(sum(r.get("n", 0) for r in runs))}
+            ci: dict[str, list[float]] = {}
+            for metric in metrics:
+                if metric == "n":
+                    continue
+                interval = mean_ci95(r[metric] for r in runs)
+                row[metric] = interval.mean
+                ci[metric] = [interval.low, interval.high]
+            row["ci95"] = ci
+            policies.setdefault(policy, {})[name] = row
+    paired: dict[str, Any] = {}
+    for a, b in itertools.combinations(first, 2):
+        for name in first[a]:
+            if name not in first[b]:
+                continue
+            diff = mean_ci95(
+                seed[a][name]["mean_cost"] - seed[b][name]["mean_cost"] for seed in per_seed
+            )
+            paired.setdefault(f"{a}_vs_{b}", {})[name] = {
+                "mean_diff": diff.mean,
+                "ci95": [diff.low, diff.high],
+            }
+    return policies, paired

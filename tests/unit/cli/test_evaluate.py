@@ -147,3 +147,42 @@ def test_a_training_seed_reached_later_stops_the_records(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="simulation seed 3 is one"):
         make_records(DEFAULT_SCENARIO, 10**9, seed=3, refuse=guard, used=used, progress=False)
     assert used == []  # refused before simulating
+
+
+def test_evaluation_seeds_that_would_share_a_simulation_seed_are_refused() -> None:
+    from edgeoffload.cli.evaluate import independent
+
+    seen: list[int] = []
+    guard = independent(seen.append)
+    first, second = guard(101), guard(102)
+    first(101)
+    first(102)  # seed 101 needed two runs: 101 and 102
+    first(101)  # the same evaluation seed on its next trace set: fine
+    with pytest.raises(ConfigError, match="seeds 101 and 102 would both run simulation seed 102"):
+        second(102)
+    assert seen == [101, 102, 101, 102]  # training seeds are asked first, every time
+
+
+def test_seeds_table_shows_intervals_and_paired_verdicts() -> None:
+    from edgeoffload.cli.evaluate import seeds_table
+
+    def row(cost: float) -> dict[str, object]:
+        metrics = (
+            "agreement",
+            "regret",
+            "avoidable_regret",
+            "unavoidable_regret",
+            "trimmed_regret",
+            "deadline_miss",
+            "energy_j",
+            "mean_cost",
+        )
+        values = {m: 0.5 for m in metrics} | {"mean_cost": cost}
+        return values | {"ci95": {m: [v - 0.1, v + 0.1] for m, v in values.items()}}
+
+    policies = {"learned": {"g": row(1.0)}, "cost_model": {"g": row(1.2)}}
+    paired = {"learned_vs_cost_model": {"g": {"mean_diff": -0.2, "ci95": [-0.3, -0.1]}}}
+    text = seeds_table(policies, paired, [101, 201])
+    assert text.splitlines()[0].startswith("over seeds 101, 201")
+    assert "| learned | g | 50.0 ± 10.0 % |" in text
+    assert "| learned − cost_model | g | -0.2000 | [-0.3000, -0.1000] | lower |" in text

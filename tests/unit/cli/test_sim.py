@@ -26,7 +26,7 @@ def test_positive_int() -> None:
 
 def test_seeds() -> None:
     assert _seeds("0, 1,2,") == [0, 1, 2]
-    with pytest.raises(argparse.ArgumentTypeError, match="expected comma-separated integers"):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected seeds like 101,201 or 101-105"):
         _seeds("1,a")
     with pytest.raises(argparse.ArgumentTypeError, match="expected at least one seed, got ','"):
         _seeds(",")
@@ -36,7 +36,7 @@ def test_bad_seeds_are_refused_at_parse_time(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as exc:
         main(["sim", "sweep", "stress", "--seeds", "a"])
     assert exc.value.code == 2
-    assert "argument --seeds: expected comma-separated integers" in capsys.readouterr().err
+    assert "argument --seeds: expected seeds like 101,201 or 101-105" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -241,3 +241,10 @@ def test_json_prints_the_summaries_alone_on_stdout(
     results = json.loads(capsys.readouterr().out)
     assert results == json.loads((tmp_path / "s" / "sweep.json").read_text())
     assert len(results) == 2
+
+
+def test_seeds_take_ranges_too_and_refuse_repeats() -> None:
+    assert _seeds("101-103,201") == [101, 102, 103, 201]
+    for bad in ("5-3", "1,1", "-2", "1-a"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _seeds(bad)

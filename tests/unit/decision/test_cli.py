@@ -112,3 +112,27 @@ def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--records must be >= 1" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path), "--trace", str(tmp_path / "x.txt")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_evaluate_over_seeds_gives_intervals_and_paired_differences(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edgeoffload.decision.learned import DEFAULT_MODEL
+
+    out = tmp_path / "seeds.json"
+    argv = ["evaluate", "--model", str(DEFAULT_MODEL), "--scenario", str(scenario)]
+    argv += ["--records", "150", "--dataset", "nyu_lte", "--seeds", "101,201,301"]
+    assert main([*argv, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["seeds"] == [101, 201, 301]
+    cost = results["policies"]["cost_model"]["nyu_lte"]
+    assert cost["seeds"] == 3 and cost["n"] >= 3 * 150
+    low, high = cost["ci95"]["regret"]
+    assert low <= cost["regret"] <= high
+    assert cost["avoidable_regret"] + cost["unavoidable_regret"] == pytest.approx(cost["regret"])
+    d = results["paired"]["cost_model_vs_always_local"]["nyu_lte"]
+    assert d["ci95"][0] <= d["mean_diff"] <= d["ci95"][1]
+    local = results["policies"]["always_local"]["nyu_lte"]["mean_cost"]
+    assert d["mean_diff"] == pytest.approx(cost["mean_cost"] - local)
+    assert "paired: mean cost difference" in capsys.readouterr().out

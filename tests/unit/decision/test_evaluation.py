@@ -115,6 +115,7 @@ def test_score_of_always_offloading() -> None:
     assert got == pytest.approx(
         {
             "agreement": 2 / 3,  # rows 0 and 2 (a tie)
+            "mean_cost": 7.5 / 3,
             "regret": 0.5 / 7.0,
             # row 1's node was already down when it was decided (records without the
             # flag): every excess counts as avoidable
@@ -283,3 +284,28 @@ def test_trimmed_regret_leaves_out_the_worst_one_percent() -> None:
     assert got["regret"] == pytest.approx(2 * 1.0 / total_best)
     assert got["trimmed_regret"] == 0.0  # the two outliers are the worst 1 %
     assert got["excess_p50"] == 0.0 and got["excess_p99"] > 0.0
+
+
+def test_over_seeds_gives_means_intervals_and_paired_differences() -> None:
+    from edgeoffload.decision.evaluation import over_seeds
+
+    def m(cost: float, regret: float) -> dict[str, float]:
+        return {"mean_cost": cost, "regret": regret, "n": 100}
+
+    per_seed = [
+        {"a": {"s": m(1.0, 0.1)}, "b": {"s": m(1.5, 0.2)}},
+        {"a": {"s": m(2.0, 0.3)}, "b": {"s": m(2.4, 0.4)}},
+        {"a": {"s": m(3.0, 0.2)}, "b": {"s": m(3.6, 0.3)}},
+    ]
+    policies, paired = over_seeds(per_seed)
+    a = policies["a"]["s"]
+    assert a["mean_cost"] == pytest.approx(2.0) and a["regret"] == pytest.approx(0.2)
+    assert a["seeds"] == 3 and a["n"] == 300
+    low, high = a["ci95"]["mean_cost"]
+    assert low < 2.0 < high
+    # Paired: a - b per seed is -0.5, -0.4, -0.6; a wide spread across seeds (1, 2, 3)
+    # cancels out, so the interval is narrow and excludes zero.
+    d = paired["a_vs_b"]["s"]
+    assert d["mean_diff"] == pytest.approx(-0.5)
+    assert d["ci95"][1] < 0.0 and d["ci95"][0] > -1.0
+    assert set(paired) == {"a_vs_b"}
