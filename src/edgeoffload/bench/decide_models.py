@@ -18,16 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeoffload.decision.learned import DEFAULT_MODEL
+
 DATASETS = ("pensieve_test", "ghent_4g", "nyu_lte", "mahimahi", "ucc_5g")
 HELD_OUT = ("pensieve_test", "ghent_4g", "nyu_lte")
-BANDWIDTH_MODEL = (
-    Path(__file__).resolve().parents[1]
-    / "src"
-    / "edgeoffload"
-    / "decision"
-    / "models"
-    / "bandwidth"
-)
+#: The shipped bandwidth predictor, beside the shipped policy in the package.
+BANDWIDTH_MODEL = DEFAULT_MODEL.parent / "bandwidth"
 
 
 def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
@@ -106,7 +102,6 @@ def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
     from edgeoffload.cli.evaluate import evaluate_sets
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
     from edgeoffload.decision.costs import CostWeights
-    from edgeoffload.decision.learned import DEFAULT_MODEL
     from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_lstm
 
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in HELD_OUT]
