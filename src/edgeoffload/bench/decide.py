@@ -6,8 +6,8 @@ of docs/decision.md; a part not run keeps its previous figures:
 - ``timing``: one decision, and a batch of 1,000 per task, including feature extraction
   (``decide_us``);
 - ``predictor``: bandwidth prediction error per dataset (``predictor``);
-- ``policies``: every policy against the hindsight oracle on held-out traces
-  (``policies``);
+- ``policies``: every policy against the hindsight oracle on held-out traces, over
+  several seeds with 95 % intervals (``policies``, ``paired``);
 - ``pca``: the MLP with and without PCA on its features (``pca``);
 - ``droo``: the DROO benchmark (``droo``; see bench/decide_droo.py).
 """
@@ -18,6 +18,7 @@ import shlex
 from typing import Any
 
 from edgeoffload.cli import Parser
+from edgeoffload.cli.options import seed_list
 
 from .common import machine, read_json, update_doc_section, write_json
 
@@ -33,7 +34,7 @@ def _split(results: dict[str, Any]) -> dict[str, Any]:
     """Keep ``policies`` (policy -> dataset -> metrics), ``predictor`` (dataset ->
     metrics) and ``pca`` (variant -> metrics) free of anything else: how each was run
     goes to ``<key>_setup``."""
-    for key in ("policies", "predictor", "pca"):
+    for key in ("predictor", "pca"):
         part = results.get(key)
         if not isinstance(part, dict):
             continue
@@ -60,7 +61,16 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="DROO learner seed")
     parser.add_argument("--records", type=int, default=15_000, help="decisions per held-out set")
-    parser.add_argument("--eval-seed", type=int, default=101, help="simulation seed of the sets")
+    parser.add_argument(
+        "--eval-seed", type=int, default=101, help="simulation seed of the pca part's test set"
+    )
+    parser.add_argument(
+        "--eval-seeds",
+        type=seed_list,
+        default=[101, 201, 301, 401, 501],
+        metavar="LIST",
+        help="simulation seeds of the policies part (default 101,201,301,401,501)",
+    )
     parser.add_argument("--gbdt-records", type=int, default=30_000, help="gbdt training size")
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
@@ -97,10 +107,11 @@ def main(argv: list[str]) -> int:
     if "policies" in parts:
         from . import decide_models
 
-        pol = decide_models.policies(args.records, args.eval_seed, args.gbdt_records)
-        pol["_setup"]["command"] = command
-        results["policies"] = pol
+        pol = decide_models.policies(args.records, args.eval_seeds, args.gbdt_records)
         update_doc_section("decision.md", "policies", decide_models.policies_markdown(pol, command))
+        results["policies"] = pol["policies"]
+        results["paired"] = pol["paired"]
+        results["policies_setup"] = pol["_setup"] | {"command": command}
 
     if "pca" in parts:
         from . import decide_models

@@ -98,14 +98,35 @@ def predictor_markdown(r: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
-    from edgeoffload.cli.evaluate import evaluate_sets
+#: The metrics of ``decision.json``'s ``policies`` (score() names, the issue's spelling).
+POLICY_METRICS = {
+    "agreement": "agreement",
+    "regret": "regret",
+    "avoidable_regret": "avoidable_regret",
+    "unavoidable_regret": "unavoidable_regret",
+    "excess_p50": "excess_p50",
+    "excess_p99": "excess_p99",
+    "trimmed_regret": "trimmed_regret",
+    "deadline_miss": "deadline_miss_rate",
+    "energy_j": "energy_j",
+    "mean_cost": "mean_cost",
+    "offload_share": "offload_share",
+}
+
+
+def policies(records: int, seeds: list[int], gbdt_records: int) -> dict[str, Any]:
+    """Every policy on the same decisions of each held-out set, per evaluation seed, then
+    folded over the seeds (``over_seeds``): ``{"policies": ..., "paired": ...,
+    "_setup": ..., "_markdown_rows": ...}``."""
+    from edgeoffload.cli.evaluate import evaluate_sets, independent, seed_guard, seeds_table
     from edgeoffload.cli.train import DEFAULT_SCENARIO, make_records
     from edgeoffload.decision.costs import CostWeights
+    from edgeoffload.decision.evaluation import over_seeds
     from edgeoffload.decision.train.policy import FitConfig, fit_gbdt, fit_lstm
 
     sets: list[tuple[str, str | None, str | None]] = [(d, d, None) for d in HELD_OUT]
     t0 = time.perf_counter()
+    guard = independent(seed_guard(DEFAULT_MODEL))
     # The gradient-boosting baseline and the LSTM policy, trained here on the training
     # traces (fewer decisions than the shipped MLP's 100,000: they are slower to fit).
     train = make_records(DEFAULT_SCENARIO, gbdt_records, dataset="pensieve_train", seed=1)
@@ -114,31 +135,51 @@ def policies(records: int, seed: int, gbdt_records: int) -> dict[str, Any]:
         fitted.files.save(Path(tmp) / "gbdt", fitted.onnx)
         lstm = fit_lstm(train, CostWeights(), FitConfig(epochs=15))
         lstm.files.save(Path(tmp) / "lstm", lstm.onnx)
-        results = evaluate_sets(
-            DEFAULT_MODEL,
-            DEFAULT_SCENARIO,
-            sets,
-            records,
-            seed,
-            extra_models={"learned_gbdt": Path(tmp) / "gbdt", "learned_lstm": Path(tmp) / "lstm"},
-        )
-    out: dict[str, Any] = {
-        policy: {
-            ds: {
-                k: round(float(m[k]), 4)
-                for k in ("agreement", "regret", "deadline_miss", "energy_j", "offload_share")
-            }
-            for ds, m in per_set.items()
+        extra = {"learned_gbdt": Path(tmp) / "gbdt", "learned_lstm": Path(tmp) / "lstm"}
+        per_seed = [
+            evaluate_sets(
+                DEFAULT_MODEL,
+                DEFAULT_SCENARIO,
+                sets,
+                records,
+                s,
+                extra_models=extra,
+                refuse=guard(s),
+            )
+            for s in seeds
+        ]
+    folded, paired = over_seeds(per_seed)
+    text = seeds_table(folded, paired, seeds)
+
+    def pick(row: dict[str, Any]) -> dict[str, Any]:
+        out = {new: round(float(row[old]), 4) for old, new in POLICY_METRICS.items()}
+        out["ci95"] = {
+            new: [round(float(x), 4) for x in row["ci95"][old]]
+            for old, new in POLICY_METRICS.items()
         }
-        for policy, per_set in results.items()
+        out["seeds"], out["n"] = row["seeds"], row["n"]
+        return out
+
+    return {
+        "policies": {p: {ds: pick(row) for ds, row in per.items()} for p, per in folded.items()},
+        "paired": {
+            pair: {
+                ds: {
+                    "mean_diff": round(d["mean_diff"], 5),
+                    "ci95": [round(x, 5) for x in d["ci95"]],
+                }
+                for ds, d in per.items()
+            }
+            for pair, per in paired.items()
+        },
+        "_setup": {
+            "records_per_set": records,
+            "seeds": seeds,
+            "gbdt_training_records": gbdt_records,
+            "seconds": round(time.perf_counter() - t0, 1),
+        },
+        "_table": text,
     }
-    out["_setup"] = {
-        "records_per_set": records,
-        "seed": seed,
-        "gbdt_training_records": gbdt_records,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    return out
 
 
 def policies_markdown(r: dict[str, Any], command: str) -> str:
@@ -148,26 +189,19 @@ def policies_markdown(r: dict[str, Any], command: str) -> str:
         "",
         f"`{command}`. The decision engine's scenario (`decision/scenarios/offload_mix.yaml`) "
         f"with its links replaying each held-out trace set; {setup['records_per_set']:,} "
-        f"decisions per set (simulation seed {setup['seed']}, not a training seed), each "
-        "option's realised latency and device energy computed in hindsight by the "
-        "simulator. Every policy is scored on the same decisions: agreement with the "
-        "oracle (an option of lowest realised cost), regret (excess realised cost over the "
-        "oracle's, relative to it), deadline misses and mean device energy. The learned "
-        "policy is the shipped MLP (`make train`, 100,000 decisions); the gradient-boosting "
-        "baseline and the LSTM policy (history of the device's last 8 calls) were trained "
-        f"here on {setup['gbdt_training_records']:,} decisions of the training traces.",
+        f"decisions per set and seed, for each of the simulation seeds "
+        f"{', '.join(map(str, setup['seeds']))} (none a training seed), each option's "
+        "realised latency and device energy computed in hindsight by the simulator. Every "
+        "policy is scored on the same decisions; each figure is the mean over the seeds "
+        "± the half-width of its 95 % interval, and the model is compared with every other "
+        "policy as a paired difference of mean cost on the same tasks (metrics: see "
+        "above). The learned policy is the shipped MLP (`make train`, 100,000 decisions); "
+        "the gradient-boosting baseline and the LSTM policy (history of the device's last "
+        f"8 calls) were trained here on {setup['gbdt_training_records']:,} decisions of the "
+        "training traces.",
         "",
-        "| policy | traces | agreement | regret | deadline miss | energy J/task | offloaded |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        r["_table"],
     ]
-    for policy, per_set in r.items():
-        if policy.startswith("_"):
-            continue
-        for name, m in per_set.items():
-            lines.append(
-                f"| {policy} | {name} | {m['agreement']:.2%} | {m['regret']:.1%} | "
-                f"{m['deadline_miss']:.2%} | {m['energy_j']:.3f} | {m['offload_share']:.1%} |"
-            )
     return "\n".join(lines)
 
 

@@ -388,7 +388,9 @@ def test_core_speed_is_a_positive_figure_with_one_decimal() -> None:
 
 
 def test_start_process_returns_the_rest_of_the_ready_line() -> None:
-    code = "print('noise'); print('READY  ws://x:1 '); import sys; sys.stdin.read()"
+    # The child waits on a sleep, not on stdin: pytest's stdin reads as empty at once,
+    # so a child blocked on it exited at once, racing the poll below (a flaky failure).
+    code = "print('noise'); print('READY  ws://x:1 ', flush=True); import time; time.sleep(60)"
     proc, rest = common.start_process([sys.executable, "-c", code], timeout=30)
     try:
         assert rest == "ws://x:1"
