@@ -130,6 +130,10 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     max_connections_per_address: Count = 1024
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
+    #: The node's Ed25519 identity key (PEM), made there at the first start if absent;
+    #: it signs welcomes so clients of a controller can check who answers. None: a
+    #: fresh key at every start (registered anew with the controller each time).
+    identity_key_file: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.
     ping_interval_s: Positive | None = 20.0
     #: Controller to register with (ws://HOST:PORT), if any.

@@ -27,6 +27,7 @@ from websockets.protocol import Event
 from ..config import ClientConfig
 from ..decision.estimators import RttEstimator
 from ..errors import FrameTooLarge, RemoteProtocolError
+from ..identity import check_welcome, new_nonce
 from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import Connection, Role, State
@@ -274,12 +275,18 @@ class NodeLink:
             handshake: asyncio.Future[Welcome | None] = loop.create_future()
             ended = asyncio.Event()
             ws.on_message = functools.partial(self._receive, conn, handshake, ended)
-            conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching))
+            # The key the controller vouches for, read at every attempt: a node that
+            # restarted with a new key is checked against its new row.
+            view = self.view
+            nonce = new_nonce() if view is not None and view.public_key else None
+            conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching, nonce))
             for frame in conn.data_to_send():
                 await ws.send(frame)
             welcome = await asyncio.wait_for(handshake, cfg.connect_timeout_s)
             if welcome is None:  # the node is shutting down
                 return
+            if view is not None and nonce is not None:
+                self._check_identity(welcome, view, nonce)
             self.node_id = welcome.node_id
             self.tasks = frozenset(welcome.tasks)
             self.workers = welcome.workers
@@ -309,6 +316,28 @@ class NodeLink:
                 self.last_error = (
                     self.last_error or f"connection closed ({ws.close_code} {ws.close_reason})"
                 )
+
+    def _check_identity(self, welcome: Welcome, view: NodeView, nonce: bytes) -> None:
+        """Refuse a node that does not prove it holds the key its controller row gives
+        (:mod:`edgeoffload.identity`), before any task is sent to it.
+
+        Raises:
+            RemoteProtocolError: ``unauthorized``, naming the node, its URL and why
+                (the client fails its tasks with :class:`~edgeoffload.errors.Unauthorized`
+                when no node is left, as for a refused token).
+        """
+        assert view.public_key is not None
+        reason: str | None = f"it calls itself {welcome.node_id!r}"
+        if welcome.node_id == view.node_id:
+            reason = check_welcome(
+                view.public_key, welcome.signature, nonce, view.node_id, self.client_id
+            )
+        if reason is not None:
+            message = (
+                f"node {view.node_id} at {self.url} is not the node the controller "
+                f"registered: {reason}"
+            )
+            raise RemoteProtocolError(ErrorCode.UNAUTHORIZED, message)
 
     def _receive(
         self,

@@ -95,6 +95,7 @@ class Membership:
             tasks=list(hello.tasks),
             joined_at=now,
             last_seen=now,
+            public_key=hello.public_key,
         )
         entry = self._entry(view)
         entry.detector.heartbeat(now)

@@ -40,6 +40,7 @@ def managed(node: EdgeNode) -> ManagedNode:
         labels=dict(config.labels),
         tasks=node.offered,
         speed_hz=config.speed_hz,
+        public_key=node.identity.public_key,
     )
 
 

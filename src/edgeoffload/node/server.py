@@ -41,6 +41,7 @@ from websockets.protocol import Event
 from ..config import NodeConfig, keys_of
 from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
 from ..execution import STOPPED, TaskPool, run_inline
+from ..identity import NodeIdentity
 from ..metrics import NodeMetrics
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import (
@@ -394,6 +395,13 @@ class EdgeNode:
             max_per_share=config.max_pending_per_client,
             max_bytes=config.max_pending_bytes,
         )
+        #: The key pair that signs welcomes (edgeoffload.identity): kept in its file
+        #: if one is configured, else fresh for this process.
+        self.identity = (
+            NodeIdentity.load_or_create(config.identity_key_file)
+            if config.identity_key_file
+            else NodeIdentity.generate()
+        )
         self.admission = Admission(
             NodeOffer(
                 node_id=config.node_id or "",
@@ -404,6 +412,7 @@ class EdgeNode:
                 workers=self.workers,
                 keys=keys_of(config),
                 inline_per_turn=config.inline_per_turn,
+                identity=self.identity,
             ),
             self.scheduler,
         )

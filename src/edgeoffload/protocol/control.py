@@ -38,6 +38,9 @@ Name = Annotated[str, msgspec.Meta(max_length=256)]
 #: Free text from operators (a drain reason): at most 1 KiB; a 2 MiB reason once
 #: exceeded the node's frame limit and the node reconnected in a loop.
 Reason = Annotated[str, msgspec.Meta(max_length=1024)]
+#: A node's Ed25519 public key: base64url of 32 bytes without padding
+#: (:mod:`edgeoffload.identity`).
+PublicKey = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Counts that fit a signed 64-bit column.
 Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
@@ -77,6 +80,9 @@ class NodeHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
     tasks: Annotated[list[Name], msgspec.Meta(max_length=10_000)] = msgspec.field(
         default_factory=list
     )
+    #: The node's identity key, which its welcomes are signed with; the controller
+    #: hands it to clients in the table row (None: an older node, nothing to check).
+    public_key: PublicKey | None = None
 
 
 class NodeBeat(msgspec.Struct, frozen=True, kw_only=True, tag="beat"):
@@ -108,6 +114,9 @@ class NodeView(msgspec.Struct, frozen=True, kw_only=True):
     p95_task_ms: float | None = None
     joined_at: float = 0.0
     last_seen: float = 0.0
+    #: The key the node registered in its authenticated hello: a client checks the
+    #: node's welcome signature with it before sending it anything but its hello.
+    public_key: str | None = None
 
     @property
     def accepting(self) -> bool:
