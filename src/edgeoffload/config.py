@@ -171,6 +171,9 @@ class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown
     acceptable_pause_s: NonNegative = 1.0
     #: How long metric samples are kept.
     retention_s: Positive = 3600.0
+    #: A node dead this long leaves the node table (its events stay in the log; it
+    #: joins again if it comes back). None: dead nodes stay listed.
+    dead_retention_s: Positive | None = 3600.0
     #: The event log keeps at most this many events, none older than events_retention_s.
     events_max: Count = 100_000
     events_retention_s: Positive = 7 * 24 * 3600.0

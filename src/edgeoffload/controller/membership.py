@@ -6,7 +6,9 @@ detector (:mod:`edgeoffload.liveness`) per node turns missed heartbeats into sus
 then dead; a heartbeat from a suspect or dead node makes it alive again (recovered).
 Degraded health for ``thresholds.consecutive`` samples in a row drains a node; as many
 healthy samples in a row resume it, unless an operator drained it (only an operator
-resumes that).
+resumes that). A node dead for ``dead_retention_s`` leaves the table (removed): a
+node that is gone for good, or a made-up one, is not listed forever; its events stay
+in the log, and if it comes back it simply joins again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class _Entry:
     metrics: NodeMetrics | None = None
     degraded_run: int = 0
     healthy_run: int = 0
+    #: When it was declared dead (None while not dead): the retention counts from it.
+    dead_since: float | None = None
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Membership:
         heartbeat_interval_s: nodes' heartbeat period.
         suspect_phi / dead_phi: suspicion levels of the two transitions.
         acceptable_pause_s: silence that is never suspicious.
+        dead_retention_s: how long a dead node stays in the table (None: forever).
     """
 
     heartbeat_interval_s: float = 1.0
@@ -55,6 +60,7 @@ class Membership:
     dead_phi: float = 12.0
     acceptable_pause_s: float = 1.0
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    dead_retention_s: float | None = 3600.0
     _nodes: dict[str, _Entry] = field(default_factory=dict)
 
     def views(self) -> list[NodeView]:
@@ -66,10 +72,14 @@ class Membership:
 
     def restore(self, views: list[NodeView], now: float) -> None:
         """Reload the table after a controller restart; heartbeats resume the clock
-        (a node that stays silent is suspected and declared dead as usual)."""
+        (a node that stays silent is suspected and declared dead as usual). The time
+        of a death is not stored, so a restored dead node's retention counts from now:
+        it stays a little longer, never less."""
         for view in views:
             entry = self._entry(view)
             entry.detector.heartbeat(now)
+            if view.state is NodeState.DEAD:
+                entry.dead_since = now
 
     def _entry(self, view: NodeView) -> _Entry:
         entry = _Entry(
@@ -120,6 +130,7 @@ class Membership:
         )
         if view.state is not NodeState.ALIVE:
             was = view.state
+            entry.dead_since = None
             view = msgspec.structs.replace(view, state=NodeState.ALIVE)
             changes.append(Change(EventKind.RECOVERED, view, f"was {was}"))
         entry.view = view
@@ -146,9 +157,16 @@ class Membership:
         return []
 
     def tick(self, now: float) -> list[Change]:
-        """Check every node's silence; returns suspect and dead transitions."""
+        """Check every node's silence; returns suspect, dead and removed transitions."""
         changes = []
-        for entry in self._nodes.values():
+        retention = self.dead_retention_s
+        for node_id, entry in list(self._nodes.items()):
+            since = entry.dead_since
+            if retention is not None and since is not None and now - since >= retention:
+                del self._nodes[node_id]
+                detail = f"dead for {now - since:.0f} s"
+                changes.append(Change(EventKind.REMOVED, entry.view, detail))
+                continue
             phi = entry.detector.phi(now)
             state = entry.view.state
             new = state
@@ -159,6 +177,8 @@ class Membership:
             if new is not state:
                 entry.view = msgspec.structs.replace(entry.view, state=new)
                 kind = EventKind.DEAD if new is NodeState.DEAD else EventKind.SUSPECT
+                if new is NodeState.DEAD:
+                    entry.dead_since = now
                 changes.append(Change(kind, entry.view, f"phi {phi:.1f}"))
         return changes
 

@@ -65,6 +65,10 @@ class EventKind(StrEnum):
     DRAINED = "drained"
     RESUMED = "resumed"
     RESUBMITTED = "tasks_resubmitted"
+    #: Dead past the controller's ``dead_retention_s``: the row left the table (its
+    #: events stay in the log). Logged and shown to dashboards, never pushed to
+    #: clients: an older client would refuse a table update of a kind it does not know.
+    REMOVED = "removed"
 
 
 class NodeHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
