@@ -222,6 +222,10 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Mutual TLS: the client's certificate (PEM) and its key, shown to servers.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    #: Pinned node identity keys, node URL -> public key (the node logs it at start):
+    #: the client refuses a node at that URL that cannot prove it holds the key. Nodes
+    #: from a controller's table are checked against the table's keys without this.
+    node_keys: dict[str, str] = msgspec.field(default_factory=dict)
     #: How a node is chosen among those that can take a task.
     placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
         "least_in_flight"

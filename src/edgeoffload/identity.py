@@ -142,11 +142,11 @@ def check_welcome(
         raw = base64.urlsafe_b64decode(public_key + "=" * (-len(public_key) % 4))
         key = Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
-        return "the controller's table gives it a malformed public key"
+        return "the key it is checked with is malformed"
     try:
         key.verify(signature, welcome_payload(nonce, node_id, client_id))
     except InvalidSignature:
-        return "its welcome signature does not match the key the controller registered"
+        return "its welcome signature does not match the node's key"
     return None
 
 

@@ -137,3 +137,6 @@ def print_ready(node: EdgeNode) -> None:
     """The readiness line that scripts and tests wait for."""
     print(f"READY {node.url}", flush=True)
     sys.stdout.flush()
+    # The public half only: what a client pins (ClientConfig.node_keys) to check a
+    # node it reaches without a controller.
+    log.info("node %s identity key %s", node.node_id, node.identity.public_key)
