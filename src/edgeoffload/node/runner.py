@@ -113,6 +113,9 @@ async def serve_until_signalled(
         node = EdgeNode(config)
         await node.start()
         agent = start_agent(node)
+        # The public half only: what a client pins (ClientConfig.node_keys) to check a
+        # node it reaches without a controller.
+        log.info("node %s identity key %s", node.node_id, node.identity.public_key)
         if on_ready is not None:
             on_ready(node)
         await stop.wait()
@@ -137,6 +140,3 @@ def print_ready(node: EdgeNode) -> None:
     """The readiness line that scripts and tests wait for."""
     print(f"READY {node.url}", flush=True)
     sys.stdout.flush()
-    # The public half only: what a client pins (ClientConfig.node_keys) to check a
-    # node it reaches without a controller.
-    log.info("node %s identity key %s", node.node_id, node.identity.public_key)
