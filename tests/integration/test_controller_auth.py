@@ -324,3 +324,18 @@ def test_a_client_accepts_the_node_whose_key_the_controller_registered(  # type:
             assert await client.map("echo", range(10), where="edge") == list(range(10))
 
     run(main())
+
+
+def test_a_bad_identity_key_file_is_a_one_line_configuration_error(tmp_path: Path) -> None:
+    from tests.conftest import edgeoffload
+
+    junk = tmp_path / "junk.key"
+    junk.write_text("not a key\n")
+    for path, why in [
+        (junk, "holds no unencrypted PEM key"),
+        (tmp_path / "no/dir.key", "cannot write"),
+    ]:
+        result = edgeoffload("node", "--port", "0", "--identity-key-file", str(path), timeout=60)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and why in lines[0] and str(path) in lines[0], lines
