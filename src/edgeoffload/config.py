@@ -132,6 +132,10 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     max_connections_per_address: Count = 1024
     #: Name reported to clients; defaults to host:port.
     node_id: str | None = None
+    #: The node's Ed25519 identity key (PEM), made there at the first start if absent;
+    #: it signs welcomes so clients of a controller can check who answers. None: a
+    #: fresh key at every start (registered anew with the controller each time).
+    identity_key_file: str | None = None
     #: WebSocket keepalive ping interval (None: off). Heartbeats are separate.
     ping_interval_s: Positive | None = 20.0
     #: Controller to register with (ws://HOST:PORT), if any.
@@ -173,6 +177,9 @@ class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown
     acceptable_pause_s: NonNegative = 1.0
     #: How long metric samples are kept.
     retention_s: Positive = 3600.0
+    #: A node dead this long leaves the node table (its events stay in the log; it
+    #: joins again if it comes back). None: dead nodes stay listed.
+    dead_retention_s: Positive | None = 3600.0
     #: The event log keeps at most this many events, none older than events_retention_s.
     events_max: Count = 100_000
     events_retention_s: Positive = 7 * 24 * 3600.0
@@ -249,6 +256,10 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Mutual TLS: the client's certificate (PEM) and its key, shown to servers.
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    #: Pinned node identity keys, node URL -> public key (the node logs it at start):
+    #: the client refuses a node at that URL that cannot prove it holds the key. Nodes
+    #: from a controller's table are checked against the table's keys without this.
+    node_keys: dict[str, str] = msgspec.field(default_factory=dict)
     #: How a node is chosen among those that can take a task.
     placement: Literal["least_in_flight", "least_loaded", "power_of_two", "latency_aware"] = (
         "least_in_flight"

@@ -8,6 +8,7 @@ events to the log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import urllib.error
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -222,3 +224,118 @@ def test_a_node_with_the_site_secret_signs_its_own_node_token(  # type: ignore[n
     )  # fmt: skip
     wait_for(lambda: [(r["node_id"], r["url"]) for r in rows(secured)] == [("pod-7f3a", node.url)],
              what="the node joined with a token of its own")  # fmt: skip
+
+
+# -- node identity: the client checks that a table URL is served by the node the
+# controller registered there (edgeoffload.identity) ------------------------------------
+
+
+async def register_by_hand(controller: NodeProcess, node_id: str, url: str, public_key: str) -> Any:
+    """Register ``node_id`` at ``url`` with ``public_key`` as the node itself would (its
+    node token), and keep it alive with beats: the controller then vouches for that key
+    at that URL. Returns the open link (close it to end the registration)."""
+    from edgeoffload.metrics import NodeMetrics
+
+    metrics = NodeMetrics(
+        cpu_percent=1.0, load_avg_1m=0.0, memory_available_bytes=2**33, swap_used_bytes=0,
+        disk_free_bytes=2**40, disk_read_bytes_per_s=0.0, disk_write_bytes_per_s=0.0,
+        net_recv_bytes_per_s=0.0, net_sent_bytes_per_s=0.0, queue_length=0, running_tasks=0,
+        completed_per_s=0.0, failed_per_s=0.0, p95_task_ms=None, open_connections=0,
+        process_rss_bytes=2**27,
+    )  # fmt: skip
+    auth = {"Authorization": f"Bearer {token('node', node_id)}"}
+    ws = await connect(ws_url(controller) + "/ws/node", additional_headers=auth)
+    hello = {
+        "type": "hello", "node_id": node_id, "url": url, "cores": 1, "speed_hz": 1e9,
+        "tasks": ["echo"], "public_key": public_key,
+    }  # fmt: skip
+    await ws.send(json.dumps(hello))
+
+    async def beats() -> None:
+        seq = 0
+        while True:
+            seq += 1
+            beat = {"type": "beat", "node_id": node_id, "seq": seq}
+            beat["metrics"] = json.loads(msgspec.json.encode(metrics))
+            await ws.send(json.dumps(beat))
+            await asyncio.sleep(0.3)
+
+    ws.beats = asyncio.create_task(beats())  # type: ignore[attr-defined]
+    return ws
+
+
+def test_a_client_refuses_a_table_node_that_holds_another_key_than_registered(  # type: ignore[no-untyped-def]
+    secured, node_factory, secret_file, tmp_path
+) -> None:
+    """An impostor at the URL the controller's table gives (a process that took the
+    port, a name resolving elsewhere) used to get the client's tasks and return made-up
+    results: the client now refuses it at the welcome, with Unauthorized naming the
+    node and the reason, and sends it no task."""
+    from edgeoffload.errors import Unauthorized
+    from edgeoffload.identity import NodeIdentity
+
+    registered = NodeIdentity.generate().public_key  # the key of the real edge-9
+    impostor = node_factory(
+        "--workers", "1", "--node-id", "edge-9", "--auth-secret-file", str(secret_file)
+    )  # fmt: skip
+
+    async def main() -> None:
+        link = await register_by_hand(secured, "edge-9", impostor.url, registered)
+        try:
+            wait_for(lambda: [r["node_id"] for r in rows(secured)] == ["edge-9"],
+                     what="edge-9 registered")  # fmt: skip
+            async with Client(
+                [], controller=ws_url(secured), token=token("client", "cam-1"), wait_for_node_s=5
+            ) as client:
+                with pytest.raises(Unauthorized) as refused:
+                    await client.submit("echo", 1, where="edge")
+                message = str(refused.value)
+                assert "edge-9" in message and impostor.url in message, message
+                assert "signature does not match" in message, message
+        finally:
+            link.beats.cancel()
+            await link.close()
+
+    run(main())
+
+
+def test_a_client_accepts_the_node_whose_key_the_controller_registered(  # type: ignore[no-untyped-def]
+    secured, node_factory, secret_file, tmp_path
+) -> None:
+    """The rightful node, started with its key file, registers its own key and
+    proves it at every welcome (the key file it made, mode 0600, holds that key)."""
+    from edgeoffload.identity import NodeIdentity
+
+    key_file = tmp_path / "edge-1.key"
+    node_factory(
+        "--workers", "1", "--controller", ws_url(secured), "--node-id", "edge-1",
+        "--auth-secret-file", str(secret_file), "--identity-key-file", str(key_file),
+    )  # fmt: skip
+    expected = NodeIdentity.load_or_create(str(key_file)).public_key
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    wait_for(
+        lambda: [(r["node_id"], r["public_key"]) for r in rows(secured)] == [("edge-1", expected)],
+        what="edge-1 registered its key",
+    )
+
+    async def main() -> None:
+        async with Client([], controller=ws_url(secured), token=token("client", "cam-1")) as client:
+            await client.wait_for_nodes(1)
+            assert await client.map("echo", range(10), where="edge") == list(range(10))
+
+    run(main())
+
+
+def test_a_bad_identity_key_file_is_a_one_line_configuration_error(tmp_path: Path) -> None:
+    from tests.conftest import edgeoffload
+
+    junk = tmp_path / "junk.key"
+    junk.write_text("not a key\n")
+    for path, why in [
+        (junk, "holds no unencrypted PEM key"),
+        (tmp_path / "no/dir.key", "cannot write"),
+    ]:
+        result = edgeoffload("node", "--port", "0", "--identity-key-file", str(path), timeout=60)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and why in lines[0] and str(path) in lines[0], lines

@@ -27,6 +27,7 @@ from websockets.protocol import Event
 from ..config import ClientConfig
 from ..decision.estimators import RttEstimator
 from ..errors import FrameTooLarge, RemoteProtocolError
+from ..identity import check_welcome, new_nonce
 from ..liveness import PhiAccrual
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import Connection, Role, State
@@ -276,12 +277,20 @@ class NodeLink:
             handshake: asyncio.Future[Welcome | None] = loop.create_future()
             ended = asyncio.Event()
             ws.on_message = functools.partial(self._receive, conn, handshake, ended)
-            conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching))
+            # The key the controller vouches for, read at every attempt: a node that
+            # restarted with a new key is checked against its new row.
+            view = self.view
+            key = view.public_key if view is not None else None
+            key = key or cfg.node_keys.get(self.url)
+            nonce = new_nonce() if key else None
+            conn.send(Hello(PROTOCOL_VERSION, self.client_id, cfg.token, cfg.batching, nonce))
             for frame in conn.data_to_send():
                 await ws.send(frame)
             welcome = await asyncio.wait_for(handshake, cfg.connect_timeout_s)
             if welcome is None:  # the node is shutting down
                 return
+            if key and nonce is not None:
+                self._check_identity(welcome, key, view, nonce)
             self.node_id = welcome.node_id
             self.tasks = frozenset(welcome.tasks)
             self.workers = welcome.workers
@@ -312,6 +321,28 @@ class NodeLink:
                 self.last_error = (
                     self.last_error or f"connection closed ({ws.close_code} {ws.close_reason})"
                 )
+
+    def _check_identity(
+        self, welcome: Welcome, key: str, view: NodeView | None, nonce: bytes
+    ) -> None:
+        """Refuse a node that does not prove it holds the key its controller row gives,
+        or the key pinned for its URL (:mod:`edgeoffload.identity`), before any task
+        is sent to it.
+
+        Raises:
+            RemoteProtocolError: ``unauthorized``, naming the node, its URL and why
+                (the client fails its tasks with :class:`~edgeoffload.errors.Unauthorized`
+                when no node is left, as for a refused token).
+        """
+        node_id = view.node_id if view is not None else welcome.node_id
+        reason: str | None = f"it calls itself {welcome.node_id!r}"
+        if welcome.node_id == node_id:
+            reason = check_welcome(key, welcome.signature, nonce, node_id, self.client_id)
+        if reason is not None:
+            from_table = view is not None and view.public_key == key
+            whose = "the controller registered" if from_table else "whose key is pinned"
+            message = f"node {node_id} at {self.url} is not the node {whose}: {reason}"
+            raise RemoteProtocolError(ErrorCode.UNAUTHORIZED, message)
 
     def _receive(
         self,

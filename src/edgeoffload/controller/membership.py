@@ -11,6 +11,9 @@ Health drains with hysteresis (:class:`~edgeoffload.metrics.HealthGate`): pressu
 past the drain thresholds for ``drain_after_s`` drains a node; every metric clear of
 the (lower) resume thresholds for ``resume_after_s`` resumes it, unless an operator
 drained it (only an operator resumes that).
+A node dead (or left) for ``dead_retention_s`` leaves the table (removed): a node
+that is gone for good, or a made-up one, is not listed forever; its events stay in the
+log, and if it comes back it simply joins again.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class _Entry:
     metrics: NodeMetrics | None = None
     #: The health hysteresis (made at the first beat, from the thresholds).
     gate: HealthGate | None = None
+    #: When it was declared dead or left (None otherwise): the retention counts from it.
+    dead_since: float | None = None
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Membership:
         heartbeat_interval_s: nodes' heartbeat period.
         suspect_phi / dead_phi: suspicion levels of the two transitions.
         acceptable_pause_s: silence that is never suspicious.
+        dead_retention_s: how long a dead node stays in the table (None: forever).
     """
 
     heartbeat_interval_s: float = 1.0
@@ -59,6 +65,7 @@ class Membership:
     dead_phi: float = 12.0
     acceptable_pause_s: float = 1.0
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
+    dead_retention_s: float | None = 3600.0
     _nodes: dict[str, _Entry] = field(default_factory=dict)
 
     def views(self) -> list[NodeView]:
@@ -70,10 +77,14 @@ class Membership:
 
     def restore(self, views: list[NodeView], now: float) -> None:
         """Reload the table after a controller restart; heartbeats resume the clock
-        (a node that stays silent is suspected and declared dead as usual)."""
+        (a node that stays silent is suspected and declared dead as usual). The time
+        of a death is not stored, so a restored dead node's retention counts from now:
+        it stays a little longer, never less."""
         for view in views:
             entry = self._entry(view)
             entry.detector.heartbeat(now)
+            if view.state in (NodeState.DEAD, NodeState.LEFT):
+                entry.dead_since = now
 
     def _entry(self, view: NodeView) -> _Entry:
         entry = _Entry(
@@ -99,6 +110,7 @@ class Membership:
             tasks=list(hello.tasks),
             joined_at=now,
             last_seen=now,
+            public_key=hello.public_key,
         )
         entry = self._entry(view)
         entry.detector.heartbeat(now)
@@ -125,6 +137,7 @@ class Membership:
         )
         if view.state is not NodeState.ALIVE:
             was = view.state
+            entry.dead_since = None
             view = msgspec.structs.replace(view, state=NodeState.ALIVE)
             changes.append(Change(EventKind.RECOVERED, view, f"was {was}"))
         entry.view = view
@@ -148,9 +161,16 @@ class Membership:
         return []
 
     def tick(self, now: float) -> list[Change]:
-        """Check every node's silence; returns suspect and dead transitions."""
+        """Check every node's silence; returns suspect, dead and removed transitions."""
         changes = []
-        for entry in self._nodes.values():
+        retention = self.dead_retention_s
+        for node_id, entry in list(self._nodes.items()):
+            since = entry.dead_since
+            if retention is not None and since is not None and now - since >= retention:
+                del self._nodes[node_id]
+                detail = f"{entry.view.state.value} for {now - since:.0f} s"
+                changes.append(Change(EventKind.REMOVED, entry.view, detail))
+                continue
             state = entry.view.state
             if state is NodeState.LEFT:
                 continue  # gone on purpose: its silence is expected
@@ -163,6 +183,8 @@ class Membership:
             if new is not state:
                 entry.view = msgspec.structs.replace(entry.view, state=new)
                 kind = EventKind.DEAD if new is NodeState.DEAD else EventKind.SUSPECT
+                if new is NodeState.DEAD:
+                    entry.dead_since = now
                 changes.append(Change(kind, entry.view, f"phi {phi:.1f}"))
         return changes
 
@@ -173,6 +195,7 @@ class Membership:
         if entry is None or entry.view.state is NodeState.LEFT:
             return []
         entry.view = msgspec.structs.replace(entry.view, state=NodeState.LEFT, last_seen=now)
+        entry.dead_since = now  # the retention counts from its goodbye too
         return [Change(EventKind.LEFT, entry.view, reason or "stopped gracefully")]
 
     def drain(self, node_id: str, reason: str) -> Change | None:

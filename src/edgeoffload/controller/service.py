@@ -107,6 +107,7 @@ class Controller:
             suspect_phi=config.suspect_phi,
             dead_phi=config.dead_phi,
             acceptable_pause_s=config.acceptable_pause_s,
+            dead_retention_s=config.dead_retention_s,
             thresholds=config.health_thresholds(),
         )
         self._store = store
@@ -212,6 +213,9 @@ class Controller:
 
     async def _apply_one(self, change: Change, now: float) -> None:
         node = change.node
+        if change.event is EventKind.REMOVED:
+            await self._remove(change, now)
+            return
         if change.event is not EventKind.LOAD:
             await self.db(self.store.save_node, node)
             event = change.event.value
@@ -232,6 +236,17 @@ class Controller:
         self._watch(frame)
         if change.event in (EventKind.DRAINED, EventKind.RESUMED):
             await self._command(node, change)
+
+    async def _remove(self, change: Change, now: float) -> None:
+        """A node dead past the retention leaves the store's table; the event is logged
+        and shown to the pages, but not pushed to clients (they fenced the node when it
+        died, and an older client cannot decode a kind it does not know)."""
+        node = change.node
+        await self.db(self.store.delete_node, node.node_id)
+        await self._log_event(now, change.event.value, node.node_id, change.detail)
+        extra = {"node_id": node.node_id}
+        log.info("node %s removed: %s", node.node_id, change.detail, extra=extra)
+        self._watch(encode(TableUpdate(event=change.event, node=node)))
 
     async def _command(self, node: NodeView, change: Change) -> None:
         send = self._node_senders.get(node.node_id)
@@ -290,6 +305,10 @@ class Controller:
                         raise ValueError(f"a beat for {message.node_id!r} on {node_id!r}'s link")
                     now = time.time()
                     self.heartbeats += 1
+                    if self.membership.get(node_id) is None:
+                        # Removed while its link stayed open (silent past the
+                        # retention, then heard again): it joins again.
+                        await self.apply(self.membership.register(first, now))
                     await self.db(self.store.add_metrics, node_id, now, message.metrics)
                     self._watch(self.recent.add_sample(node_id, now, message.metrics))
                     await self.apply(self.membership.beat(node_id, message.metrics, now))

@@ -44,6 +44,7 @@ _VIEW_FIELDS = (
     "tasks",
     "joined_at",
     "last_seen",
+    "public_key",
 )
 
 
@@ -71,7 +72,8 @@ class Store:
                 node_id TEXT PRIMARY KEY, url TEXT NOT NULL, state TEXT NOT NULL,
                 draining INTEGER NOT NULL, drain_reason TEXT, cores INTEGER NOT NULL,
                 speed_hz DOUBLE PRECISION NOT NULL, labels TEXT NOT NULL, tasks TEXT NOT NULL,
-                joined_at DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL)""",
+                joined_at DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL,
+                public_key TEXT)""",
             """CREATE TABLE IF NOT EXISTS metrics (
                 node_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, data TEXT NOT NULL)""",
             "CREATE INDEX IF NOT EXISTS metrics_node_ts ON metrics (node_id, ts)",
@@ -80,15 +82,25 @@ class Store:
                 node_id TEXT NOT NULL, detail TEXT NOT NULL)""",
         ):
             self._execute(statement)
+        # A database made before nodes had identity keys: add the column (SQLite has no
+        # ADD COLUMN IF NOT EXISTS, so look first; both databases fill cursor.description).
+        columns = {d[0] for d in self._execute("SELECT * FROM nodes LIMIT 0").description}
+        if "public_key" not in columns:
+            self._execute("ALTER TABLE nodes ADD COLUMN public_key TEXT")
         self._db.commit()
 
     # -- nodes --------------------------------------------------------------------------
+
+    def delete_node(self, node_id: str) -> None:
+        """Forget one node's row (its events stay in the log)."""
+        self._execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
+        self._db.commit()
 
     def save_node(self, v: NodeView) -> None:
         """Insert or update one node's row (its load figures are not persisted)."""
         values = (
             v.node_id, v.url, v.state.value, int(v.draining), v.drain_reason, v.cores, v.speed_hz,
-            json.dumps(v.labels), json.dumps(v.tasks), v.joined_at, v.last_seen,
+            json.dumps(v.labels), json.dumps(v.tasks), v.joined_at, v.last_seen, v.public_key,
         )  # fmt: skip
         columns = ", ".join(_VIEW_FIELDS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _VIEW_FIELDS[1:])

@@ -71,6 +71,7 @@ from typing import Any
 
 from ..auth import CLIENT_ROLES, Keys, verify_token
 from ..errors import BadItem, Unauthorized
+from ..identity import NodeIdentity
 from ..protocol.codec import DEFAULT_MAX_FRAME_BYTES
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import State
@@ -156,6 +157,8 @@ class NodeOffer:
         keys: the secrets client tokens are checked with; None: no token needed.
         inline_per_turn: inline tasks a connection runs per event-loop turn (rule 3).
         cache_bytes: its data-locality cache's budget (told in the welcome; 0: none).
+        identity: the node's key pair, which signs a welcome whose hello carried a
+            nonce (:mod:`edgeoffload.identity`); None: welcomes are never signed.
     """
 
     node_id: str
@@ -167,6 +170,7 @@ class NodeOffer:
     keys: Keys | None = None
     inline_per_turn: int = 256
     cache_bytes: int = 0
+    identity: NodeIdentity | None = None
 
 
 @dataclass(slots=True)
@@ -267,6 +271,10 @@ class Admission:
         if self.closing:
             return [Send(sid, Draining(SHUTTING_DOWN))]
         session.welcomed = True
+        signature = None
+        if hello.nonce is not None and offer.identity is not None:
+            # Signed after the token check: a stranger gets no signatures to study.
+            signature = offer.identity.sign_welcome(hello.nonce, offer.node_id, hello.client_id)
         welcome = Welcome(
             PROTOCOL_VERSION,
             offer.node_id,
@@ -276,6 +284,7 @@ class Admission:
             offer.workers,
             dict(offer.labels),
             cache_bytes=offer.cache_bytes,
+            signature=signature,
         )
         if self.drain_reason is not None:
             return [Send(sid, welcome), Send(sid, Draining(self.drain_reason))]

@@ -52,6 +52,8 @@ class ManagedNode:
         resume: take new work again.
         speed_hz: the CPU speed if configured; else the agent measures it once, off
             the event loop, before its first hello.
+        public_key: the node's identity key (edgeoffload.identity), registered in
+            every hello so the controller can vouch for it to clients.
     """
 
     node_id: str
@@ -63,6 +65,7 @@ class ManagedNode:
     labels: dict[str, str] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
     speed_hz: float | None = None
+    public_key: str | None = None
 
 
 class ControllerAgent:
@@ -147,6 +150,7 @@ class ControllerAgent:
             speed_hz=speed_hz,
             labels=dict(node.labels),
             tasks=sorted(node.tasks),
+            public_key=node.public_key,
         )
 
     def obey(self, command: Command) -> None:

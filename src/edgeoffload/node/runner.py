@@ -47,6 +47,7 @@ def managed(node: EdgeNode) -> ManagedNode:
         labels=dict(config.labels),
         tasks=node.offered,
         speed_hz=config.speed_hz,
+        public_key=node.identity.public_key,
     )
 
 
@@ -138,6 +139,9 @@ async def serve_until_signalled(
         await node.start()
         controller = make_agent(node)
         agent = None if controller is None else launch(controller)
+        # The public half only: what a client pins (ClientConfig.node_keys) to check a
+        # node it reaches without a controller.
+        log.info("node %s identity key %s", node.node_id, node.identity.public_key)
         if on_ready is not None:
             on_ready(node)
         await stop.wait()

@@ -41,6 +41,7 @@ from websockets.protocol import Event
 from ..config import NodeConfig, keys_of
 from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
 from ..execution import STOPPED, TaskPool, run_inline
+from ..identity import NodeIdentity
 from ..metrics import NodeMetrics
 from ..protocol.codec import Codec
 from ..protocol.codes import ErrorCode
@@ -403,6 +404,13 @@ class EdgeNode:
             max_per_share=config.max_pending_per_client,
             max_bytes=config.max_pending_bytes,
         )
+        #: The key pair that signs welcomes (edgeoffload.identity): kept in its file
+        #: if one is configured, else fresh for this process.
+        self.identity = (
+            NodeIdentity.load_or_create(config.identity_key_file)
+            if config.identity_key_file
+            else NodeIdentity.generate()
+        )
         self.admission = Admission(
             NodeOffer(
                 node_id=config.node_id or "",
@@ -414,6 +422,7 @@ class EdgeNode:
                 keys=keys_of(config),
                 inline_per_turn=config.inline_per_turn,
                 cache_bytes=config.cache_bytes,
+                identity=self.identity,
             ),
             self.scheduler,
         )

@@ -40,6 +40,9 @@ Name = Annotated[str, msgspec.Meta(max_length=256)]
 #: Free text from operators (a drain reason): at most 1 KiB; a 2 MiB reason once
 #: exceeded the node's frame limit and the node reconnected in a loop.
 Reason = Annotated[str, msgspec.Meta(max_length=1024)]
+#: A node's Ed25519 public key: base64url of 32 bytes without padding
+#: (:mod:`edgeoffload.identity`).
+PublicKey = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 #: Counts that fit a signed 64-bit column.
 Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
@@ -68,6 +71,10 @@ class EventKind(StrEnum):
     DRAINED = "drained"
     RESUMED = "resumed"
     RESUBMITTED = "tasks_resubmitted"
+    #: Dead past the controller's ``dead_retention_s``: the row left the table (its
+    #: events stay in the log). Logged and shown to dashboards, never pushed to
+    #: clients: an older client would refuse a table update of a kind it does not know.
+    REMOVED = "removed"
 
 
 class NodeHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
@@ -83,6 +90,9 @@ class NodeHello(msgspec.Struct, frozen=True, kw_only=True, tag="hello"):
     tasks: Annotated[list[Name], msgspec.Meta(max_length=10_000)] = msgspec.field(
         default_factory=list
     )
+    #: The node's identity key, which its welcomes are signed with; the controller
+    #: hands it to clients in the table row (None: an older node, nothing to check).
+    public_key: PublicKey | None = None
 
 
 class NodeBeat(msgspec.Struct, frozen=True, kw_only=True, tag="beat"):
@@ -126,6 +136,9 @@ class NodeView(msgspec.Struct, frozen=True, kw_only=True):
     #: argument bytes its clients did not send.
     cache_hit_percent: float = 0.0
     cache_bytes_saved: int = 0
+    #: The key the node registered in its authenticated hello: a client checks the
+    #: node's welcome signature with it before sending it anything but its hello.
+    public_key: str | None = None
 
     @property
     def accepting(self) -> bool:

@@ -8,8 +8,10 @@ validates the shape and every field's type in one C pass (msgspec).
 Conversation, for one connection:
 
     client                                  node
-      Hello(version, client_id, token)  ──▶
-                                        ◀──  Welcome(node_id, tasks, limits) | Error
+      Hello(version, client_id, token,  ──▶
+            nonce?)
+                                        ◀──  Welcome(node_id, tasks, limits,
+                                                     signature?) | Error
       Submit | SubmitBatch              ──▶
       Cancel(ids)                       ──▶
                                         ◀──  Result | Error | ResultBatch (any order)
@@ -65,16 +67,24 @@ class Hello(_Message, tag=1, frozen=True):
 
     ``batch_results``: the node may pack several answers in one ``ResultBatch`` frame
     (the client's batching switch; off means one frame per answer both ways).
+    ``nonce``: random bytes the node signs in its welcome, sent by a client that holds
+    the node's public key (from a controller's table) to check who answers
+    (:mod:`edgeoffload.identity`); None: no proof asked.
     """
 
     version: int
     client_id: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
     token: str | None = None
     batch_results: bool = True
+    nonce: Annotated[bytes, msgspec.Meta(min_length=16, max_length=64)] | None = None
 
 
 class Welcome(_Message, tag=2, frozen=True):
-    """The node's answer to an accepted hello: its id, its tasks and its limits."""
+    """The node's answer to an accepted hello: its id, its tasks and its limits.
+
+    ``signature``: when the hello carried a nonce, the node's Ed25519 signature over
+    (nonce, node_id, client_id) (:func:`edgeoffload.identity.welcome_payload`).
+    """
 
     version: int
     node_id: str
@@ -86,6 +96,7 @@ class Welcome(_Message, tag=2, frozen=True):
     #: Bytes of its data-locality cache (0: none): a client sends hash-first
     #: arguments (``Submit.refs``) only to a node that has one.
     cache_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    signature: Annotated[bytes, msgspec.Meta(max_length=64)] | None = None
 
 
 class Submit(_Message, tag=3, frozen=True):

@@ -367,3 +367,103 @@ def test_a_silent_node_is_declared_dead_by_phi_and_the_link_reconnects() -> None
             assert link.connected
 
     run(scenario(), timeout=60)
+
+
+# -- node identity (edgeoffload.identity): the link checks the welcome's signature ---------
+
+
+async def identity_attempt(
+    key: str | None, pin: bool = False, row_id: str | None = "n1", signs: bool = True
+) -> tuple[NodeLink, Recorder]:
+    """One first attempt at node n1 with ``key`` as the table row's (or, with ``pin``,
+    as the pinned key); returns the link (closed) and what it reported."""
+    from dataclasses import replace
+
+    node = EdgeNode(NodeConfig(port=0, workers=1, node_id="n1"), TASKS)
+    await node.start()
+    if not signs:  # a node from before identity keys
+        node.admission.offer = replace(node.admission.offer, identity=None)
+    rec = Recorder()
+    pins = {node.url: key} if pin and key else {}
+    config = ClientConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, node_keys=pins)
+    link = NodeLink(node.url, config, rec, "tester")
+    if row_id is not None and not pin:
+        link.view = NodeView(node_id=row_id, url=node.url, state=NodeState.ALIVE, public_key=key)
+    link.start()
+    try:
+        await asyncio.wait_for(link.wait_tried(), 10)
+    finally:
+        await link.close()
+        await node.shutdown()
+    return link, rec
+
+
+def test_a_row_with_another_key_than_the_nodes_is_refused_before_any_task() -> None:
+    from edgeoffload.identity import NodeIdentity
+
+    async def scenario() -> None:
+        link, rec = await identity_attempt(NodeIdentity.generate().public_key)
+        name, (reason, unauthorized) = rec.calls[0]
+        assert name == "failed" and unauthorized and link.unauthorized
+        assert reason.startswith("unauthorized: node n1 at ws://")
+        assert "is not the node the controller registered" in reason
+        assert "does not match the node's key" in reason
+        assert "up" not in rec.names()
+
+    run(scenario(), timeout=60)
+
+
+def test_the_right_key_from_a_row_or_a_pin_is_accepted(tmp_path: Any) -> None:
+    from edgeoffload.identity import NodeIdentity
+
+    async def scenario() -> None:
+        key_file = str(tmp_path / "n1.key")
+        key = NodeIdentity.load_or_create(key_file).public_key
+        for pin in (False, True):
+            node = EdgeNode(
+                NodeConfig(port=0, workers=1, node_id="n1", identity_key_file=key_file), TASKS
+            )
+            await node.start()
+            rec = Recorder()
+            config = ClientConfig(node_keys={node.url: key} if pin else {})
+            link = NodeLink(node.url, config, rec, "tester")
+            if not pin:
+                link.view = NodeView(
+                    node_id="n1", url=node.url, state=NodeState.ALIVE, public_key=key
+                )
+            link.start()
+            try:
+                await asyncio.wait_for(link.wait_up(), 10)
+                assert rec.calls[0] == ("up", "n1")
+            finally:
+                await link.close()
+                await node.shutdown()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_wrong_pin_another_node_id_or_no_signature_is_refused() -> None:
+    from edgeoffload.identity import NodeIdentity
+
+    async def scenario() -> None:
+        cases = [
+            ({"pin": True}, "is not the node whose key is pinned", "does not match"),
+            ({"row_id": "n2"}, "node n2 at", "it calls itself 'n1'"),
+            ({"signs": False}, "the controller registered", "carries no identity signature"),
+        ]
+        for kw, who, why in cases:
+            _link, rec = await identity_attempt(NodeIdentity.generate().public_key, **kw)
+            name, (reason, unauthorized) = rec.calls[0]
+            assert name == "failed" and unauthorized, (kw, rec.calls)
+            assert who in reason and why in reason, (kw, reason)
+            assert "up" not in rec.names()
+
+    run(scenario(), timeout=60)
+
+
+def test_a_row_without_a_key_is_accepted_as_before() -> None:
+    async def scenario() -> None:
+        _link, rec = await identity_attempt(None)
+        assert rec.calls[0] == ("up", "n1")
+
+    run(scenario(), timeout=60)

@@ -81,3 +81,14 @@ def test_a_client_older_than_the_left_state_is_sent_dead() -> None:
     # What an older client decodes: its NodeState had no "left".
     frame = msgspec.json.encode(TableUpdate(event=EventKind.DEAD, node=as_dead(view)))
     assert b'"left"' not in frame
+
+
+def test_a_node_that_left_also_leaves_the_table_after_the_retention() -> None:
+    """Gone on purpose is gone too: the table does not list it forever (events stay)."""
+    m = Membership(dead_retention_s=60.0)
+    m.register(hello("a"), 0.0)
+    assert m.leave("a", 1.0)
+    assert not [c for c in m.tick(30.0) if c.kind is EventKind.REMOVED]
+    changes = m.tick(61.5)
+    assert [c.kind for c in changes] == [EventKind.REMOVED]
+    assert m.get("a") is None

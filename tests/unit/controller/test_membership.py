@@ -112,3 +112,56 @@ def test_restore_keeps_states_and_drain() -> None:
     view = again.get("n1")
     assert view is not None and view.draining and view.drain_reason == "maintenance"
     assert again.tick(50.5) == []  # restored nodes get a fresh clock
+
+
+def die(m: Membership, t: float) -> float:
+    """Tick a silent n1 until it is declared dead; returns the time it was."""
+    while True:
+        t += 0.1
+        if EventKind.DEAD in events(m.tick(t)):
+            return t
+
+
+def test_a_node_dead_past_the_retention_leaves_the_table() -> None:
+    """The table used to keep every dead or made-up node forever."""
+    m = Membership(dead_retention_s=60.0)
+    m.register(hello(), 0.0)
+    dead_at = die(m, beat_for(m, 10))
+    assert m.get("n1") is not None
+    assert m.tick(dead_at + 59.9) == []
+    removed = m.tick(dead_at + 60.0)
+    assert events(removed) == [EventKind.REMOVED]
+    assert removed[0].detail == "dead for 60 s"
+    assert m.get("n1") is None and "n1" not in [v.node_id for v in m.views()]
+    assert m.tick(dead_at + 120.0) == []  # once
+    # The node comes back later: it simply joins again.
+    assert events(m.register(hello(), dead_at + 200.0)) == [EventKind.JOINED]
+
+
+def test_a_node_that_recovers_in_time_starts_a_fresh_retention() -> None:
+    m = Membership(dead_retention_s=60.0)
+    m.register(hello(), 0.0)
+    dead_at = die(m, beat_for(m, 10))
+    t = beat_for(m, 10, start=dead_at + 30.0)  # back before the retention ran out
+    again = die(m, t)
+    assert m.tick(dead_at + 61.0) == []  # the first death no longer counts
+    assert m.get("n1") is not None
+    assert events(m.tick(again + 60.0)) == [EventKind.REMOVED]
+
+
+def test_a_dead_node_restored_after_a_restart_leaves_after_the_retention() -> None:
+    old = Membership(dead_retention_s=60.0)
+    old.register(hello(), 0.0)
+    die(old, beat_for(old, 10))
+    [dead] = old.views()
+    m = Membership(dead_retention_s=60.0)
+    m.restore([dead], 1_000.0)  # counted from the restart: the death time was not kept
+    assert m.tick(1_059.0) == []
+    assert events(m.tick(1_060.0)) == [EventKind.REMOVED]
+
+
+def test_without_a_retention_a_dead_node_stays() -> None:
+    m = Membership(dead_retention_s=None)
+    m.register(hello(), 0.0)
+    dead_at = die(m, beat_for(m, 10))
+    assert m.tick(dead_at + 1e9) == [] and m.get("n1") is not None

@@ -123,3 +123,35 @@ def test_a_heartbeat_out_of_range_is_refused_at_decoding(field: str, value: obje
     beat = {"type": "beat", "node_id": "a", "seq": 1, "metrics": sample}
     with pytest.raises(msgspec.ValidationError, match=field):
         msgspec.json.Decoder(NodeToController).decode(msgspec.json.encode(beat))
+
+
+def test_a_node_dead_past_the_retention_leaves_table_and_store_but_not_the_log(
+    tmp_path: Path,
+) -> None:
+    """The node table used to keep every dead or made-up node forever."""
+
+    async def main() -> None:
+        c = controller(
+            tmp_path, heartbeat_interval_s=0.05, acceptable_pause_s=0.0, dead_retention_s=0.3
+        )
+        await c.start()
+        try:
+            await c.apply(c.membership.register(hello("gone"), time.time()))
+            deadline = time.monotonic() + 10
+            while c.membership.get("gone") is not None:
+                assert time.monotonic() < deadline, "the dead node was never removed"
+                await asyncio.sleep(0.05)
+            assert await c.db(c.store.nodes) == []
+            kinds = [e.kind for e in await c.db(c.store.events)]
+            assert kinds[0] == "joined" and kinds[-2:] == ["dead", "removed"]
+        finally:
+            await c.close()
+        # A restart does not bring it back.
+        again = controller(tmp_path)
+        await again.start()
+        try:
+            assert again.membership.views() == []
+        finally:
+            await again.close()
+
+    run(main())

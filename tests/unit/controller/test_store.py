@@ -93,3 +93,38 @@ def test_the_newest_events_come_oldest_first(store: Store) -> None:
         store.add_event(float(i), "joined", f"n{i}", "")
     assert [e.node_id for e in store.events(0, 3, newest=True)] == ["n7", "n8", "n9"]
     assert [e.node_id for e in store.events(0, 3, "n2", newest=True)] == ["n2"]
+
+
+def test_a_nodes_key_is_kept_and_a_row_can_be_forgotten(store: Store) -> None:
+    key = "k" * 43
+    store.save_node(view("a", public_key=key))
+    store.save_node(view("b"))
+    assert [(v.node_id, v.public_key) for v in store.nodes()] == [("a", key), ("b", None)]
+    store.delete_node("a")
+    assert [v.node_id for v in store.nodes()] == ["b"]
+
+
+def test_a_database_from_before_identity_keys_gains_the_column(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        """CREATE TABLE nodes (
+        node_id TEXT PRIMARY KEY, url TEXT NOT NULL, state TEXT NOT NULL,
+        draining INTEGER NOT NULL, drain_reason TEXT, cores INTEGER NOT NULL,
+        speed_hz DOUBLE PRECISION NOT NULL, labels TEXT NOT NULL, tasks TEXT NOT NULL,
+        joined_at DOUBLE PRECISION NOT NULL, last_seen DOUBLE PRECISION NOT NULL)"""
+    )
+    db.execute(
+        "INSERT INTO nodes VALUES ('old', 'ws://h:1', 'alive', 0, NULL, 1, 0, '{}', '[]', 0, 0)"
+    )
+    db.commit()
+    db.close()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        assert [(v.node_id, v.public_key) for v in store.nodes()] == [("old", None)]
+        store.save_node(view("old", public_key="k" * 43))
+        assert store.nodes()[0].public_key == "k" * 43
+    finally:
+        store.close()

@@ -274,6 +274,41 @@ def test_a_valid_token_is_welcomed_and_its_subject_kept_on_the_node_clock() -> N
     ]
 
 
+def test_a_hello_with_a_nonce_gets_a_welcome_signed_for_it_and_only_then() -> None:
+    """The node proves its identity key to a client that asks (edgeoffload.identity);
+    a hello without a nonce gets the same welcome as before, unsigned."""
+    from edgeoffload.identity import NodeIdentity, check_welcome, new_nonce
+
+    identity = NodeIdentity.generate()
+    a = admission()
+    a.offer = replace(a.offer, identity=identity)
+    nonce = new_nonce()
+    a.open(1)
+    [sent] = a.hello(1, Hello(PROTOCOL_VERSION, "cam-1", nonce=nonce), UNIX)
+    assert isinstance(sent, Send) and isinstance(sent.message, Welcome)
+    signed = sent.message
+    assert check_welcome(identity.public_key, signed.signature, nonce, "edge-1", "cam-1") is None
+    assert replace_signature(signed) == welcome(a)
+    a.open(2)
+    assert a.hello(2, Hello(PROTOCOL_VERSION, "cam-1"), UNIX) == [Send(2, welcome(a))]
+
+
+def test_a_refused_token_gets_no_signature() -> None:
+    from edgeoffload.identity import NodeIdentity, new_nonce
+
+    a = admission(auth_secret=SECRET)
+    a.offer = replace(a.offer, identity=NodeIdentity.generate())
+    a.open(1)
+    [refused] = a.hello(1, Hello(PROTOCOL_VERSION, "c", None, nonce=new_nonce()), UNIX)
+    assert isinstance(refused, Reject)
+
+
+def replace_signature(w: Welcome) -> Welcome:
+    import msgspec
+
+    return msgspec.structs.replace(w, signature=None)
+
+
 # -- per connection --------------------------------------------------------------------------------
 
 

@@ -167,3 +167,43 @@ def test_a_batch_holds_only_its_item_types() -> None:
     refused(frame(7, [[3, 1, "t", []]]))
     nested = codec.decode(frame(7, [[5, 1, "v", 0.0], [6, None, "internal", "m"]]))
     assert nested == ResultBatch([Result(1, "v"), Error(None, ErrorCode.INTERNAL, "m")])
+
+
+def test_identity_fields_are_trailing_so_older_peers_interoperate() -> None:
+    """A hello with a nonce and a signed welcome decode at a peer from before identity
+    keys (the extra trailing elements are ignored), and theirs decode here unsigned."""
+
+    class _Old(msgspec.Struct, array_like=True, frozen=True, tag_field="t"):
+        pass
+
+    class OldHello(_Old, tag=1, frozen=True):
+        version: int
+        client_id: str
+        token: str | None = None
+        batch_results: bool = True
+
+    class OldWelcome(_Old, tag=2, frozen=True):
+        version: int
+        node_id: str
+        tasks: list[str]
+        max_frame_bytes: int
+        max_batch: int
+        workers: int
+        labels: dict[str, str] = {}  # noqa: RUF012
+
+    hello = Hello(PROTOCOL_VERSION, "cam", None, True, b"n" * 32)
+    assert msgspec.msgpack.decode(codec.encode(hello), type=OldHello).client_id == "cam"
+    welcome = Welcome(PROTOCOL_VERSION, "n1", ["echo"], 1, 1, 1, {}, b"s" * 64)
+    assert msgspec.msgpack.decode(codec.encode(welcome), type=OldWelcome).node_id == "n1"
+    old = msgspec.msgpack.encode(OldHello(PROTOCOL_VERSION, "cam"))
+    assert codec.decode(old) == Hello(PROTOCOL_VERSION, "cam")
+    old_welcome = msgspec.msgpack.encode(OldWelcome(PROTOCOL_VERSION, "n1", [], 1, 1, 1))
+    decoded = codec.decode(old_welcome)
+    assert isinstance(decoded, Welcome) and decoded.signature is None
+
+
+@pytest.mark.parametrize("size", [0, 15, 65])
+def test_a_nonce_outside_16_to_64_bytes_is_refused(size: int) -> None:
+    frame = msgspec.msgpack.encode([1, PROTOCOL_VERSION, "cam", None, True, b"n" * size])
+    with pytest.raises(RemoteProtocolError):
+        codec.decode(frame)

@@ -277,7 +277,9 @@ function handle(msg) {
       state.events = msg.events;
       break;
     case "update":
-      state.nodes.set(msg.node.node_id, msg.node);
+      // "removed": dead past the controller's retention, gone from its table.
+      if (msg.event === "removed") state.nodes.delete(msg.node.node_id);
+      else state.nodes.set(msg.node.node_id, msg.node);
       break;
     case "sample": {
       state.latest.set(msg.node_id, { ts: msg.ts, metrics: msg.metrics });
