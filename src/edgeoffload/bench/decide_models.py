@@ -135,7 +135,10 @@ def policies(records: int, seeds: list[int], gbdt_records: int) -> dict[str, Any
         fitted.files.save(Path(tmp) / "gbdt", fitted.onnx)
         lstm = fit_lstm(train, CostWeights(), FitConfig(epochs=15))
         lstm.files.save(Path(tmp) / "lstm", lstm.onnx)
-        extra = {"learned_gbdt": Path(tmp) / "gbdt", "learned_lstm": Path(tmp) / "lstm"}
+        extra: dict[str, str | Path] = {
+            "learned_gbdt": Path(tmp) / "gbdt",
+            "learned_lstm": Path(tmp) / "lstm",
+        }
         per_seed = [
             evaluate_sets(
                 DEFAULT_MODEL,
@@ -152,7 +155,9 @@ def policies(records: int, seeds: list[int], gbdt_records: int) -> dict[str, Any
     text = seeds_table(folded, paired, seeds)
 
     def pick(row: dict[str, Any]) -> dict[str, Any]:
-        out = {new: round(float(row[old]), 4) for old, new in POLICY_METRICS.items()}
+        out: dict[str, Any] = {
+            new: round(float(row[old]), 4) for old, new in POLICY_METRICS.items()
+        }
         out["ci95"] = {
             new: [round(float(x), 4) for x in row["ci95"][old]]
             for old, new in POLICY_METRICS.items()
