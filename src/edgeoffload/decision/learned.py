@@ -20,6 +20,7 @@ best-scored node).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,8 @@ class Scorer:
         self._folded64 = folded if self.mlp is not None else None
         self._kernel: tuple[Any, F64, NDArray[np.int64]] | None = None
         self._kernel_missing = self._folded64 is None or len(self._folded64.weights) < 2
+        self._kernel_lock = threading.Lock()
+        self._kernel_thread: threading.Thread | None = None
         # Per feature, broadcast over (n, options) planes (see plane_scores).
         low32, high32 = self.bounds or (np.zeros(0), np.zeros(0))
         self._low32 = low32.astype(np.float32)[:, None, None]
@@ -391,30 +394,50 @@ class Scorer:
         planes *= self._inv32[:, None, None]
         return self._onnx(np.ascontiguousarray(planes.reshape(f, n * m).T)).reshape(n, m)
 
-    def kernel(self) -> tuple[Any, F64, NDArray[np.int64]] | None:
+    def kernel(self, wait: bool = False) -> tuple[Any, F64, NDArray[np.int64]] | None:
         """(the compiled decision kernel, its parameters, its layer sizes) of an MLP
-        with a hidden layer (:mod:`.kernel`), or None: another kind of model, or numba
-        not installed. numba is imported here, on the first call, not with the package
-        (it takes about half a second; a node must start in less)."""
-        if self._kernel is None and not self._kernel_missing:
-            try:
-                from . import kernel
-            except ImportError:
-                self._kernel_missing = True
-                return None
-            assert self._folded64 is not None
-            f = len(OPTION_FEATURES)
-            low, high = self.bounds or (np.full(f, -np.inf), np.full(f, np.inf))
-            params, dims = kernel.pack(
-                self.weights.latency_weight,
-                self.weights.deadline_penalty,
-                low,
-                high,
-                self._folded64.weights,
-                self._folded64.biases,
-            )
-            self._kernel = (kernel.decide_tasks, params, dims)
+        with a hidden layer (:mod:`.kernel`), or None: another kind of model, numba not
+        installed, or the kernel still loading.
+
+        Loading imports numba and loads the kernel from numba's disk cache (about 1.5 s;
+        the first process after an install compiles it, 10-25 s), so it never happens on
+        a caller's path unless ``wait``: the first call starts it on a background thread
+        and returns None, and decisions take the numpy path, which decides the same
+        (tests/unit/decision/test_kernel.py), until it is there. Not with the package's
+        import either: a node must start in under 300 ms."""
+        if self._kernel is not None or self._kernel_missing:
+            return self._kernel
+        with self._kernel_lock:
+            if self._kernel_thread is None and not wait:
+                self._kernel_thread = threading.Thread(
+                    target=self._load_kernel, name="edgeoffload-kernel", daemon=True
+                )
+                self._kernel_thread.start()
+        if wait:
+            if self._kernel_thread is not None:
+                self._kernel_thread.join()
+            else:
+                self._load_kernel()
         return self._kernel
+
+    def _load_kernel(self) -> None:
+        try:
+            from . import kernel
+        except ImportError:
+            self._kernel_missing = True
+            return
+        assert self._folded64 is not None
+        f = len(OPTION_FEATURES)
+        low, high = self.bounds or (np.full(f, -np.inf), np.full(f, np.inf))
+        params, dims = kernel.pack(
+            self.weights.latency_weight,
+            self.weights.deadline_penalty,
+            low,
+            high,
+            self._folded64.weights,
+            self._folded64.biases,
+        )
+        self._kernel = (kernel.decide_tasks, params, dims)
 
     def reference_scores(self, x: F64) -> F64:
         """The MLP's scores (n, options) of option features ``x`` (n, options, F) as

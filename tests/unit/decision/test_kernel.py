@@ -19,7 +19,7 @@ from .test_learned import awkward_context, objects
 @pytest.fixture(scope="module")
 def policies() -> tuple[LearnedPolicy, LearnedPolicy]:
     scorer = load_scorer()
-    assert scorer.kernel() is not None  # numba is installed by the test extra
+    assert scorer.kernel(wait=True) is not None  # numba is installed by the test extra
     return LearnedPolicy(scorer), LearnedPolicy(scorer, compiled=False)
 
 
@@ -68,7 +68,7 @@ def test_inputs_it_was_not_compiled_for_take_the_numpy_path(
     tasks, device, nodes = objects(ctx, 4)
     single = tasks.cpu_cycles.astype(np.float32)  # not float64
     odd = TaskBatch(single, *(getattr(tasks, f) for f in TaskBatch.__slots__[1:]))
-    compiled = fast.scorer.kernel()
+    compiled = fast.scorer.kernel(wait=True)
     assert compiled is not None
     assert fast._decide_compiled(compiled, odd, device, nodes) is None  # numba refused it
     got, want = fast.decide(odd, device, nodes), numpy_path.decide(tasks, device, nodes)
@@ -83,3 +83,23 @@ def test_importing_the_client_and_the_policies_does_not_import_numba() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_first_decision_never_waits_for_the_kernel_to_load() -> None:
+    """Loading it takes about 1.5 s (numba's import and disk cache; 10-25 s when it
+    compiles): the first decisions take the numpy path while it loads on a thread."""
+    code = (
+        "from edgeoffload.decision.learned import LearnedPolicy, load_scorer\n"
+        "from tests.unit.decision.test_kernel import awkward_context, objects\n"
+        "scorer = load_scorer()\n"
+        "policy = LearnedPolicy(scorer)\n"
+        "tasks, device, nodes = objects(awkward_context(1, 3, seed=5), 0)\n"
+        "first = policy.decide(tasks, device, nodes)\n"
+        "loading = scorer._kernel is None  # decided while the kernel was still loading\n"
+        "assert scorer.kernel(wait=True) is not None\n"
+        "later = policy.decide(tasks, device, nodes)\n"
+        "print(loading, int(first.target[0]) == int(later.target[0]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
