@@ -20,6 +20,7 @@ best-scored node).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,11 @@ class Scorer:
             )
             self._folded = folded.as_float32()
             self.one_task = OneTaskNet.of(folded, self.bounds)
+        self._folded64 = folded if self.mlp is not None else None
+        self._kernel: tuple[Any, F64, NDArray[np.int64]] | None = None
+        self._kernel_missing = self._folded64 is None or len(self._folded64.weights) < 2
+        self._kernel_lock = threading.Lock()
+        self._kernel_thread: threading.Thread | None = None
         # Per feature, broadcast over (n, options) planes (see plane_scores).
         low32, high32 = self.bounds or (np.zeros(0), np.zeros(0))
         self._low32 = low32.astype(np.float32)[:, None, None]
@@ -387,6 +393,61 @@ class Scorer:
         planes -= self._mean32[:, None, None]
         planes *= self._inv32[:, None, None]
         return self._onnx(np.ascontiguousarray(planes.reshape(f, n * m).T)).reshape(n, m)
+
+    def kernel(self, wait: bool = False) -> tuple[Any, F64, NDArray[np.int64]] | None:
+        """(the compiled decision kernel, its parameters, its layer sizes) of an MLP
+        with a hidden layer (:mod:`.kernel`), or None: another kind of model, numba not
+        installed, or the kernel still loading.
+
+        Loading imports numba and loads the kernel from numba's disk cache (about 1.5 s;
+        the first process after an install compiles it, 10-25 s), so it never happens on
+        a caller's path unless ``wait``: the first call starts it on a background thread
+        and returns None, and decisions take the numpy path, which decides the same
+        (tests/unit/decision/test_kernel.py), until it is there. Not with the package's
+        import either: a node must start in under 300 ms."""
+        if self._kernel is not None or self._kernel_missing:
+            return self._kernel
+        with self._kernel_lock:
+            if self._kernel_thread is None and not wait:
+                self._kernel_thread = threading.Thread(
+                    target=self._load_kernel, name="edgeoffload-kernel", daemon=True
+                )
+                self._kernel_thread.start()
+        if wait:
+            if self._kernel_thread is not None:
+                self._kernel_thread.join()
+            else:
+                self._load_kernel()
+        return self._kernel
+
+    def _load_kernel(self) -> None:
+        try:
+            from . import kernel
+        except ImportError:
+            self._kernel_missing = True
+            return
+        assert self._folded64 is not None
+        f = len(OPTION_FEATURES)
+        low, high = self.bounds or (np.full(f, -np.inf), np.full(f, np.inf))
+        params, dims = kernel.pack(
+            self.weights.latency_weight,
+            self.weights.deadline_penalty,
+            low,
+            high,
+            self._folded64.weights,
+            self._folded64.biases,
+        )
+        self._kernel = (kernel.decide_tasks, params, dims)
+
+    def reference_scores(self, x: F64) -> F64:
+        """The MLP's scores (n, options) of option features ``x`` (n, options, F) as
+        trained: clipped, standardised by the scaler, then the float64 network, nothing
+        folded. The reference the fast paths are tested against."""
+        if self.mlp is None:
+            raise ConfigError(f"a {self.kind} model has no numpy path")
+        n, m, f = x.shape
+        scaled = self.scaler(self.clip(x).reshape(n * m, f))
+        return np.asarray(self.mlp(scaled)[:, 0], dtype=np.float64).reshape(n, m)
 
     def clip(self, x: F64) -> F64:
         """Option features bounded to the training rows' range (unchanged without
@@ -439,10 +500,17 @@ class Scorer:
 
 @dataclass
 class LearnedPolicy(ContextPolicy):
-    """The best-scored option per task; confidence: its softmax probability."""
+    """The best-scored option per task; confidence: its softmax probability.
+
+    ``decide`` of one task runs an MLP in the compiled kernel (:mod:`.kernel`) when
+    numba is installed and ``compiled`` is true, else in plain floats and numpy; a batch
+    in float32 planes and numpy or onnxruntime; ``decide_context`` (evaluation,
+    training) always in numpy.
+    """
 
     scorer: Scorer
     name: str = "learned"
+    compiled: bool = True
 
     def probabilities(self, ctx: Context) -> tuple[F64, F64, F64]:
         """(probabilities (n, 1 + k), latency, energy) of every option."""
@@ -461,10 +529,58 @@ class LearnedPolicy(ContextPolicy):
         return masked_softmax(self.scorer.plane_scores(planes), available), latency, energy
 
     def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
+        compiled = self.scorer.kernel() if self.compiled else None
+        if compiled is not None and len(tasks) == 1:
+            done = self._decide_compiled(compiled, tasks, device, nodes)
+            if done is not None:
+                return done
         if len(tasks) == 1 and self.scorer.one_task is not None:
             return self.decide_one(tasks, device, nodes, self.scorer.one_task)
         prob, latency, energy = self.probabilities_of(Columns.of(tasks, device, nodes))
         return _choose(prob, latency, energy)
+
+    def _decide_compiled(
+        self,
+        compiled: tuple[Any, F64, NDArray[np.int64]],
+        tasks: TaskBatch,
+        device: DeviceState,
+        nodes: NodeFeatures,
+    ) -> Decisions | None:
+        """:meth:`decide` of one task by the compiled kernel (:mod:`.kernel`, float64
+        as :meth:`decide_one`); None for inputs it was not compiled for (not float64
+        C-contiguous arrays)."""
+        decide_tasks, params, dims = compiled
+        n = tasks.cpu_cycles.shape[0]
+        p = device.power
+        args = (
+            tasks.cpu_cycles,
+            tasks.input_bytes,
+            tasks.output_bytes,
+            tasks.deadline_s,
+            tasks.priority,
+            device.cpu_hz,
+            device.load,
+            device.battery,
+            p.kappa,
+            p.transmit_w,
+            p.receive_w,
+            p.idle_w,
+            device.local_queue_s,
+            device.uplink_queue_s,
+            nodes.speed_hz,
+            nodes.queue_s,
+            nodes.load,
+            nodes.up_bps,
+            nodes.down_bps,
+            nodes.rtt_s,
+        )
+        target = np.empty(n, dtype=np.int64)
+        out = np.empty((3, n))
+        try:
+            decide_tasks(*args, params, dims, target, out)
+        except TypeError:  # numba: no code for these argument types
+            return None
+        return Decisions(target, out[0], out[1], out[2])
 
     def decide_one(
         self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures, net: OneTaskNet
@@ -489,6 +605,14 @@ class LearnedPolicy(ContextPolicy):
 
     def decide_context(self, ctx: Context) -> Decisions:
         return _choose(*self.probabilities(ctx))
+
+    def reference(self, ctx: Context) -> Decisions:
+        """The decisions of the model as trained, in float64 and numpy with nothing
+        folded (:meth:`Scorer.reference_scores`): what the fast paths are tested
+        against (tests/unit/decision/test_kernel.py)."""
+        x, available, latency, energy = option_features(ctx, self.scorer.weights)
+        prob = masked_softmax(self.scorer.reference_scores(x), available)
+        return _choose(prob, latency, energy)
 
 
 def _choose(prob: F64, latency: F64, energy: F64) -> Decisions:
