@@ -44,6 +44,13 @@ class Outcome:
     def deadline_missed(self) -> bool:
         return isinstance(self.error, DeadlineExceeded)
 
+    @property
+    def timed(self) -> bool:
+        """Counts in the latency figures: answered (in time or late), or given up on
+        its deadline (with the time it was given up, a lower bound); not other
+        failures."""
+        return self.latency_s is not None and (self.error is None or self.deadline_missed)
+
 
 @dataclass
 class Report:
@@ -93,9 +100,32 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
     return {f"p{q}": float(np.percentile(a, q)) for q in (50, 95, 99)}
 
 
-async def send(client: Client, requests: Sequence[Any]) -> tuple[list[Outcome], float]:
+async def warm_up(client: Client, requests: Sequence[Any], copies: int) -> None:
+    """Run each task kind ``copies`` times here and on the nodes, untimed: a worker's
+    first run imports its libraries (scipy: a quarter of a second), which a serving
+    deployment has long done."""
+    first: dict[str, Any] = {}
+    for r in requests:
+        first.setdefault(r.task, r)
+    wheres: list[Any] = ["local"] + (["edge"] if client.nodes else [])
+    jobs = [
+        client.submit(r.task, *r.args, where=where)
+        for r in first.values()
+        for where in wheres
+        for _ in range(copies)
+    ]
+    await asyncio.gather(*jobs)
+
+
+async def send(
+    client: Client, requests: Sequence[Any], hard_deadlines: bool = False
+) -> tuple[list[Outcome], float]:
     """Submit each request at its time; return the outcomes (in request order) and the
-    wall time from the first send to the last answer."""
+    wall time from the first send to the last answer.
+
+    With ``hard_deadlines`` each task carries its deadline (the client and node give
+    up on it then: it fails ``DeadlineExceeded``); otherwise it runs to the end and an
+    answer after its deadline counts as a miss (its latency is then known)."""
     loop = asyncio.get_running_loop()
     outcomes = [Outcome(i, r.group) for i, r in enumerate(requests)]
     remaining = len(requests)
@@ -112,7 +142,7 @@ async def send(client: Client, requests: Sequence[Any]) -> tuple[list[Outcome], 
         o.latency_s, o.value, o.error = now - due, value, exc
         deadline = requests[i].deadline_s
         if exc is None and deadline is not None and o.latency_s > deadline:
-            o.error = DeadlineExceeded(f"answered {o.latency_s:.3f} s after its input")
+            o.error = DeadlineExceeded(None, f"answered {o.latency_s:.3f} s after its input")
             o.late = True
         if handle_box:
             o.where = handle_box[0].node
@@ -133,7 +163,14 @@ async def send(client: Client, requests: Sequence[Any]) -> tuple[list[Outcome], 
             box: list[Any] = []
             due = t0 + r.at_s
             callback = _bind(finished, i, due, box)
-            box.append(client.submit_nowait(r.task, list(r.args), callback, deadline=r.deadline_s))
+            box.append(
+                client.submit_nowait(
+                    r.task,
+                    list(r.args),
+                    callback,
+                    deadline=r.deadline_s if hard_deadlines else None,
+                )
+            )
             i += 1
     await all_done
     return outcomes, last[0] - t0
@@ -163,13 +200,13 @@ def summarise(
     groups: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(o.group for o in outcomes):
         mine = [o for o in outcomes if o.group == name]
-        lat = [o.latency_s for o in mine if o.latency_s is not None and o.error is None]
+        lat = [o.latency_s for o in mine if o.timed and o.latency_s is not None]
         groups[name] = {
             "count": len(mine),
             **_percentiles(lat),
             "deadline_misses": sum(o.deadline_missed for o in mine),
         }
-    ok = [o.latency_s for o in answered if o.error is None and o.latency_s is not None]
+    ok = [o.latency_s for o in outcomes if o.timed and o.latency_s is not None]
     try:
         with open("/proc/loadavg") as f:
             load = f.read().split()[:3]
@@ -209,6 +246,14 @@ def parser(example: str, default_n: int) -> argparse.ArgumentParser:
     p.add_argument(
         "--local-workers", type=int, default=1, help="processes for tasks run here (default 1)"
     )
+    p.add_argument(
+        "--hard-deadlines",
+        action="store_true",
+        help="give each task its deadline (dropped when missed) instead of counting late answers",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=2, help="untimed runs of each task here and on nodes first"
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return p
 
@@ -230,6 +275,8 @@ def main(
     args = p.parse_args(argv)
     if args.n < 0:
         p.error(f"--n must be at least 0, got {args.n}")
+    if args.warmup < 0:
+        p.error(f"--warmup must be at least 0, got {args.warmup}")
     if args.local_workers < 0:
         p.error(f"--local-workers must be at least 0, got {args.local_workers}")
     try:
@@ -253,7 +300,9 @@ def main(
 
     async def go() -> tuple[list[Outcome], float]:
         async with Client(args.url or None, policy=args.policy, **settings) as client:
-            return await send(client, requests)
+            if args.warmup > 0 and requests:
+                await warm_up(client, requests, args.warmup)
+            return await send(client, requests, args.hard_deadlines)
 
     outcomes, span = asyncio.run(go())
     report = summarise(example, args.policy, args, requests, outcomes, span, check)
@@ -268,4 +317,4 @@ def main(
     return 1 if report.failed or report.wrong else 0
 
 
-__all__ = ["Outcome", "Report", "main", "send", "summarise"]
+__all__ = ["Outcome", "Report", "main", "send", "summarise", "warm_up"]
