@@ -69,13 +69,15 @@ class Report:
     offload_share: float
     failed: int
     wrong: int
+    time_scale: float = 1.0
     loadavg: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lat = self.latency_ms
         out = [
             f"{self.example}: {self.n} tasks, policy {self.policy}, seed {self.seed}"
-            + (", repeat" if self.repeat else ""),
+            + (", repeat" if self.repeat else "")
+            + (f", time scale {self.time_scale:g}" if self.time_scale != 1.0 else ""),
             f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}",
         ]
         for group, g in self.by_group.items():
@@ -118,14 +120,15 @@ async def warm_up(client: Client, requests: Sequence[Any], copies: int) -> None:
 
 
 async def send(
-    client: Client, requests: Sequence[Any], hard_deadlines: bool = False
+    client: Client, requests: Sequence[Any], hard_deadlines: bool = False, time_scale: float = 1.0
 ) -> tuple[list[Outcome], float]:
     """Submit each request at its time; return the outcomes (in request order) and the
     wall time from the first send to the last answer.
 
     With ``hard_deadlines`` each task carries its deadline (the client and node give
     up on it then: it fails ``DeadlineExceeded``); otherwise it runs to the end and an
-    answer after its deadline counts as a miss (its latency is then known)."""
+    answer after its deadline counts as a miss (its latency is then known).
+    ``time_scale`` stretches the send times (0.1: ten times faster than real time)."""
     loop = asyncio.get_running_loop()
     outcomes = [Outcome(i, r.group) for i, r in enumerate(requests)]
     remaining = len(requests)
@@ -137,6 +140,14 @@ async def send(
 
     def finished(i: int, due: float, handle_box: list[Any], value: Any, exc: Any) -> None:
         nonlocal remaining
+        try:
+            record(i, due, handle_box, value, exc)
+        finally:  # whatever happened, the run ends when the last task has
+            remaining -= 1
+            if remaining == 0 and not all_done.done():
+                all_done.set_result(None)
+
+    def record(i: int, due: float, handle_box: list[Any], value: Any, exc: Any) -> None:
         now = loop.time()
         o = outcomes[i]
         o.latency_s, o.value, o.error = now - due, value, exc
@@ -147,21 +158,18 @@ async def send(
         if handle_box:
             o.where = handle_box[0].node
         last[0] = now
-        remaining -= 1
-        if remaining == 0 and not all_done.done():
-            all_done.set_result(None)
 
     i = 0
     while i < len(requests):
-        at = requests[i].at_s
+        at = requests[i].at_s * time_scale
         delay = t0 + at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         # Everything due now goes in this turn: one frame for the lot.
-        while i < len(requests) and requests[i].at_s <= loop.time() - t0:
+        while i < len(requests) and requests[i].at_s * time_scale <= loop.time() - t0:
             r = requests[i]
             box: list[Any] = []
-            due = t0 + r.at_s
+            due = t0 + r.at_s * time_scale
             callback = _bind(finished, i, due, box)
             box.append(
                 client.submit_nowait(
@@ -226,6 +234,7 @@ def summarise(
         offload_share=on_node / max(1, len(answered)),
         failed=len(failed),
         wrong=wrong,
+        time_scale=args.time_scale,
         loadavg=load,
     )
 
@@ -252,6 +261,12 @@ def parser(example: str, default_n: int) -> argparse.ArgumentParser:
         help="give each task its deadline (dropped when missed) instead of counting late answers",
     )
     p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply the send times (0.1: ten times faster than real time; default 1)",
+    )
+    p.add_argument(
         "--warmup", type=int, default=2, help="untimed runs of each task here and on nodes first"
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -275,6 +290,8 @@ def main(
     args = p.parse_args(argv)
     if args.n < 0:
         p.error(f"--n must be at least 0, got {args.n}")
+    if not 0 < args.time_scale < float("inf"):
+        p.error(f"--time-scale must be a positive number, got {args.time_scale}")
     if args.warmup < 0:
         p.error(f"--warmup must be at least 0, got {args.warmup}")
     if args.local_workers < 0:
@@ -302,7 +319,7 @@ def main(
         async with Client(args.url or None, policy=args.policy, **settings) as client:
             if args.warmup > 0 and requests:
                 await warm_up(client, requests, args.warmup)
-            return await send(client, requests, args.hard_deadlines)
+            return await send(client, requests, args.hard_deadlines, args.time_scale)
 
     outcomes, span = asyncio.run(go())
     report = summarise(example, args.policy, args, requests, outcomes, span, check)
