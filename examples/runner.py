@@ -103,20 +103,22 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
 
 
 async def warm_up(client: Client, requests: Sequence[Any], copies: int) -> None:
-    """Run each task kind ``copies`` times here and on the nodes, untimed: a worker's
-    first run imports its libraries (scipy: a quarter of a second), which a serving
-    deployment has long done."""
+    """Run each task kind ``copies`` times here and on the connected nodes, untimed: a
+    worker's first run imports its libraries (scipy: a quarter of a second), which a
+    serving deployment has long done. A warm-up that fails is no error (the timed run
+    reports what fails)."""
     first: dict[str, Any] = {}
     for r in requests:
         first.setdefault(r.task, r)
-    wheres: list[Any] = ["local"] + (["edge"] if client.nodes else [])
+    connected = any(link.accepting for link in client.nodes)
+    wheres: list[Any] = ["local"] + (["edge"] if connected else [])
     jobs = [
         client.submit(r.task, *r.args, where=where)
         for r in first.values()
         for where in wheres
         for _ in range(copies)
     ]
-    await asyncio.gather(*jobs)
+    await asyncio.gather(*jobs, return_exceptions=True)
 
 
 async def send(
@@ -321,7 +323,11 @@ def main(
                 await warm_up(client, requests, args.warmup)
             return await send(client, requests, args.hard_deadlines, args.time_scale)
 
-    outcomes, span = asyncio.run(go())
+    try:
+        outcomes, span = asyncio.run(go())
+    except EdgeOffloadError as exc:  # e.g. a controller that refuses the token
+        print(f"{p.prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     report = summarise(example, args.policy, args, requests, outcomes, span, check)
     if args.json:
         print(json.dumps(report.__dict__))

@@ -18,14 +18,14 @@ from tests.conftest import NodeProcess
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_example(*args: str) -> subprocess.CompletedProcess[str]:
+def run_example(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "examples.traffic.run", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={**os.environ},
+        env={**os.environ, **env},
     )
 
 
@@ -53,3 +53,23 @@ def test_bad_usage_exits_2_with_one_line() -> None:
     bad = run_example("--policy", "no_such_policy", "--n", "1")
     assert bad.returncode == 2
     assert "unknown policy 'no_such_policy'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_node_that_is_not_there_leaves_the_tasks_local() -> None:
+    # Port 9 (discard) refuses on loopback. where="auto" runs a task here when no node
+    # can take it, whatever the policy: the run completes (the warm-up once raised
+    # NoNodeAvailable out of run.py with a traceback).
+    down = run_example(
+        "--url",
+        "ws://127.0.0.1:9/offload",
+        "--n",
+        "3",
+        "--policy",
+        "always_edge",
+        "--time-scale",
+        "0.1",
+        EDGEOFFLOAD_CLIENT__WAIT_FOR_NODE_S="0.5",
+    )
+    assert down.returncode == 0, down.stderr
+    assert "Traceback" not in down.stderr
+    assert "offload share: 0.0 %" in down.stdout and "failed: 0" in down.stdout
