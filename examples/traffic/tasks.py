@@ -134,7 +134,8 @@ def _splits(green_total: float | np.ndarray, weights: np.ndarray) -> np.ndarray:
     s = w.sum(axis=-1, keepdims=True)
     share = np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / w.shape[-1])
     spare = np.asarray(green_total)[..., None] - MIN_GREEN_S * w.shape[-1]
-    return MIN_GREEN_S + spare * share
+    greens: np.ndarray = MIN_GREEN_S + spare * share
+    return greens
 
 
 def _simulated_delay(

@@ -170,10 +170,10 @@ def check(request: Request, result: Any) -> bool:
     if request.task == "traffic_plan":
         if not isinstance(result, dict):
             return False
-        want = plan(np.asarray(window))
+        wanted = plan(np.asarray(window))
         keys = ("cycle_s", "green_s", "lost_s", "webster_cycle_s")
         try:
-            return all(np.allclose(result[k], want[k], atol=1e-3) for k in keys)
+            return all(np.allclose(result[k], wanted[k], atol=1e-3) for k in keys)
         except (KeyError, TypeError, ValueError):
             return False
     return False

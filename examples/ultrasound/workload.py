@@ -117,7 +117,8 @@ def _speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 def frame(structures: list[Structure], rng: np.random.Generator) -> np.ndarray:
     """One fresh frame with these structures (float32, FRAME_PX square)."""
-    return _echo(structures) * _speckle(rng, (FRAME_PX, FRAME_PX)) * _gain()
+    image: np.ndarray = _echo(structures) * _speckle(rng, (FRAME_PX, FRAME_PX)) * _gain()
+    return image
 
 
 def _fresh(n: int, seed: int) -> tuple[list[np.ndarray], list[list[Structure]]]:

@@ -143,3 +143,14 @@ def test_the_hints_are_the_measured_figures() -> None:
     h = est.hints(r[0].args)
     assert (h.cpu_cycles, h.input_bytes) == (tr.ESTIMATE_CYCLES, r[0].args[0].nbytes + 34)
     assert plan.hints(r[1].args).cpu_cycles == tr.PLAN_CYCLES
+
+
+def test_the_measurer_reports_each_task_with_its_hint() -> None:
+    from examples.measure import measure
+
+    figures = measure("traffic", n=22, per_task=2)
+    assert set(figures) == {"traffic_estimate", "traffic_plan"}
+    for name, f in figures.items():
+        assert f["runs"] == 2 and f["cpu_cycles"] > 0, name
+        assert f["input_bytes"] > f["output_bytes"] > 0, name
+    assert figures["traffic_plan"]["hint_cpu_cycles"] == tr.PLAN_CYCLES
