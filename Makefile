@@ -28,7 +28,7 @@ demo: $(VENV)/.base
 	$(BIN)/edgeoffload demo
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -51,7 +51,7 @@ def episode_return(env: gym.Env[np.ndarray, np.int64], choose: Chooser, seed: in
     total, done = 0.0, False
     while not done:
         obs, reward, done, _, _ = env.step(np.int64(choose(obs)))
-        total += reward
+        total += float(reward)
     return total
 
 
@@ -85,8 +85,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=4.0, help="frames per second per device")
     args = parser.parse_args()
     env = busy_env(args.rate)
-    actions = int(env.action_space.n)
-    size = actions * (env.observation_space.shape[0] + 1)
+    actions = 1 + env.k  # the device, then each candidate node (the cloud last)
+    size = actions * (TASK_DIM + DEVICE_DIM + NODE_DIM * env.k + 1)
     rng = np.random.default_rng(0)
     mean, std = np.zeros(size), np.ones(size)
     for i in range(args.iterations):
