@@ -88,7 +88,7 @@ def test_a_node_that_left_also_leaves_the_table_after_the_retention() -> None:
     m = Membership(dead_retention_s=60.0)
     m.register(hello("a"), 0.0)
     assert m.leave("a", 1.0)
-    assert not [c for c in m.tick(30.0) if c.kind is EventKind.REMOVED]
+    assert not [c for c in m.tick(30.0) if c.event is EventKind.REMOVED]
     changes = m.tick(61.5)
-    assert [c.kind for c in changes] == [EventKind.REMOVED]
+    assert [c.event for c in changes] == [EventKind.REMOVED]
     assert m.get("a") is None
