@@ -17,7 +17,18 @@ from pathlib import Path
 from ..errors import ConfigError
 
 #: The benchmarks, by module name under ``edgeoffload.bench``.
-NAMES = ("rpc", "startup", "compress", "decide", "failover", "sim", "deploy", "abuse", "emulation")
+NAMES = (
+    "rpc",
+    "startup",
+    "compress",
+    "decide",
+    "failover",
+    "sim",
+    "deploy",
+    "abuse",
+    "emulation",
+    "e2e",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
