@@ -98,8 +98,9 @@ def markdown(setup: Any, result: dict[str, Any], images: list[str]) -> str:
     lines = [
         f"**{setup.name} over {setup.trace_ref}** (trace mean "
         f"{setup.trace.mean_mbps():.1f} Mbit/s, RTT +{setup.rtt_ms:g} ms), device capped at "
-        f"{setup.device_cpu:g} CPU = {m['device_hz'] / 1e9:.2f} GHz measured (host core "
-        f"{m['host_hz'] / 1e9:.2f} GHz), {setup.n} requests, seed {setup.seed}; two edge "
+        f"{setup.device_cpu:g} CPU (measured share {m['cpu_probe']['capped_cpu_share']}: "
+        f"{m['device_hz'] / 1e9:.2f} GHz of the {m['host_hz'] / 1e9:.1f}-GHz reference "
+        f"core), {setup.n} requests, seed {setup.seed}; two edge "
         f"nodes. Load average {' '.join(m['loadavg_before'])} before, "
         f"{' '.join(m['loadavg_after'])} after; {m['seconds']} s. Command: "
         f"`edgeoffload bench e2e --example {setup.name} --trace {setup.trace_ref} "

@@ -26,7 +26,7 @@ def workload(n: int, seed: int = 0, *, repeat: bool = False) -> list[Request]:
     out = []
     for i in range(n):
         x = images[i % 3] if repeat else rng.integers(0, 256, size=(96, 96), dtype=np.uint8)
-        rounds = 40 if i % 2 else 400
+        rounds = 40 if i % 2 else 2000
         out.append(Request(i * PERIOD_S, "tiny_mix", (x, rounds), DEADLINE_S, "frame"))
     return out
 
