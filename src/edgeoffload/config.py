@@ -147,6 +147,10 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     #: Cycles per second of one core, for placement; measured at start if not given.
     speed_hz: Positive | None = None
+    #: Data-locality cache (node/cache.py): bytes of task inputs sent hash-first and
+    #: of cacheable tasks' results kept, least recently used out first; 0 disables it.
+    #: 256 MiB holds 64 frames of 4 MB.
+    cache_bytes: Annotated[int, msgspec.Meta(ge=0)] = 256 << 20
 
 
 class ControllerConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -238,6 +242,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     dead_phi: Positive = 12.0
     #: A silence this long is never suspicious (a busy event loop, a GC pause).
     acceptable_pause_s: NonNegative = 0.3
+    #: Arguments larger than this (bytes, strings, numpy arrays) go hash-first to nodes
+    #: with a cache: the bytes once, then only their digest (the node asks for them
+    #: again with need_input if it lost them). 0: always send them whole. Below 64 KiB
+    #: the hash and a possible extra round trip cost more than the bytes.
+    input_ref_bytes: Annotated[int, msgspec.Meta(ge=0)] = 64 << 10
 
 
 C = TypeVar("C", NodeConfig, ClientConfig, ControllerConfig)

@@ -50,11 +50,19 @@ class NodeMetrics(msgspec.Struct, frozen=True, kw_only=True):
     temperature_c: Annotated[float, msgspec.Meta(ge=-273.15, le=10_000)] | None = None
     #: Share of the machine's CPU (0..100) used by the node and its workers.
     own_cpu_percent: Percent = 0.0
+    #: The data-locality cache (node/cache.py), totals since the node started: lookups
+    #: answered from it (inputs sent hash-first, cacheable results) and not, their hit
+    #: share (0..100), the argument bytes clients did not send, and the bytes it holds.
+    cache_hits: Count = 0
+    cache_misses: Count = 0
+    cache_hit_percent: Percent = 0.0
+    cache_bytes_saved: Count = 0
+    cache_used_bytes: Count = 0
 
 
 #: The health metrics, by field name: the 15 of the issue, where disk read/write,
 #: network in/out and completed/failed task rates are pairs (17 numbers), then the
-#: node's own CPU share (used by the health rule).
+#: node's own CPU share (used by the health rule), then the cache's counters.
 METRIC_NAMES = tuple(f for f in NodeMetrics.__struct_fields__)
 
 

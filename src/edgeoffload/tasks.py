@@ -49,7 +49,9 @@ class TaskSpec:
     Attributes:
         inline: run in the node's event loop instead of the process pool. Only for
             tasks that finish in microseconds; a slow inline task stalls the node.
-        cacheable: the result depends only on the arguments (the node may cache it).
+        cacheable: the result depends only on the arguments: a node with a cache keeps
+            it under the task's name and its arguments' digests and answers a repeat
+            without running it (``Result.cached``; node/cache.py).
         idempotent: running it twice is harmless (allows hedged requests).
         requires: node labels the task needs, e.g. ``{"gpu": "true"}``: it is placed
             only on nodes that carry all of them.

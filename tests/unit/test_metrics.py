@@ -38,6 +38,8 @@ def test_the_fifteen_named_metrics_are_all_there() -> None:
         "net_recv_bytes_per_s", "net_sent_bytes_per_s", "queue_length", "running_tasks",
         "completed_per_s", "failed_per_s", "p95_task_ms", "open_connections",
         "process_rss_bytes", "temperature_c", "own_cpu_percent",
+        # the data-locality cache's (node/cache.py)
+        "cache_hits", "cache_misses", "cache_hit_percent", "cache_bytes_saved", "cache_used_bytes",
     ]  # fmt: skip
     assert list(METRIC_NAMES) == named
     assert sample().temperature_c is None  # absent, not zero

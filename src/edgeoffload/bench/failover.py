@@ -143,7 +143,10 @@ async def run_fault(
 
 
 def _node(*extra: str, prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], str]:
-    return start_process([*prefix, python(), "-m", "edgeoffload", "node", "--port", "0", *extra])
+    # No result cache: every task of the run computes (the same count_primes call is
+    # repeated, and the kill must land on work in progress, not on cache answers).
+    command = [python(), "-m", "edgeoffload", "node", "--port", "0", "--cache-bytes", "0"]
+    return start_process([*prefix, *command, *extra])
 
 
 def _three_nodes(*extra: str, workers: int = 8) -> list[tuple[subprocess.Popen[str], str]]:

@@ -28,6 +28,7 @@ NAMES = (
     "abuse",
     "emulation",
     "e2e",
+    "cache",
 )
 
 

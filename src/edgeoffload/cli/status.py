@@ -144,11 +144,19 @@ def render(snapshot: dict[str, Any]) -> Any:
 
     colours = {"alive": "green", "suspect": "yellow", "dead": "red"}
     nodes = Table(title=f"nodes of {snapshot['controller']}", title_justify="left")
-    for column in ("node", "state", "queue", "running", "tasks/s", "cpu %", "url"):
-        nodes.add_column(
-            column,
-            justify="right" if column in {"queue", "running", "tasks/s", "cpu %"} else "left",
-        )
+    numeric = {"queue", "running", "tasks/s", "cpu %", "cache hit %", "cache saved"}
+    for column in (
+        "node",
+        "state",
+        "queue",
+        "running",
+        "tasks/s",
+        "cpu %",
+        "cache hit %",
+        "cache saved",
+        "url",
+    ):
+        nodes.add_column(column, justify="right" if column in numeric else "left")
     for n in sorted(snapshot["nodes"], key=lambda n: n["node_id"]):
         state = n["state"] + (" (draining)" if n["draining"] else "")
         rate = n.get("completed_per_s")
@@ -159,6 +167,8 @@ def render(snapshot: dict[str, Any]) -> Any:
             str(n["running_tasks"]),
             "-" if rate is None else f"{rate:.1f}",
             f"{n['cpu_percent']:.0f}",
+            "-" if "cache_hit_percent" not in n else f"{n['cache_hit_percent']:.0f}",
+            "-" if "cache_bytes_saved" not in n else _bytes(n["cache_bytes_saved"]),
             n["url"],
         )
     events = Table(title="recent events", title_justify="left")
@@ -192,3 +202,12 @@ def _watch(reader: _Reader, every_s: float) -> int:
         except KeyboardInterrupt:
             pass
     return 0 if serving else 1
+
+
+def _bytes(n: float) -> str:
+    """A byte count as people read it (1.5 MB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - the loop returns at GB

@@ -58,6 +58,10 @@ class ClientStats:
     nodes_connected: int
     hedges: int = 0
     hedge_wins: int = 0
+    #: Hash-first arguments (the nodes' data-locality cache): bytes not sent because
+    #: the node had them, and tasks sent again whole after a ``need_input``.
+    input_bytes_saved: int = 0
+    inputs_resent: int = 0
 
 
 class Client(BlockingFacade):
@@ -105,6 +109,7 @@ class Client(BlockingFacade):
             max_attempts=base.max_attempts,
             wait_for_node_s=base.wait_for_node_s,
             hedge=base.hedge,
+            input_refs=_input_refs_of(base),
         )
         self._handles: dict[int, TaskHandle | Done] = {}
         self._batch_receivers: dict[int, BatchDone] = {}
@@ -238,6 +243,8 @@ class Client(BlockingFacade):
             nodes_connected=sum(link.connected for link in self._links.values()),
             hedges=s.hedges,
             hedge_wins=s.hedge_wins,
+            input_bytes_saved=s.input_bytes_saved,
+            inputs_resent=s.inputs_resent,
         )
 
     # -- async API --------------------------------------------------------------------------
@@ -493,7 +500,10 @@ class Client(BlockingFacade):
             # and the link's RTT), and the realised latency for an online policy.
             link = self._by_node.get(ins.node or "")
             latency = ins.latency_s or 0.0
-            if link is not None:
+            # Arguments sent as digests only: the bytes did not cross, so the round
+            # trip says nothing about the link's bandwidth.
+            hashed = ins.record is not None and ins.record.refs_saved > 0
+            if link is not None and not hashed:
                 payload = float(choice.tasks.input_bytes[0] + choice.tasks.output_bytes[0])
                 auto.observe_transfer(link, payload, latency - run_s - link.rtt_s)
             auto.observe(choice, latency)
@@ -536,6 +546,19 @@ def _task_name(fn: Callable[..., Any] | str) -> tuple[str, TaskSpec | None]:
     if name is None:
         raise ValueError(f"{fn!r} is not a registered task (decorate it with @task)")
     return name, spec
+
+
+def _input_refs_of(config: ClientConfig) -> own.InputRefsOf | None:
+    """The owner's function for hash-first arguments (None when ``input_ref_bytes`` is
+    0): digests of the codec's bytes, the ones a node computes (protocol.content)."""
+    threshold = config.input_ref_bytes
+    if threshold <= 0:
+        return None
+    from ..protocol.codec import Codec
+    from ..protocol.content import large_inputs
+
+    encode = Codec(config.max_frame_bytes).encode_value
+    return lambda args: large_inputs(args, threshold, encode)
 
 
 def _as_dict(config: ClientConfig) -> dict[str, Any]:

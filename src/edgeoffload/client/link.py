@@ -102,6 +102,8 @@ class NodeLink:
         self.node_id = url
         self.tasks: frozenset[str] = frozenset()
         self.labels: dict[str, str] = {}
+        #: The node's data-locality cache budget, from its welcome (0: none).
+        self.cache_bytes = 0
         self.rtt_s = 0.0
         self._rtt = RttEstimator()
         self.queued = self.running = self.workers = 0
@@ -284,6 +286,7 @@ class NodeLink:
             self.tasks = frozenset(welcome.tasks)
             self.workers = welcome.workers
             self.labels = dict(welcome.labels)
+            self.cache_bytes = welcome.cache_bytes
             self._conn, self._ws = conn, ws
             self.connected = self.accepting = True
             self.unauthorized = False

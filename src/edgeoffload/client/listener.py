@@ -49,7 +49,11 @@ class LinkEvents:
             "connected to node %s (%s)", link.node_id, link.url, extra={"node_id": link.node_id}
         )
         self._by_node[link.node_id] = link
-        self._feed(own.NodeUp(link.node_id, link.tasks, link.labels, link.workers, link.url))
+        self._feed(
+            own.NodeUp(
+                link.node_id, link.tasks, link.labels, link.workers, link.url, link.cache_bytes
+            )
+        )
 
     def link_failed(self, link: NodeLink, reason: str, unauthorized: bool) -> None:
         """An attempt to reach a node failed. A token refusal everywhere (no link up,

@@ -39,6 +39,14 @@ Every rule the client applies lives here:
 - **fencing**: an answer counts only from a node the task is placed on now. A late
   answer from a node the task has left is dropped: this is what makes delivery
   exactly-once.
+- **hash-first inputs** (the data-locality cache, node/cache.py): an argument above
+  the client's ``input_ref_bytes`` goes to a node with a cache with its digest; the
+  next time the same bytes go to that node, only the digest does. The owner keeps, per
+  node, the digests it sent there (bounded, like the node's cache, by the node's
+  ``cache_bytes``); a node that lacks one answers ``need_input`` and the task is sent
+  again to the same node with all its bytes (no new placement, no outcome), so a cache
+  can cost a round trip, never a task. A second ``need_input`` for a task sent whole
+  fails it (a node that cannot keep what it is sent).
 - **batch records**: many small tasks of one name that need no per-task decision can
   be owned as one :class:`OwnedBatch` (one id range, one placement, one deadline
   timer, one outcome vector). An item that needs a rule of its own is split into a
@@ -97,12 +105,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from ..errors import DeadlineExceeded, FrameTooLarge, NoNodeAvailable, Unauthorized, task_error
 from ..protocol.codes import ErrorCode
+from ..protocol.content import InputRefs
 from ..protocol.messages import Error, Result, Submit
 from ..tasks import TaskSpec
 from .latency import TaskLatency
@@ -117,6 +127,12 @@ Done = Callable[[Any, BaseException | None], None]
 #: Codes after which a task is placed again (elsewhere) rather than failed: the node
 #: said "not now", not "this task is wrong".
 RETRYABLE = frozenset({ErrorCode.OVERLOADED, ErrorCode.DRAINING})
+#: Digests remembered per node (besides the node's byte budget): bounds the owner's
+#: memory whatever the node says its cache holds.
+MAX_KNOWN_INPUTS = 4096
+#: The executor's function for hash-first arguments: the large ones of a task's
+#: arguments, with their digest and encoded size (protocol.content.large_inputs).
+InputRefsOf = Callable[[list[Any]], InputRefs | None]
 
 
 class TaskState(enum.Enum):
@@ -191,6 +207,15 @@ class OwnedTask:
     hedge_armed: bool = False
     #: The batch this task was split from (its outcome goes into the batch's vector).
     batch: OwnedBatch | None = None
+    #: Its hash-first arguments (index -> digest, encoded size), computed at its first
+    #: send to a node with a cache; empty: none is large enough.
+    refs: InputRefs | None = None
+    #: A node answered ``need_input``: from now on its arguments go whole.
+    inline_inputs: bool = False
+    #: Argument bytes its latest send left out (sent as digests only).
+    refs_saved: int = 0
+    #: Its value came from a node's result cache (the task did not run again).
+    cached: bool = False
 
     @property
     def can_run_locally(self) -> bool:
@@ -259,6 +284,12 @@ class NodeInfo:
     draining: bool = False
     table_labels: dict[str, str] = field(default_factory=dict)
     speed_hz: float = 0.0
+    #: Its data-locality cache's budget (from its welcome; 0: none, no hash-first).
+    cache_bytes: int = 0
+    #: Digests of the inputs sent there, oldest first, with their sizes: what it
+    #: should still hold (its cache is LRU within cache_bytes, as this is).
+    inputs: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
+    inputs_bytes: int = 0
 
     @property
     def placeable(self) -> bool:
@@ -355,6 +386,8 @@ class NodeUp(Event):
     workers: int = 1
     #: The URL its link dialled (to forget why it was unreachable before).
     url: str = ""
+    #: Its data-locality cache's budget (0: none).
+    cache_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -611,6 +644,10 @@ class OwnershipStats:
     duplicates_dropped: int
     hedges: int
     hedge_wins: int
+    #: Argument bytes not sent because the node had them (hash-first), and tasks sent
+    #: again whole after a ``need_input``.
+    input_bytes_saved: int = 0
+    inputs_resent: int = 0
 
 
 _NO_COST = TaskCost()
@@ -629,6 +666,8 @@ class Ownership:
             placement its mean. It is fed only when one of them will read it: on a
             machine measured in this project, recording cost 4 % of the client's CPU
             per task.
+        input_refs: the large arguments of a task (hash-first to nodes with a cache);
+            None: arguments always go whole.
     """
 
     def __init__(
@@ -639,8 +678,11 @@ class Ownership:
         wait_for_node_s: float = 10.0,
         hedge: bool = False,
         latency: TaskLatency | None = None,
+        input_refs: InputRefsOf | None = None,
     ) -> None:
         self.placement = placement
+        self._input_refs = input_refs
+        self._input_bytes_saved = self._inputs_resent = 0
         self.max_attempts = max_attempts
         self.wait_for_node_s = wait_for_node_s
         self.hedge = hedge
@@ -752,6 +794,8 @@ class Ownership:
             duplicates_dropped=self._duplicates,
             hedges=self._hedges,
             hedge_wins=self._hedge_wins,
+            input_bytes_saved=self._input_bytes_saved,
+            inputs_resent=self._inputs_resent,
         )
 
     # -- the caller's events ----------------------------------------------------------------
@@ -908,13 +952,88 @@ class Ownership:
         # NOTE: _submit_for inlined (once per task); its docstring says why these fields.
         deadline_at = t.deadline_at
         budget = None if deadline_at is None else max(0.0, (deadline_at - now) * 1000.0)
-        submit = Submit(t.id, t.task, t.args, t.priority, budget, max(0, t.attempts - 1))
+        if self._input_refs is None:
+            submit = Submit(t.id, t.task, t.args, t.priority, budget, max(0, t.attempts - 1))
+        else:
+            args, refs = self._args_for(t, node)
+            submit = Submit(t.id, t.task, args, t.priority, budget, max(0, t.attempts - 1), refs)
         out.append(SendToNode(node, submit))
         if self.hedge and t.spec is not None and t.spec.idempotent:
             p95 = self.latency.p95_s(t.task)
             if p95 is not None:
                 t.hedge_armed = True
                 out.append(ArmTimer(Timer(TimerKind.HEDGE, t.id), now + p95))
+
+    def _args_for(self, t: OwnedTask, node: str) -> tuple[list[Any], dict[int, bytes] | None]:
+        """The arguments and references of ``t``'s submit to ``node``: each large
+        argument with its digest, and without its bytes (None in its place) when the
+        node should hold them. Digests are computed once per task, at its first send to
+        a node with a cache (a task run here never pays for them)."""
+        info = self.nodes.get(node)
+        if info is None or info.cache_bytes <= 0:
+            return t.args, None
+        refs = t.refs
+        if refs is None:
+            assert self._input_refs is not None
+            refs = t.refs = self._input_refs(t.args) or {}
+        if not refs:
+            return t.args, None
+        known = info.inputs
+        held = [] if t.inline_inputs else [i for i, (d, _) in refs.items() if d in known]
+        args = t.args
+        saved = 0
+        if held:
+            args = list(args)
+            for i in held:
+                args[i] = None
+                d, size = refs[i]
+                known.move_to_end(d)
+                saved += size
+        t.refs_saved = saved
+        self._input_bytes_saved += saved
+        for i, (d, size) in refs.items():
+            if i not in held:
+                self._sent_input(info, d, size)
+        return args, {i: d for i, (d, _) in refs.items()}
+
+    def _sent_input(self, info: NodeInfo, digest: bytes, size: int) -> None:
+        """The node is sent these bytes (it keeps them if they fit its cache): remember
+        them as its newest, forgetting the oldest past its budget, as its LRU does."""
+        known = info.inputs
+        old = known.pop(digest, None)
+        if old is not None:
+            info.inputs_bytes -= old
+        known[digest] = size
+        info.inputs_bytes += size
+        while known and (info.inputs_bytes > info.cache_bytes or len(known) > MAX_KNOWN_INPUTS):
+            _, dropped = known.popitem(last=False)
+            info.inputs_bytes -= dropped
+
+    def _resend_inputs(self, t: OwnedTask, node: str, now: float, out: list[Instruction]) -> None:
+        """``node`` lacks some of the task's inputs (``need_input``): send the task there
+        again with all its bytes. Not a placement (the node ran nothing; the attempt
+        count and the deadline stay); a node that is no longer placeable refuses it,
+        so the task is placed again instead (or, for a hedge copy, the copy ends)."""
+        info = self.nodes.get(node)
+        if info is None or not info.placeable:
+            if t.hedge is not None:
+                self._drop_copy(t, node)
+                return
+            self._unplace(t)
+            self._place(t, now, out)
+            return
+        self._inputs_resent += 1
+        t.inline_inputs = True
+        assert t.refs
+        self._input_bytes_saved -= t.refs_saved  # they were not saved after all
+        for d, _ in t.refs.values():
+            old = info.inputs.pop(d, None)
+            if old is not None:
+                info.inputs_bytes -= old
+        args, refs = self._args_for(t, node)
+        budget = None if t.deadline_at is None else max(0.0, (t.deadline_at - now) * 1000.0)
+        submit = Submit(t.id, t.task, args, t.priority, budget, max(0, t.attempts - 1), refs)
+        out.append(SendToNode(node, submit, hedge=node == t.hedge))
 
     def _placed(self, t: OwnedTask, node: str) -> bool:
         """Count a placement on ``node`` (or LOCAL); False once attempts are used up."""
@@ -1012,6 +1131,8 @@ class Ownership:
             out.append(CancelCopy(other, t.id))
         self._completed_edge += 1
         run_s = result.run_ms / 1000.0
+        if result.cached:
+            t.cached = True
         self._settle(t, TaskState.DONE, result.value, None, node, now, out, run_s, latency)
 
     def _results(self, ev: ResultsReceived, now: float, out: list[Instruction]) -> None:
@@ -1064,8 +1185,11 @@ class Ownership:
                     return
                 t = self._split(b, error.id - b.first_id, now, out)  # refused: its own rules
         if t is None or (t.node != node and t.hedge != node):
-            if code not in RETRYABLE:
+            if code not in RETRYABLE and code is not ErrorCode.NEED_INPUT:
                 self._duplicates += 1
+            return
+        if code is ErrorCode.NEED_INPUT and t.refs and not t.inline_inputs:
+            self._resend_inputs(t, node, now, out)
             return
         if t.hedge is not None:
             self._drop_copy(t, node)
@@ -1241,6 +1365,12 @@ class Ownership:
         n = self._node(ev.node_id)
         n.tasks, n.labels, n.workers = ev.tasks, dict(ev.labels), ev.workers
         n.connected = n.accepting = True
+        # Its digests are kept over a reconnect (the same process most often); a
+        # restarted node answers need_input for what it lost.
+        n.cache_bytes = ev.cache_bytes
+        if n.inputs_bytes > n.cache_bytes:
+            n.inputs.clear()
+            n.inputs_bytes = 0
         if self._parked:
             self._unpark(now, out)
 
@@ -1574,6 +1704,7 @@ __all__ = [
     "Done",
     "ErrorReceived",
     "Event",
+    "InputRefsOf",
     "Instruction",
     "LocalDone",
     "NodeDown",

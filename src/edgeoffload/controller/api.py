@@ -363,7 +363,13 @@ def _prometheus_text(controller: Controller) -> bytes:
         name: Gauge(
             f"edgeoffload_node_{name}", f"node {name} (last heartbeat)", ["node"], registry=registry
         )
-        for name in ("queue_length", "running_tasks", "cpu_percent")
+        for name in (
+            "queue_length",
+            "running_tasks",
+            "cpu_percent",
+            "cache_hit_percent",
+            "cache_bytes_saved",
+        )
     }
     for view in controller.membership.views():
         for name, gauge in per_node.items():

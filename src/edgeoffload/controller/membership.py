@@ -116,6 +116,8 @@ class Membership:
             cpu_percent=metrics.cpu_percent,
             p95_task_ms=metrics.p95_task_ms,
             last_seen=now,
+            cache_hit_percent=metrics.cache_hit_percent,
+            cache_bytes_saved=metrics.cache_bytes_saved,
         )
         if view.state is not NodeState.ALIVE:
             was = view.state

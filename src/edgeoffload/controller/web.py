@@ -56,6 +56,11 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("open_connections", "conns", "int"),
     ("process_rss_bytes", "RSS", "bytes"),
     ("temperature_c", "temp", "celsius"),
+    ("cache_hit_percent", "cache hits", "pct"),
+    ("cache_bytes_saved", "cache saved", "bytes"),
+    ("cache_hits", "cache hit n", "int"),
+    ("cache_misses", "cache miss n", "int"),
+    ("cache_used_bytes", "cache used", "bytes"),
 )
 assert {m[0] for m in METRICS} == set(METRIC_NAMES)
 

@@ -79,6 +79,22 @@ def inspect_frame(img: np.ndarray) -> dict[str, Any]:
 
 
 # Sleeping tasks hold a worker as long as this much computing would (at 2.5 GHz).
+@task(
+    name="frame_histogram",
+    cpu_cycles=lambda img: 6.0 * img.size,
+    input_bytes=lambda img: img.nbytes,
+    output_bytes=2400,
+    idempotent=True,
+    cacheable=True,
+)
+def frame_histogram(img: np.ndarray) -> list[int]:
+    """The 256-bin grey-level histogram of a frame: a function of its pixels only, so
+    ``cacheable`` (a node answers a repeated frame from its result cache)."""
+    import numpy as np
+
+    return [int(n) for n in np.bincount(img.reshape(-1).astype(np.uint8), minlength=256)]
+
+
 @task(name="sleep", cpu_cycles=lambda seconds: seconds * 2.5e9, idempotent=True)
 def sleep(seconds: float) -> float:
     """Sleep (an I/O-bound or slow task for tests of deadlines, cancellation and drain)."""

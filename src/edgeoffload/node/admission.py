@@ -155,6 +155,7 @@ class NodeOffer:
         workers: its pool processes.
         keys: the secrets client tokens are checked with; None: no token needed.
         inline_per_turn: inline tasks a connection runs per event-loop turn (rule 3).
+        cache_bytes: its data-locality cache's budget (told in the welcome; 0: none).
     """
 
     node_id: str
@@ -165,6 +166,7 @@ class NodeOffer:
     workers: int = 1
     keys: Keys | None = None
     inline_per_turn: int = 256
+    cache_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -273,6 +275,7 @@ class Admission:
             offer.max_batch,
             offer.workers,
             dict(offer.labels),
+            cache_bytes=offer.cache_bytes,
         )
         if self.drain_reason is not None:
             return [Send(sid, welcome), Send(sid, Draining(self.drain_reason))]

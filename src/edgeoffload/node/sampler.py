@@ -12,9 +12,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import NodeMetrics
+
+if TYPE_CHECKING:
+    from .cache import CacheStats
 
 
 @dataclass
@@ -71,8 +74,10 @@ class MetricsSampler:
         failed: int,
         p95_ms: float | None,
         connections: int,
+        cache: CacheStats | None = None,
     ) -> NodeMetrics:
-        """One sample; ``completed``/``failed`` are running totals (rates are derived)."""
+        """One sample; ``completed``/``failed`` are running totals (rates are derived);
+        ``cache``: the data-locality cache's counters (totals, reported as they are)."""
         ps = self._psutil
         now = self._counters(completed, failed)
         assert self._last is not None
@@ -106,6 +111,11 @@ class MetricsSampler:
             process_rss_bytes=int(self._process.memory_info().rss),
             temperature_c=self._temperature(),
             own_cpu_percent=self._own_cpu_percent(),
+            cache_hits=cache.hits if cache else 0,
+            cache_misses=cache.misses if cache else 0,
+            cache_hit_percent=100.0 * cache.hit_rate if cache else 0.0,
+            cache_bytes_saved=cache.bytes_saved if cache else 0,
+            cache_used_bytes=cache.size_bytes if cache else 0,
         )
 
     def _own_cpu_percent(self) -> float:

@@ -42,6 +42,7 @@ from ..config import NodeConfig, keys_of
 from ..errors import BadItem, FrameTooLarge, RemoteProtocolError
 from ..execution import STOPPED, TaskPool, run_inline
 from ..metrics import NodeMetrics
+from ..protocol.codec import Codec
 from ..protocol.codes import ErrorCode
 from ..protocol.connection import (
     CLOSE_BACKLOG_FULL,
@@ -73,6 +74,7 @@ from .admission import (
     NodeOffer,
     Send,
 )
+from .cache import NodeCache
 from .sampler import MetricsSampler, RunTimes, prometheus_text
 from .scheduler import Job, Scheduler, expired_error, pushed_out_error
 
@@ -148,6 +150,9 @@ class _Session:
         #: "inline": its deferred inline tasks are running). Reading resumes only when
         #: no reason is left, so neither rule undoes the other's pause.
         self._paused_for: set[str] = set()
+        #: Task id -> the result-cache key its value is kept under once answered
+        #: (cacheable tasks in flight on this connection; see node/cache.py).
+        self.result_keys: dict[int, bytes] = {}
 
     def ids(self) -> dict[str, object]:
         """The ids every log record about this connection carries (edgeoffload.logs)."""
@@ -186,6 +191,10 @@ class _Session:
 
     def push(self, answer: Answer) -> None:
         """Queue a result or task error; it leaves with the others of this turn."""
+        if self.result_keys and answer.id is not None:
+            key = self.result_keys.pop(answer.id, None)
+            if key is not None and isinstance(answer, Result):
+                self.node.cache.keep_result(key, answer.value, answer.run_ms)
         self._answers.append(answer)
         if not self._reading:  # receive() flushes what it produced itself
             self.wake()
@@ -404,8 +413,16 @@ class EdgeNode:
                 workers=self.workers,
                 keys=keys_of(config),
                 inline_per_turn=config.inline_per_turn,
+                cache_bytes=config.cache_bytes,
             ),
             self.scheduler,
+        )
+        codec = Codec(config.max_frame_bytes)
+        self.cache = NodeCache(config.cache_bytes, codec.encode_value, codec.decode_value)
+        # Tasks whose results the cache keeps (offered, cacheable=True, cache on).
+        self._offered = frozenset(self.admission.offered)
+        self._cacheable = frozenset(
+            name for name in self._offered if self.tasks[name].cacheable and self.cache.enabled
         )
         self.pool = TaskPool(config.tasks, self.workers)
         # Two chunks per worker in flight: one running, one waiting in the pool's call
@@ -486,6 +503,7 @@ class EdgeNode:
             failed=s.failed,
             p95_ms=self.run_times.p95_ms(),
             connections=len(self._sessions),
+            cache=self.cache.statistics(),
         )
 
     # -- drain without shutdown (admin or degraded health) -------------------------------------
@@ -706,6 +724,9 @@ class EdgeNode:
         to free pool slots."""
         now = asyncio.get_running_loop().time()
         item_bytes = session.frame_bytes // len(submits)
+        cacheable = self._cacheable
+        if any(s.refs is not None or s.task in cacheable for s in submits):
+            submits = self._through_cache(session, submits)
         for decision in self.admission.submit_all(session.sid, submits, now, item_bytes):
             if isinstance(decision, Error):
                 session.push(decision)
@@ -723,6 +744,38 @@ class EdgeNode:
             session.hold_reading("inline")
             asyncio.get_running_loop().call_soon(self._run_deferred, session)
         self._dispatch()
+
+    def _through_cache(self, session: _Session, submits: Sequence[Submit]) -> list[Submit]:
+        """The data-locality cache's pass over a frame's submits (node/cache.py):
+        references replaced by the inputs they name, cached results answered at once,
+        ``need_input`` for inputs the node lacks; what is left goes to admission. A
+        submit reusing an id in flight, or of a task not offered, goes to admission
+        untouched (which refuses it), so a cache answer is never a second one."""
+        cache = self.cache
+        cacheable = self._cacheable
+        offered = self._offered
+        in_flight = self.scheduler.in_flight
+        sid = session.sid
+        keys = session.result_keys
+        keep: list[Submit] = []
+        for submit in submits:
+            task_id = submit.id
+            if (
+                (submit.refs is None and submit.task not in cacheable)
+                or submit.task not in offered
+                or task_id in keys
+                or in_flight(sid, task_id)
+            ):
+                keep.append(submit)
+                continue
+            ready, answer, key = cache.prepare(submit, submit.task in cacheable)
+            if answer is not None:
+                session.push(answer)
+            if ready is not None:
+                if key is not None:
+                    keys[task_id] = key
+                keep.append(ready)
+        return keep
 
     def _run_deferred(self, session: _Session) -> None:
         """Run this turn's share of a connection's deferred inline tasks (admission rule

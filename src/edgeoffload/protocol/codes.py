@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     DRAINING = "draining"
     DUPLICATE_ID = "duplicate_id"
+    NEED_INPUT = "need_input"
     INTERNAL = "internal"
 
 
@@ -42,7 +43,8 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     "labels). Start the node with the module that defines it (--tasks) or the labels "
     "(--labels).",
     ErrorCode.BAD_ARGS: "The arguments do not fit the task's signature (count or annotated "
-    "types). Nothing ran.",
+    "types), or an argument sent with its digest (Submit.refs) does not hash to it (the "
+    "node stores nothing it has not verified). Nothing ran.",
     ErrorCode.TOO_LARGE: "The frame exceeds the node's max_frame_bytes. A conforming client "
     "refuses it before sending; a node closes a connection that sends one (WebSocket 1009), "
     "having read only its header.",
@@ -66,6 +68,10 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.DUPLICATE_ID: "A submit reused the id of a task the connection still has in "
     "flight. It is refused once, on the connection (id None, the message names the id), so "
     "that the task already in flight keeps the only answer under that id.",
+    ErrorCode.NEED_INPUT: "A hash-first argument (Submit.refs) is not in the node's "
+    "data-locality cache (never sent, evicted, or the node restarted); the message names "
+    "the argument indexes. Nothing ran. The client sends the same submit again with those "
+    "bytes (it does this itself).",
     ErrorCode.INTERNAL: "An unexpected failure inside the node; details are in its log, not on "
     "the wire.",
 }

@@ -108,6 +108,10 @@ class NodeView(msgspec.Struct, frozen=True, kw_only=True):
     p95_task_ms: float | None = None
     joined_at: float = 0.0
     last_seen: float = 0.0
+    #: The node's data-locality cache at its last heartbeat: hit share (0..100) and
+    #: argument bytes its clients did not send.
+    cache_hit_percent: float = 0.0
+    cache_bytes_saved: int = 0
 
     @property
     def accepting(self) -> bool:

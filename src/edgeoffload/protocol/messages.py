@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import msgspec
 
 from .codes import ErrorCode
+from .content import DIGEST_BYTES
 
 #: Bumped on any incompatible change to the messages below.
 PROTOCOL_VERSION = 1
@@ -50,6 +51,9 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 TaskId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Priority = Annotated[int, msgspec.Meta(ge=-1000, le=1000)]
 Budget = Annotated[float, msgspec.Meta(ge=0.0)]
+#: A content digest (blake2b-256 of an argument's msgpack bytes, see .content).
+Digest = Annotated[bytes, msgspec.Meta(min_length=DIGEST_BYTES, max_length=DIGEST_BYTES)]
+ArgIndex = Annotated[int, msgspec.Meta(ge=0, lt=MAX_ARGS)]
 
 
 class _Message(msgspec.Struct, array_like=True, frozen=True, tag_field="t"):
@@ -79,6 +83,9 @@ class Welcome(_Message, tag=2, frozen=True):
     max_batch: int
     workers: int
     labels: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Bytes of its data-locality cache (0: none): a client sends hash-first
+    #: arguments (``Submit.refs``) only to a node that has one.
+    cache_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Submit(_Message, tag=3, frozen=True):
@@ -88,6 +95,12 @@ class Submit(_Message, tag=3, frozen=True):
     node never starts a task whose budget ran out in its queue. ``attempt``: 0 the first
     time, more when the owner resubmits it after a failure elsewhere; among tasks of
     the same priority, a resubmitted one runs first (it has waited once already).
+
+    ``refs``: hash-first arguments, argument index -> digest of its msgpack bytes
+    (:func:`~.content.digest`). Where ``args[i]`` is None the node takes the bytes
+    from its cache, or answers ``need_input`` (then the client sends them); where it
+    is the value, the node rehashes it, refuses a mismatch (``bad_args``) and keeps
+    it for later references. None: every argument is sent whole.
     """
 
     id: TaskId
@@ -96,6 +109,7 @@ class Submit(_Message, tag=3, frozen=True):
     priority: Priority = 0
     deadline_ms: Budget | None = None
     attempt: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    refs: dict[ArgIndex, Digest] | None = None
 
 
 class SubmitBatch(_Message, tag=4, frozen=True):
@@ -105,11 +119,13 @@ class SubmitBatch(_Message, tag=4, frozen=True):
 
 
 class Result(_Message, tag=5, frozen=True):
-    """The value a task returned. ``run_ms`` is its execution time on the node."""
+    """The value a task returned. ``run_ms`` is its execution time on the node;
+    ``cached``: the node's result cache answered (the task did not run again)."""
 
     id: TaskId
     value: Any
     run_ms: float = 0.0
+    cached: bool = False
 
 
 class Error(_Message, tag=6, frozen=True):

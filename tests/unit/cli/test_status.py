@@ -120,7 +120,8 @@ def test_render_marks_draining_and_the_verdict() -> None:
     text = console.export_text()
     row = next(line for line in text.splitlines() if "ws://b" in line)
     cells = [c.strip() for c in row.split("│")[1:-1]]
-    assert cells == ["b", "suspect (draining)", "7", "1", "-", "100", "ws://b"]
+    # The cache columns: "-" for a controller that does not report them.
+    assert cells == ["b", "suspect (draining)", "7", "1", "-", "100", "-", "-", "ws://b"]
     assert "phi 9.1" in text
     assert "no node can take work" in text
 

@@ -26,6 +26,7 @@ class FakeLink:
         self.tasks = frozenset(tasks)
         self.labels: dict[str, str] = {}
         self.workers = 1
+        self.cache_bytes = 0
         self.rtt_s = 0.0
         self.queued = self.running = 0
         self.connected = self.accepting = True

@@ -25,7 +25,7 @@ def link(url: str = "ws://a/offload", node_id: str = "a", **kw: Any) -> Any:
     base: dict[str, Any] = dict(
         url=url, node_id=node_id, tasks=frozenset({"t"}), labels={"gpu": "x"}, workers=3,
         rtt_s=0.02, queued=4, running=2, connected=False, tried=True, unauthorized=False,
-        view=None, fenced=[],
+        view=None, fenced=[], cache_bytes=0,
     )  # fmt: skip
     return FakeLink(**{**base, **kw})
 

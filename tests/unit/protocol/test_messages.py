@@ -37,10 +37,18 @@ codec = Codec()
 #: One instance of each message type, every field set away from its default.
 SAMPLES: list[Message] = [
     Hello(PROTOCOL_VERSION, "client-1", token="tok", batch_results=False),
-    Welcome(1, "n1", ["add", "mul"], 1 << 20, 64, 4, labels={"gpu": "a100"}),
-    Submit(5, "add", [1, 2.5, "x", None, [True]], priority=-3, deadline_ms=12.5, attempt=2),
+    Welcome(1, "n1", ["add", "mul"], 1 << 20, 64, 4, labels={"gpu": "a100"}, cache_bytes=1 << 20),
+    Submit(
+        5,
+        "add",
+        [1, 2.5, "x", None, [True]],
+        priority=-3,
+        deadline_ms=12.5,
+        attempt=2,
+        refs={3: bytes(range(32))},
+    ),
     SubmitBatch([Submit(1, "a", []), Submit(2, "b", [b"\x00"], priority=1000)]),
-    Result(9, {"k": [1, 2]}, run_ms=3.25),
+    Result(9, {"k": [1, 2]}, run_ms=3.25, cached=True),
     Error(9, ErrorCode.OVERLOADED, "queue full", exc_type="X", retry_after_s=0.5),
     ResultBatch([Result(1, 1), Error(2, ErrorCode.TASK_FAILED, "boom", "ValueError")]),
     Cancel([1, 2, 2**63 - 1]),
@@ -78,8 +86,21 @@ def test_every_message_round_trips_and_starts_with_its_tag(message: Message) -> 
 
 def test_the_submit_layout_is_positional_and_compact() -> None:
     # The array layout is the wire format: reordering fields breaks every peer.
-    assert msgspec.msgpack.decode(codec.encode(Submit(1, "t", []))) == [3, 1, "t", [], 0, None, 0]
-    assert len(codec.encode(Submit(1, "t", []))) == 9
+    # The last element is ``refs`` (hash-first arguments; None: every one sent whole).
+    plain = [3, 1, "t", [], 0, None, 0, None]
+    assert msgspec.msgpack.decode(codec.encode(Submit(1, "t", []))) == plain
+    assert len(codec.encode(Submit(1, "t", []))) == 10
+
+
+def test_an_older_peer_ignores_the_cache_fields_and_a_newer_one_defaults_them() -> None:
+    # Submit.refs, Result.cached and Welcome.cache_bytes are trailing and defaulted:
+    # a frame without them decodes (refs None, cached False, cache_bytes 0).
+    assert codec.decode(frame(5, 7, 1.5)) == Result(7, 1.5, 0.0, False)
+    assert codec.decode(frame(3, 1, "t", [None], 0, None, 0, {0: b"d" * 32})).refs == {0: b"d" * 32}
+    assert "Expected `bytes` of length >= 32" in refused(
+        frame(3, 1, "t", [None], 0, None, 0, {0: b"short"})
+    )
+    assert "Expected `int` <= 63" in refused(frame(3, 1, "t", [None], 0, None, 0, {64: b"d" * 32}))
 
 
 def test_trailing_defaults_may_be_left_out_by_the_sender() -> None:
