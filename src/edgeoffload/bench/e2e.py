@@ -18,7 +18,7 @@ replays a real bandwidth trace, from a CPU-capped device to real node processes.
    each request carries its deadline to the client, as an application's would (the
    policies decide with it; the client gives a late task up at it, a miss, whose
    latency counts as the time it was given up);
-5. kills one node halfway through an ``auto`` run (no deadlines: every task must end)
+5. kills a node (edge0) halfway through an ``auto`` run (no deadlines: every task must end)
    and counts tasks, completed, lost and duplicated answers (each task must complete exactly once);
 6. with a node that has the runtime cache (``--cache-bytes``), runs
    ``workload(n, seed, repeat=True)`` with the cache off and on.
@@ -338,7 +338,7 @@ def node_has_cache() -> bool:
 
 
 def trace_slug(ref: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", Path(ref).stem if "/" in ref else ref).strip("_")
+    return re.sub(r"[^A-Za-z0-9]+", "_", Path(ref).stem if Path(ref).is_file() else ref).strip("_")
 
 
 def main(argv: list[str]) -> int:
@@ -422,7 +422,10 @@ def run_all(setup: Setup, policies: list[str], args: Any) -> dict[str, Any]:
                 f"{setup.cpu_probe['slowdown']}, CPU share {setup.cpu_probe['capped_cpu_share']})",
                 flush=True,
             )
-            nodes = Nodes(emu, setup.app, secret, [])
+            has_cache = node_has_cache()
+            # the policies' runs have fresh inputs: no cache (the warm-up repeats the
+            # first request's, which a cache would then answer)
+            nodes = Nodes(emu, setup.app, secret, ["--cache-bytes", "0"] if has_cache else [])
             try:
                 for i in range(2):
                     nodes.start(i)
@@ -441,7 +444,9 @@ def run_all(setup: Setup, policies: list[str], args: Any) -> dict[str, Any]:
                         "auto",
                         token,
                         urls=urls,
-                        at_halfway=(at, lambda: nodes.kill(1)),
+                        # edge0: the placement takes the first node on a tie, so it
+                        # has the tasks in flight when auto offloads little
+                        at_halfway=(at, lambda: nodes.kill(0)),
                         deadlines=False,  # every task must complete: none may be given up
                     )
                     failover = failover_counts(run)
@@ -449,15 +454,16 @@ def run_all(setup: Setup, policies: list[str], args: Any) -> dict[str, Any]:
                     detail["failover_extra"] = {
                         "killed_at_s": at,
                         "resubmitted": run["client"]["resubmitted"],
-                        "on_killed_node_before": sum(
-                            1 for r in run["records"] if r.get("node") == "edge1"
-                        ),
+                        "finished_on": {
+                            n: sum(1 for r in run["records"] if r.get("node") == n)
+                            for n in ("local", "edge0", "edge1")
+                        },
                         "retried": sum(1 for r in run["records"] if (r.get("attempts") or 0) > 1),
                     }
                     print("failover", json.dumps(failover), detail["failover_extra"], flush=True)
             finally:
                 nodes.stop_all()
-            if not args.no_cache and node_has_cache():
+            if not args.no_cache and has_cache:
                 cache, detail["cache"] = cache_runs(emu, acct, setup, secret, token, args)
         finally:
             acct.remove()

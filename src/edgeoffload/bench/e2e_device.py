@@ -114,6 +114,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 rec["end"] = time.monotonic()
                 rec["node"] = h.node if h is not None else None
                 rec["attempts"] = h.attempts if h is not None else None
+                # whether the node's result cache answered (the owner's record says;
+                # the handle has no public view of it yet)
+                rec["cached"] = bool(getattr(getattr(h, "_record", None), "cached", False))
                 rec["error"] = None if exc is None else f"{type(exc).__name__}: {exc}"
                 values[i] = value
                 left -= 1
@@ -131,9 +134,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             )
             records[i]["in_bytes"] = sizes[i]
             records[i]["cycles_hint"] = cycles[i]
-            deadline = req.deadline_s if spec.get("deadlines", True) else None
+            given = req.deadline_s if spec.get("deadlines", True) else None
             handles[i] = client.submit_nowait(
-                req.task, list(req.args), done(i), deadline=deadline, where="auto"
+                req.task, list(req.args), done(i), deadline=given, where="auto"
             )
         if requests:
             await finished.wait()

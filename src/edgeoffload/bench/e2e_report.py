@@ -91,6 +91,17 @@ def _pct(a: float, b: float) -> str:
     return "n/a" if not b else f"{(a - b) / b * 100:+.0f} %"
 
 
+def _failover_where(extra: dict[str, Any] | None) -> str:
+    """Where the tasks ended, so a reader sees whether the kill hit tasks in flight."""
+    if not extra:
+        return ""
+    on = extra["finished_on"]
+    return (
+        f" (answered by: device {on['local']}, edge0 {on['edge0']}, edge1 {on['edge1']}; "
+        f"placed again after the kill: {extra['resubmitted']})"
+    )
+
+
 def markdown(setup: Any, result: dict[str, Any], images: list[str]) -> str:
     js = result["json"]
     m = js["machine"]
@@ -136,7 +147,9 @@ def markdown(setup: Any, result: dict[str, Any], images: list[str]) -> str:
     if f:
         lines.append(
             f"- Node killed halfway (auto, two nodes): {f['tasks']} tasks, {f['completed']} "
-            f"completed, {f['lost']} lost, {f['duplicates']} duplicates."
+            f"completed, {f['lost']} lost, {f['duplicates']} duplicates"
+            + _failover_where(result["detail"].get("failover_extra"))
+            + "."
         )
     c = js["cache"]
     if c.get("hit_rate") is None:
