@@ -156,7 +156,7 @@ def markdown(setup: Any, result: dict[str, Any], images: list[str]) -> str:
         lines.append("- Cache on/off: not measured (the nodes have no runtime cache yet).")
     else:
         lines.append(
-            f"- Cache on/off (`workload(repeat=True)`, auto): hit rate {c['hit_rate']:.0%}, "
+            f"- Cache on/off (`workload(repeat=True)`, edge-only): hit rate {c['hit_rate']:.0%}, "
             f"uplink saved {c['uplink_bytes_saved'] / 1e6:.2f} MB, p50 latency saved "
             f"{c['latency_saved_ms']} ms."
         )
