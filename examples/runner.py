@@ -44,6 +44,13 @@ class Outcome:
     def deadline_missed(self) -> bool:
         return isinstance(self.error, DeadlineExceeded)
 
+    @property
+    def timed(self) -> bool:
+        """Counts in the latency figures: answered (in time or late), or given up on
+        its deadline (with the time it was given up, a lower bound); not other
+        failures."""
+        return self.latency_s is not None and (self.error is None or self.deadline_missed)
+
 
 @dataclass
 class Report:
@@ -62,13 +69,15 @@ class Report:
     offload_share: float
     failed: int
     wrong: int
+    time_scale: float = 1.0
     loadavg: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lat = self.latency_ms
         out = [
             f"{self.example}: {self.n} tasks, policy {self.policy}, seed {self.seed}"
-            + (", repeat" if self.repeat else ""),
+            + (", repeat" if self.repeat else "")
+            + (f", time scale {self.time_scale:g}" if self.time_scale != 1.0 else ""),
             f"latency ms: p50 {lat['p50']:.1f}  p95 {lat['p95']:.1f}  p99 {lat['p99']:.1f}",
         ]
         for group, g in self.by_group.items():
@@ -93,9 +102,33 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
     return {f"p{q}": float(np.percentile(a, q)) for q in (50, 95, 99)}
 
 
-async def send(client: Client, requests: Sequence[Any]) -> tuple[list[Outcome], float]:
+async def warm_up(client: Client, requests: Sequence[Any], copies: int) -> None:
+    """Run each task kind ``copies`` times here and on the nodes, untimed: a worker's
+    first run imports its libraries (scipy: a quarter of a second), which a serving
+    deployment has long done."""
+    first: dict[str, Any] = {}
+    for r in requests:
+        first.setdefault(r.task, r)
+    wheres: list[Any] = ["local"] + (["edge"] if client.nodes else [])
+    jobs = [
+        client.submit(r.task, *r.args, where=where)
+        for r in first.values()
+        for where in wheres
+        for _ in range(copies)
+    ]
+    await asyncio.gather(*jobs)
+
+
+async def send(
+    client: Client, requests: Sequence[Any], hard_deadlines: bool = False, time_scale: float = 1.0
+) -> tuple[list[Outcome], float]:
     """Submit each request at its time; return the outcomes (in request order) and the
-    wall time from the first send to the last answer."""
+    wall time from the first send to the last answer.
+
+    With ``hard_deadlines`` each task carries its deadline (the client and node give
+    up on it then: it fails ``DeadlineExceeded``); otherwise it runs to the end and an
+    answer after its deadline counts as a miss (its latency is then known).
+    ``time_scale`` stretches the send times (0.1: ten times faster than real time)."""
     loop = asyncio.get_running_loop()
     outcomes = [Outcome(i, r.group) for i, r in enumerate(requests)]
     remaining = len(requests)
@@ -107,33 +140,45 @@ async def send(client: Client, requests: Sequence[Any]) -> tuple[list[Outcome], 
 
     def finished(i: int, due: float, handle_box: list[Any], value: Any, exc: Any) -> None:
         nonlocal remaining
+        try:
+            record(i, due, handle_box, value, exc)
+        finally:  # whatever happened, the run ends when the last task has
+            remaining -= 1
+            if remaining == 0 and not all_done.done():
+                all_done.set_result(None)
+
+    def record(i: int, due: float, handle_box: list[Any], value: Any, exc: Any) -> None:
         now = loop.time()
         o = outcomes[i]
         o.latency_s, o.value, o.error = now - due, value, exc
         deadline = requests[i].deadline_s
         if exc is None and deadline is not None and o.latency_s > deadline:
-            o.error = DeadlineExceeded(f"answered {o.latency_s:.3f} s after its input")
+            o.error = DeadlineExceeded(None, f"answered {o.latency_s:.3f} s after its input")
             o.late = True
         if handle_box:
             o.where = handle_box[0].node
         last[0] = now
-        remaining -= 1
-        if remaining == 0 and not all_done.done():
-            all_done.set_result(None)
 
     i = 0
     while i < len(requests):
-        at = requests[i].at_s
+        at = requests[i].at_s * time_scale
         delay = t0 + at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         # Everything due now goes in this turn: one frame for the lot.
-        while i < len(requests) and requests[i].at_s <= loop.time() - t0:
+        while i < len(requests) and requests[i].at_s * time_scale <= loop.time() - t0:
             r = requests[i]
             box: list[Any] = []
-            due = t0 + r.at_s
+            due = t0 + r.at_s * time_scale
             callback = _bind(finished, i, due, box)
-            box.append(client.submit_nowait(r.task, list(r.args), callback, deadline=r.deadline_s))
+            box.append(
+                client.submit_nowait(
+                    r.task,
+                    list(r.args),
+                    callback,
+                    deadline=r.deadline_s if hard_deadlines else None,
+                )
+            )
             i += 1
     await all_done
     return outcomes, last[0] - t0
@@ -163,13 +208,13 @@ def summarise(
     groups: dict[str, dict[str, float]] = {}
     for name in dict.fromkeys(o.group for o in outcomes):
         mine = [o for o in outcomes if o.group == name]
-        lat = [o.latency_s for o in mine if o.latency_s is not None and o.error is None]
+        lat = [o.latency_s for o in mine if o.timed and o.latency_s is not None]
         groups[name] = {
             "count": len(mine),
             **_percentiles(lat),
             "deadline_misses": sum(o.deadline_missed for o in mine),
         }
-    ok = [o.latency_s for o in answered if o.error is None and o.latency_s is not None]
+    ok = [o.latency_s for o in outcomes if o.timed and o.latency_s is not None]
     try:
         with open("/proc/loadavg") as f:
             load = f.read().split()[:3]
@@ -189,6 +234,7 @@ def summarise(
         offload_share=on_node / max(1, len(answered)),
         failed=len(failed),
         wrong=wrong,
+        time_scale=args.time_scale,
         loadavg=load,
     )
 
@@ -208,6 +254,20 @@ def parser(example: str, default_n: int) -> argparse.ArgumentParser:
     p.add_argument("--token-file", help="a file whose first line is the client token")
     p.add_argument(
         "--local-workers", type=int, default=1, help="processes for tasks run here (default 1)"
+    )
+    p.add_argument(
+        "--hard-deadlines",
+        action="store_true",
+        help="give each task its deadline (dropped when missed) instead of counting late answers",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply the send times (0.1: ten times faster than real time; default 1)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=2, help="untimed runs of each task here and on nodes first"
     )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return p
@@ -230,6 +290,10 @@ def main(
     args = p.parse_args(argv)
     if args.n < 0:
         p.error(f"--n must be at least 0, got {args.n}")
+    if not 0 < args.time_scale < float("inf"):
+        p.error(f"--time-scale must be a positive number, got {args.time_scale}")
+    if args.warmup < 0:
+        p.error(f"--warmup must be at least 0, got {args.warmup}")
     if args.local_workers < 0:
         p.error(f"--local-workers must be at least 0, got {args.local_workers}")
     try:
@@ -253,7 +317,9 @@ def main(
 
     async def go() -> tuple[list[Outcome], float]:
         async with Client(args.url or None, policy=args.policy, **settings) as client:
-            return await send(client, requests)
+            if args.warmup > 0 and requests:
+                await warm_up(client, requests, args.warmup)
+            return await send(client, requests, args.hard_deadlines, args.time_scale)
 
     outcomes, span = asyncio.run(go())
     report = summarise(example, args.policy, args, requests, outcomes, span, check)
@@ -268,4 +334,4 @@ def main(
     return 1 if report.failed or report.wrong else 0
 
 
-__all__ = ["Outcome", "Report", "main", "send", "summarise"]
+__all__ = ["Outcome", "Report", "main", "send", "summarise", "warm_up"]

@@ -13,9 +13,11 @@ lane (busy-hour volumes, 100-450 vehicles per hour per lane), departures at the 
 line during the lane's green of a fixed 40 s background plan (at most the saturation
 flow), and a camera queue count with counting noise that misses one reading in five.
 
-``repeat=True`` is quiet night-time traffic: a handful of reading patterns, each a
-fixed one-cycle sequence shared by many intersections and repeated every cycle, so that
-the same window of readings (and the same plan request) recurs: the cache's case.
+``repeat=True`` is night-time traffic: at about two intersections in three
+(:data:`QUIET_SHARE`) it is so quiet that their readings follow one of a handful of
+patterns, each a fixed one-cycle sequence shared by many intersections and repeated
+every cycle, so that the same window of readings (and the same plan request) recurs:
+the cache's case; the other intersections have light traffic, fresh every second.
 
 Pure and seeded: no I/O, no clock; the same ``(n, seed, repeat)`` gives the same list.
 """
@@ -44,8 +46,10 @@ DEADLINE_S = 1.0
 MAX_INTERSECTIONS = 60
 #: Tasks per intersection per cycle: one estimate a second and one plan.
 TASKS_PER_CYCLE = WINDOW_S + 1
-#: Distinct night-time patterns in the repetitive variant.
+#: Distinct night-time patterns in the repetitive variant, and the share of
+#: intersections that are that quiet (the others have light, fresh traffic).
 NIGHT_PATTERNS = 4
+QUIET_SHARE = 2 / 3
 #: Background plan the readings are generated under (green per phase, seconds).
 _BACKGROUND_GREEN = 6.0
 
@@ -124,14 +128,20 @@ def workload(n: int, seed: int = 0, *, repeat: bool = False) -> list[Request]:
     # Readings start PLAN_WINDOW_S before the first request (the sensors were on).
     warmup = PLAN_WINDOW_S
     seconds = warmup + cycles * WINDOW_S
+    rates = rng.uniform(100.0, 450.0, size=(count, LANES)) / 3600.0
+    rates[:, 1::2] *= 0.4  # left turns carry fewer vehicles
     if repeat:
         patterns = [_night_pattern(rng) for _ in range(NIGHT_PATTERNS)]
         which = rng.integers(0, NIGHT_PATTERNS, size=count)
+        quiet = rng.random(count) < QUIET_SHARE
         reps = seconds // WINDOW_S
-        streams = [np.tile(patterns[k], (reps, 1, 1)) for k in which]
+        streams = [
+            np.tile(patterns[which[i]], (reps, 1, 1))
+            if quiet[i]
+            else _readings(rng, seconds, rates[i] * 0.3)  # light night traffic
+            for i in range(count)
+        ]
     else:
-        rates = rng.uniform(100.0, 450.0, size=(count, LANES)) / 3600.0
-        rates[:, 1::2] *= 0.4  # left turns carry fewer vehicles
         streams = [_readings(rng, seconds, rates[i]) for i in range(count)]
     requests: list[Request] = []
     # Second t's readings arrive together at t - warmup (the central system polls
@@ -141,7 +151,7 @@ def workload(n: int, seed: int = 0, *, repeat: bool = False) -> list[Request]:
         for i in range(count):
             window = np.ascontiguousarray(streams[i][t - WINDOW_S + 1 : t + 1])
             requests.append(Request(at, "traffic_estimate", (window,), DEADLINE_S, "reading"))
-            if (t - warmup + 1) % WINDOW_S == 0:
+            if (t - warmup) % WINDOW_S == 0:
                 history = np.ascontiguousarray(streams[i][t - PLAN_WINDOW_S + 1 : t + 1])
                 requests.append(Request(at, "traffic_plan", (history,), DEADLINE_S, "cycle"))
     return requests[:n]
