@@ -267,6 +267,11 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: Decides local or edge for where="auto": "auto" (the shipped learned model) or a
     #: policy name, model folder or module:Name (edgeoffload.decision.registry).
     policy: str = "auto"
+    #: The device's CPU speed (Hz) the decision engine assumes, for a device whose speed
+    #: the OS does not tell (an emulated weak device under a CPU quota: the calibration
+    #: loop runs too briefly to see the quota). Set, the machine's load is not read
+    #: either: the speed given is what this device gets. None: measured.
+    device_cpu_hz: Positive | None = None
     #: Hedged requests for idempotent tasks: a second copy goes to another node when
     #: the first is slower than that task's p95; the first result wins.
     hedge: bool = False

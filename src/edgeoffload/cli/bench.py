@@ -31,6 +31,7 @@ NAMES = (
     "deploy",
     "abuse",
     "emulation",
+    "e2e",
     "cache",
 )
 

@@ -26,6 +26,7 @@ works the same. An online policy also gets
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ class Choice:
 class AutoDecider:
     """Builds decision features from client state and asks the policy (module doc)."""
 
-    def __init__(self, policy: Any) -> None:
+    def __init__(self, policy: Any, device_cpu_hz: float | None = None) -> None:
         self.policy = policy
+        self.device_cpu_hz = device_cpu_hz
         self._device: DeviceState | None = None
         self._device_at = 0.0
         self._bandwidth: dict[str, HarmonicMean] = {}
@@ -86,7 +88,12 @@ class AutoDecider:
 
     def device_state(self, local_backlog_s: float) -> DeviceState:
         now = time.monotonic()
-        if self._device is None or now - self._device_at > DEVICE_REFRESH_S:
+        if self._device is None and self.device_cpu_hz is not None:
+            # a declared device (ClientConfig.device_cpu_hz): its speed is what it gets,
+            # so the machine's load (other processes, outside its quota) is not its own
+            self._device = DeviceState(cpu_hz=self.device_cpu_hz, load=0.0, battery=battery_level())
+            self._device_at = math.inf
+        elif self._device is None or now - self._device_at > DEVICE_REFRESH_S:
             self._device = DeviceState(
                 cpu_hz=cpu_speed_hz(), load=min(cpu_load(), MAX_LOAD), battery=battery_level()
             )

@@ -520,7 +520,10 @@ class Client(BlockingFacade):
         """Ask the decision engine about one group and feed its answer back at once."""
         if self._auto is None:
             policy = self._policy
-            self._auto = AutoDecider(make_policy(policy) if isinstance(policy, str) else policy)
+            self._auto = AutoDecider(
+                make_policy(policy) if isinstance(policy, str) else policy,
+                self.config.device_cpu_hz,
+            )
         first = ins.tasks[0]
         assert first.spec is not None
         mean_run = first.spec.hints(first.args).cpu_cycles / DEFAULT_SPEED_HZ

@@ -72,6 +72,48 @@ class CpuCap:
         remove_group(self.path)
 
 
+class CpuAccount:
+    """CPU time of a group of processes (the emulated device's): a ``cpuacct`` cgroup
+    (v1; on this kernel a hierarchy apart from ``cpu``, so a capped process joins both)
+    or the v2 group's ``cpu.stat`` ``usage_usec``. :meth:`wrap` prefixes a command so
+    that it (and every child) is counted from its first instruction."""
+
+    def __init__(self, name: str) -> None:
+        controllers = CGROUP_ROOT / "cgroup.controllers"
+        if controllers.exists() and "cpu" in controllers.read_text().split():
+            self.path, self.v2 = CGROUP_ROOT / name, True
+        elif (CGROUP_ROOT / "cpuacct" / "cpuacct.usage").exists():
+            self.path, self.v2 = CGROUP_ROOT / "cpuacct" / name, False
+        else:
+            raise EmulationError("no cgroup accounting CPU time (cpuacct or cgroup v2 cpu.stat)")
+        try:
+            self.path.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise EmulationError(f"cannot create the cgroup {self.path}: {exc}") from exc
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs"), *argv]
+
+    @property
+    def usage_path(self) -> Path:
+        """The file holding the group's CPU time (v2 ``cpu.stat``, v1 ``cpuacct.usage``)."""
+        return self.path / ("cpu.stat" if self.v2 else "cpuacct.usage")
+
+    def usage_s(self) -> float:
+        """CPU seconds used by the group's processes so far (those gone included)."""
+        if self.v2:
+            for line in self.usage_path.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+            return 0.0
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def remove(self) -> None:
+        if not self.v2:  # v2: the same directory as the cap, removed with it
+            remove_group(self.path)
+
+
 def remove_group(path: Path, timeout_s: float = 5.0) -> None:
     """Kill what is left in a group of ours (our own command's processes), then rmdir."""
     deadline = time.monotonic() + timeout_s

@@ -336,5 +336,25 @@ class Emulation:
     def edge_popen(self, index: int, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
         return subprocess.Popen(self.edge_argv(index, argv), **kw)
 
+    def restart_replay(self) -> float:
+        """Start the traces again from their first step (every run of a comparison on
+        the same stretch of trace: ``bench e2e`` runs each policy from step 0); the new
+        replay start (``time.monotonic()``). The current rates stay until the first
+        step's change is applied, a few milliseconds later."""
+        if self._replay is not None:
+            self._stop.set()
+            self._replay.join(COMMAND_TIMEOUT_S)
+            self._stop = threading.Event()
+        self.applied = []
+        self.replay_start = time.monotonic()
+        if self._started and any(
+            s.trace is not None for link in self.plan.links for s in (link.spec.up, link.spec.down)
+        ):
+            self._replay = threading.Thread(
+                target=self._replay_loop, name="trace-replay", daemon=True
+            )
+            self._replay.start()
+        return self.replay_start
+
     def replay_elapsed_s(self) -> float:
         return 0.0 if self.replay_start is None else time.monotonic() - self.replay_start

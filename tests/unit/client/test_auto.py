@@ -85,6 +85,30 @@ def test_the_device_load_is_capped_and_read_at_most_twice_a_second(
     assert machine["load"] == 2
 
 
+def test_a_declared_device_speed_is_used_and_the_machine_load_is_not_its_own(
+    machine: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An emulated device under a CPU quota: its speed is given (ClientConfig.device_cpu_hz);
+    # the host's load (other processes, outside the quota) must not slow it a second time.
+    clock = [100.0]
+    monkeypatch.setattr(auto.time, "monotonic", lambda: clock[0])
+    d = AutoDecider(Recorder([]), device_cpu_hz=4e8)
+    first = d.device_state(0.5)
+    assert (first.cpu_hz, first.load, first.battery) == (4e8, 0.0, 0.5)
+    assert first.local_queue_s == 0.5
+    clock[0] += 10.0
+    assert d.device_state(0.0).cpu_hz == 4e8
+    assert machine["load"] == 0
+
+
+def test_a_client_takes_a_positive_device_speed() -> None:
+    from edgeoffload.client.client import Client
+
+    assert Client(device_cpu_hz=5e8).config.device_cpu_hz == 5e8
+    with pytest.raises(ConfigError, match="device_cpu_hz"):
+        Client(device_cpu_hz=-1.0)
+
+
 def test_queue_wait_is_zero_while_a_worker_is_idle() -> None:
     d = AutoDecider(Recorder([]))
     f = d.node_features(
