@@ -71,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead: train and export the report's models and data files into DIR",
     )
     parser.add_argument("--epochs", type=int, help="with --build-models: epochs (default: recipe)")
+    parser.add_argument(
+        "--only", metavar="NAME", action="append", help="with --build-models: only this model"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="with --build-models: one epoch on small generated sets (a smoke test)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     zoo = import_torch_module("zoo")
-    for name in zoo.RECIPES:
-        built = zoo.build(name, args.build_models, epochs=args.epochs)
+    unknown = sorted(set(args.only or ()) - set(zoo.RECIPES))
+    if unknown:
+        raise ConfigError(f"--only: no model {unknown[0]!r} (models: {', '.join(zoo.RECIPES)})")
+    for name in args.only or zoo.RECIPES:
+        built = zoo.build(name, args.build_models, epochs=args.epochs, quick=args.quick)
         print(f"{name}: {built.onnx} (train {built.train}, held-out {built.test})")
     return 0
 
