@@ -8,10 +8,11 @@ noise; position, size, rotation, brightness and lighting vary per part.
 
 Classes (:data:`CLASSES`): ``ok``; ``scratch`` (a thin dark or bright line across the
 face); ``spot`` (a small dark or bright blob: a dent, a stain); ``missing_hole`` (one of
-the four bolt holes was not drilled). The defects are small (a 1-2 px line, a blob of sigma 2.5-4.5 px, 40 to
-70 grey levels against noise of sigma 5 and a face that varies by 40 levels): a
-threshold does not find them, a small CNN does. (At 20-40 levels and 0.6-1.4 px, four
-epochs of ``aoi_cnn`` told ok, scratch and spot apart no better than chance.)
+the four bolt holes was not drilled). The defects are small (a 1-2 px line, a blob of
+sigma 2.5-4.5 px; 40 to 70 grey levels against noise of sigma 5 and a face that varies
+by 40 levels): a threshold does not find them, a small CNN does. (At 20-40 levels and
+0.6-1.4 px, four epochs of ``aoi_cnn`` told ok, scratch and spot apart no better than
+chance.)
 
 Each image is drawn from its own generator seeded by ``(seed, index)``, so image ``i`` of
 a set is the same whatever the set's size or the order of the calls.
