@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint unit docs bench bench-rpc bench-abuse bench-startup bench-compress models clean system-deps \
+.PHONY: demo test lint unit docs bench bench-rpc bench-abuse bench-startup bench-compress models aoi-models clean system-deps \
 	train bench-decide bench-sim image docker-start docker-stop bench-deploy
 
 $(BIN)/python:
@@ -87,8 +87,18 @@ bench-compress: $(VENV)/.test
 
 # Rebuild the models of docs/compression.md; the small CNN is the one the package ships.
 models: $(VENV)/.test
-	$(BIN)/edgeoffload compress --build-models build/models
+	$(BIN)/edgeoffload compress --build-models build/models --only digits_cnn --only digits_mlp
 	cp build/models/digits_cnn.onnx src/edgeoffload/models/digits_cnn.onnx
+
+# The AOI example's committed models (examples/aoi/README.md): train the defect
+# classifier on generated parts (3 to 5 minutes on 2 shared cores), then its static INT8.
+AOI_MODELS := examples/aoi/models
+aoi-models: $(VENV)/.test
+	$(BIN)/edgeoffload compress --build-models build/aoi --only aoi_cnn
+	cp build/aoi/aoi_cnn.onnx $(AOI_MODELS)/aoi_cnn.onnx
+	$(BIN)/edgeoffload compress $(AOI_MODELS)/aoi_cnn.onnx --int8 static \
+	  --calibration build/aoi/aoi_cnn.calibration.npz --data build/aoi/aoi_cnn.test.npz \
+	  --out $(AOI_MODELS)/aoi_cnn.int8_static.onnx
 
 # The decision engine's shipped models: the default policy (100,000 simulated decisions
 # on Pensieve's training traces, labelled in hindsight) and the bandwidth predictor.

@@ -1,7 +1,7 @@
 """Measure an example's tasks: CPU cycles and wire sizes, the figures behind the
 ``@task(...)`` hints and the README's comparison with the simulator's scenario.
 
-``python -m examples.measure traffic`` (or ``ultrasound``) runs each task of the
+``python -m examples.measure traffic`` (or ``ultrasound``, ``aoi``) runs each task of the
 example's workload on this machine (``--n`` requests, ``--per-task`` of each kind) and
 prints, per task, the median CPU time (``time.process_time``, so other processes'
 load does not count, though a shared cache and memory bus still do) converted to cycles
@@ -57,7 +57,7 @@ def measure(example: str, n: int = 200, per_task: int = 20, seed: int = 0) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.measure", description=__doc__)
-    parser.add_argument("example", choices=["traffic", "ultrasound"])
+    parser.add_argument("example", choices=["aoi", "traffic", "ultrasound"])
     parser.add_argument("--n", type=int, default=200, help="workload size to draw from")
     parser.add_argument("--per-task", type=int, default=20, help="runs of each task")
     parser.add_argument("--seed", type=int, default=0)

@@ -71,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead: train and export the report's models and data files into DIR",
     )
     parser.add_argument("--epochs", type=int, help="with --build-models: epochs (default: recipe)")
+    parser.add_argument(
+        "--only", metavar="NAME", action="append", help="with --build-models: only this model"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="with --build-models: one epoch on small generated sets (a smoke test)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +93,10 @@ def _build(args: argparse.Namespace) -> int:
     zoo = import_torch_module("zoo")
     if args.epochs is not None:
         check_positive(args.epochs, "--epochs")
-    names = list(zoo.RECIPES)
+    unknown = sorted(set(args.only or ()) - set(zoo.RECIPES))
+    if unknown:
+        raise ConfigError(f"--only: no model {unknown[0]!r} (models: {', '.join(zoo.RECIPES)})")
+    names = list(args.only or zoo.RECIPES)
     for k, name in enumerate(names, 1):
         # Progress on stderr, one line per step (a build takes minutes on a busy
         # machine and was silent until it ended); the results on stdout.
@@ -93,7 +104,9 @@ def _build(args: argparse.Namespace) -> int:
             sys.stderr.write(f"[{k}/{len(names)}] {line}\n")
             sys.stderr.flush()
 
-        built = zoo.build(name, args.build_models, epochs=args.epochs, progress=say)
+        built = zoo.build(
+            name, args.build_models, epochs=args.epochs, quick=args.quick, progress=say
+        )
         print(
             f"{name}: {built.onnx} (train {built.train}, held-out {built.test}), "
             f"held-out accuracy {built.accuracy:.4f}"

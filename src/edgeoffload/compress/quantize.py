@@ -88,6 +88,7 @@ def quantize(
     method: str = "minmax",
     per_channel: bool = True,
     op_types: Sequence[str] | None = None,
+    qoperator: bool = False,
 ) -> Path:
     """Write an INT8 version of the model ``src`` to ``dst``.
 
@@ -99,6 +100,9 @@ def quantize(
         per_channel: static mode: one scale per output channel of each weight.
         op_types: quantize only these operator types (default: all that ONNX Runtime
             supports, e.g. ``["MatMul", "Gemm"]`` keeps Conv in fp32).
+        qoperator: static mode: write QOperator nodes (``QLinearConv``...) instead of
+            QDQ pairs. ONNX Runtime fuses QDQ into the same kernels on the CPU; the AOI
+            CNN measured both (docs/compression.md).
 
     Raises:
         ConfigError: static mode without calibration data, inputs that do not fit
@@ -129,7 +133,7 @@ def quantize(
             # The histogram calibrators print progress to stdout; keep the CLI's tidy.
             with contextlib.redirect_stdout(io.StringIO()):
                 _quantize_static(
-                    pre, dst, spec.name, calibration, batch, method, per_channel, types
+                    pre, dst, spec.name, calibration, batch, method, per_channel, types, qoperator
                 )
     return save_model(load_model(dst), dst)  # names compacted
 
@@ -143,12 +147,13 @@ def _quantize_static(
     method: str,
     per_channel: bool,
     op_types: list[str] | None,
+    qoperator: bool = False,
 ) -> None:
     quantize_static(
         src,
         dst,
         _Reader(name, x, batch),
-        quant_format=QuantFormat.QDQ,
+        quant_format=QuantFormat.QOperator if qoperator else QuantFormat.QDQ,
         per_channel=per_channel,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,

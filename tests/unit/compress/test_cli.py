@@ -119,3 +119,25 @@ def test_bad_input_exits_2_with_a_clear_message(
     err = capsys.readouterr().err
     assert err.startswith(f"edgeoffload {args[0]}: error: ")
     assert re.search(message, err), err
+
+
+def test_build_models_refuses_an_unknown_only_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compress", "--build-models", str(tmp_path), "--only", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--only: no model 'nope'" in err and "aoi_cnn" in err
+    assert not any(tmp_path.iterdir())  # nothing was built
+
+
+def test_build_models_quick_builds_one_model_in_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compress", "--build-models", str(tmp_path), "--only", "aoi_cnn", "--quick"]) == 0
+    assert "aoi_cnn:" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "aoi_cnn.calibration.npz",
+        "aoi_cnn.onnx",
+        "aoi_cnn.test.npz",
+        "aoi_cnn.train.npz",
+    ]

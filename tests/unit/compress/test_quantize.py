@@ -60,3 +60,14 @@ def test_unknown_calibration_method_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="--calibration-method"):
         quantize(cnn, tmp_path / "q.onnx", Int8Mode.STATIC, digits8[0].x, method="magic")
+
+
+def test_static_can_write_qoperator_nodes_instead_of_qdq_pairs(
+    cnn: Path, digits8: tuple[Dataset, Dataset], tmp_path: Path
+) -> None:
+    train, test = digits8
+    out = quantize(cnn, tmp_path / "q.onnx", Int8Mode.STATIC, train.x, qoperator=True)
+    ops = [node.op_type for node in onnx.load(str(out)).graph.node]
+    assert "QLinearConv" in ops and "Conv" not in ops
+    assert ops.count("DequantizeLinear") <= 1  # one at the output, not one per weight
+    assert accuracy(out, test) >= accuracy(cnn, test) - 0.01
