@@ -46,9 +46,11 @@ anything reads what they change; all give the task-by-task code's numbers bit fo
 
 from __future__ import annotations
 
+import copy
 import gc
 import time as wallclock
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +71,19 @@ from .state import Capture, Probe, Request, SimState
 from .world import build
 
 __all__ = ["Capture", "Probe", "Simulation"]
+
+
+def reproducible(policy: Policy) -> Policy:
+    """The policy as a simulation must run it: a function of the seed alone. The learned
+    policy's compiled kernel loads on a thread and decides like its numpy path to 1e-9,
+    not bit for bit, so which path a decision took would depend on timing; a policy that
+    has such a fast path (``compiled`` true) runs a copy without it here."""
+    fast: Any = policy
+    if getattr(fast, "compiled", False) is True:
+        slow = copy.copy(fast)  # shallow: the same model, read-only
+        slow.compiled = False
+        return slow  # type: ignore[no-any-return]
+    return policy
 
 
 class Simulation:
@@ -95,6 +110,7 @@ class Simulation:
         estimator: BandwidthEstimator | None = None,
     ) -> None:
         options = options or SimOptions()
+        policy = reproducible(policy)
         seed = scenario.seed if seed is None else seed
         rng = np.random.default_rng(seed)
         world = build(scenario, rng)

@@ -39,3 +39,23 @@ def test_digest_sees_dtype_shape_and_bytes() -> None:
     b = a.astype(np.float64)
     b[3] = np.nextafter(b[3], 4.0)
     assert golden.digest(b) != golden.digest(a.astype(np.float64))
+
+
+def test_the_learned_policys_compiled_kernel_leaves_the_simulation_unchanged() -> None:
+    """Seen: the kernel (decision/kernel.py) loads on a thread and decides like the numpy
+    path to 1e-9, not bit for bit; a run whose kernel arrived midway gave other
+    confidences, and the ultrasound/learned digest changed with the tests run before
+    it. A simulation is a function of its seed: it takes the numpy path."""
+    import numpy as np
+
+    from edgeoffload.decision.learned import LearnedPolicy, load_scorer
+    from edgeoffload.sim.runner import run
+    from edgeoffload.sim.scenario import load_scenario, with_overrides
+
+    scorer = load_scorer()
+    assert scorer.kernel(wait=True) is not None  # loaded before the run starts
+    spec = with_overrides(load_scenario("ultrasound"), {"duration_s": 120.0})
+    got = run(spec, LearnedPolicy(scorer), seed=2).records
+    want = run(spec, LearnedPolicy(scorer, compiled=False), seed=2).records
+    for name in ("confidence", "target", "latency_s"):
+        np.testing.assert_array_equal(got[name], want[name])
