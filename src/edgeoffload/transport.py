@@ -106,10 +106,34 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class Unreachable:
+    """Says why ``url`` cannot be reached, for a link that retries forever: a warning
+    the first time and whenever the reason changes (a newcomer whose controller is down
+    sees it at once, not after 40 s of silence), info for the retries in between (a
+    controller down for an hour must not fill the log), and a warning when it is reached
+    again after a failure. Returns the reason, to pass on."""
+
+    def __init__(self, log: logging.Logger, what: str, url: str) -> None:
+        self.log, self.what, self.url = log, what, url
+        self.last: str | None = None
+
+    def __call__(self, exc: BaseException) -> str:
+        reason = f"{type(exc).__name__}: {exc}"
+        level = logging.INFO if reason == self.last else logging.WARNING
+        self.log.log(level, "%s %s unreachable: %s (retrying)", self.what, self.url, reason)
+        self.last = reason
+        return reason
+
+    def reached(self) -> None:
+        if self.last is not None:
+            self.log.warning("%s %s reached again", self.what, self.url)
+            self.last = None
+
+
 async def reconnect_forever(
     session: Callable[[], Awaitable[None]],
     *,
-    on_error: Callable[[BaseException], None],
+    on_error: Callable[[BaseException], object],
     on_down: Callable[[], None],
     min_delay_s: float = 0.1,
     max_delay_s: float = 5.0,

@@ -91,6 +91,12 @@ class LinkEvents:
     def on_status(self, link: NodeLink) -> None:
         self._feed(own.NodeLoad(link.node_id, link.rtt_s, link.queued, link.running, link.workers))
 
+    def table_unreachable(self, url: str, reason: str | None) -> None:
+        """The controller could not be reached (why), or answers again (None): kept,
+        like a node's reason, to name in the failure of a task no node took."""
+        key = f"controller {url}"
+        self._feed(own.NodeUnreachable(key, reason) if reason else own.Reached(key))
+
     def table_node(self, view: NodeView, event: EventKind | None) -> None:
         """A row of the controller's table changed: join it, note its state, or fence it."""
         link = self._links.get(view.url)

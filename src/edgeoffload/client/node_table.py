@@ -34,7 +34,7 @@ from ..protocol.control import (
     TableSnapshot,
 )
 from ..tls import context_for
-from ..transport import reconnect_forever
+from ..transport import Unreachable, reconnect_forever
 
 log = logging.getLogger("edgeoffload.client")
 
@@ -45,6 +45,9 @@ COUNTS_INTERVAL_S = 1.0
 
 class TableListener(Protocol):
     def table_node(self, view: NodeView, event: EventKind | None) -> None: ...
+
+    def table_unreachable(self, url: str, reason: str | None) -> None:
+        """Why the controller at ``url`` cannot be reached (None: it answers again)."""
 
 
 class TableFollower:
@@ -58,7 +61,9 @@ class TableFollower:
         counts: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         # "states=left": this client decodes the left state (an older one is sent dead).
-        self.url = controller_url.rstrip("/") + "/ws/subscribe?states=left"
+        self.base_url = controller_url.rstrip("/")
+        self.url = self.base_url + "/ws/subscribe?states=left"
+        self._unreachable = Unreachable(log, "controller", self.base_url)
         #: Where the client's tasks ran so far, (local, edge), reported to a controller
         #: that takes them (its dashboard's offload share); None: not reported.
         self._counts = counts
@@ -77,11 +82,10 @@ class TableFollower:
         self._reports: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        await reconnect_forever(
-            self._session,
-            on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
-            on_down=self._down,
-        )
+        await reconnect_forever(self._session, on_error=self._failed, on_down=self._down)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.listener.table_unreachable(self.base_url, self._unreachable(exc))
 
     def _down(self) -> None:
         self.connected = False
@@ -110,6 +114,8 @@ class TableFollower:
                         self.snapshots += 1
                         self.nodes = {v.node_id: v for v in message.nodes}
                         self.connected = True
+                        self._unreachable.reached()
+                        self.listener.table_unreachable(self.base_url, None)
                         for view in message.nodes:
                             self.listener.table_node(view, None)
                         self._up.set()
@@ -126,9 +132,7 @@ class TableFollower:
                     with contextlib.suppress(asyncio.CancelledError):
                         await counting
 
-    async def _send_counts(
-        self, ws: ClientConnection, read: Callable[[], tuple[int, int]]
-    ) -> None:
+    async def _send_counts(self, ws: ClientConnection, read: Callable[[], tuple[int, int]]) -> None:
         """Report the client's counts every :data:`COUNTS_INTERVAL_S` while they change
         (the first report sets the controller's baseline)."""
         sent: tuple[int, int] | None = None

@@ -396,6 +396,13 @@ class NodeUp(Event):
 
 
 @dataclass(slots=True)
+class Reached(Event):
+    """``url`` (a node's, or ``controller URL``) answers again: forget why it did not."""
+
+    url: str
+
+
+@dataclass(slots=True)
 class NodeUnreachable(Event):
     """A link's attempt to reach ``url`` failed (refused, timed out, a TLS or token
     refusal): why, kept to name in a task's failure. ``everywhere``: the node refused
@@ -733,6 +740,7 @@ class Ownership:
             Decided: self._decided,
             NodeUp: self._node_up,
             NodeUnreachable: self._node_unreachable,
+            Reached: self._reached,
             NodeDown: self._node_down,
             NodeDraining: self._node_draining,
             NodeResumed: self._node_resumed,
@@ -1368,6 +1376,9 @@ class Ownership:
         for t in parked:
             if t.state is TaskState.PARKED and self.tasks.get(t.id) is t:
                 self._fail(t, Unauthorized(None, self._refused), now, out)
+
+    def _reached(self, ev: Reached, now: float, out: list[Instruction]) -> None:
+        self._unreachable.pop(ev.url, None)
 
     def _node_up(self, ev: NodeUp, now: float, out: list[Instruction]) -> None:
         """A node joined (or came back): parked tasks try again."""

@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from ..hostinfo import cpu_speed_hz
 from ..metrics import NodeMetrics
 from ..protocol.control import Command, NodeBeat, NodeBye, NodeHello
-from ..transport import reconnect_forever
+from ..transport import Unreachable, reconnect_forever
 
 log = logging.getLogger("edgeoffload.node")
 
@@ -105,6 +105,8 @@ class ControllerAgent:
         self._ws: ClientConnection | None = None
         #: Set by :meth:`leave`: no heartbeat, session or reconnection after it.
         self._leaving = False
+        #: Says why the controller cannot be reached: at once, not after 40 s of silence.
+        self._unreachable = Unreachable(log, "controller", self.url)
 
     def _headers(self) -> dict[str, str]:
         token = self.token()
@@ -114,7 +116,7 @@ class ControllerAgent:
         """Register, heartbeat and obey commands, reconnecting until cancelled."""
         await reconnect_forever(
             self._session,
-            on_error=lambda exc: log.info("controller %s unreachable: %s", self.url, exc),
+            on_error=self._unreachable,
             on_down=lambda: setattr(self, "connected", False),
             stop=lambda: self._leaving,
         )
@@ -175,6 +177,7 @@ class ControllerAgent:
             await ws.send(msgspec.json.encode(self.hello(self._speed_hz)).decode())
             self.connected = True
             self._ws = ws
+            self._unreachable.reached()
             log.info("registered with controller %s", self.url)
             commands = asyncio.create_task(self._commands(ws))
             try:

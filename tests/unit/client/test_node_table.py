@@ -36,6 +36,9 @@ class Listener:
     def table_node(self, view: NodeView, event: EventKind | None) -> None:
         pass
 
+    def table_unreachable(self, url: str, reason: str | None) -> None:
+        pass
+
     def statistics(self) -> Stats:
         return self.stats
 

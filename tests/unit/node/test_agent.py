@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 
 import msgspec
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from edgeoffload.node.agent import ControllerAgent, ManagedNode
@@ -177,3 +178,32 @@ def test_leave_says_goodbye_closes_and_does_not_reconnect() -> None:
     byes = [m for m in received if isinstance(m, NodeBye)]
     assert byes == [NodeBye(node_id="n1", reason="stopped by SIGTERM")]
     assert received[-1] == byes[0]  # nothing after the goodbye
+
+
+def test_a_node_says_at_once_that_its_controller_is_unreachable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seen: a node printed READY and nothing else for 40 s (the failures were logged
+    at info, under the default level)."""
+    import logging
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def main() -> None:
+        agent = ControllerAgent(managed([]), f"ws://127.0.0.1:{port}", 0.05)
+        task = asyncio.create_task(agent.run())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    with caplog.at_level(logging.INFO, logger="edgeoffload.node"):
+        asyncio.run(main())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings[:1] == [
+        f"controller ws://127.0.0.1:{port}/ws/node unreachable: "
+        f"ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', {port}) (retrying)"
+    ]
