@@ -24,6 +24,12 @@ A node without a key file makes a fresh key at each start (enough: it registers 
 new public key with each hello); ``identity_key_file`` keeps one across restarts,
 which closes the short window after a restart in which a client still holds the old
 key. The private key is never logged, printed or sent.
+
+``cryptography`` is imported when a key is first needed, not with this module: the
+client imports this module (it checks welcomes), and the import (35 modules, about 45
+ms, a larger heap for every garbage collection) cost every client and every node's
+cold start, which at 0.1 CPU is ten times its CPU time. A node without a key file makes
+its key at its first use (its first registration or signed welcome), not at start.
 """
 
 from __future__ import annotations
@@ -31,15 +37,13 @@ from __future__ import annotations
 import base64
 import os
 import struct
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+import threading
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: Prefix of every signed welcome (a signature means this and nothing else).
 DOMAIN = b"edgeoffload welcome v1\x00"
@@ -60,19 +64,44 @@ def _b64(raw: bytes) -> str:
 
 
 class NodeIdentity:
-    """A node's key pair. ``repr`` and ``str`` show only the public key."""
+    """A node's key pair. ``repr`` and ``str`` show only the public key.
 
-    __slots__ = ("_key", "public_key")
+    Made with a key, or (``NodeIdentity()``) with none yet: a fresh one is generated at
+    the first use of :attr:`public_key` or :meth:`sign_welcome`."""
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
+    __slots__ = ("_key", "_lock", "_public_key")
+
+    def __init__(self, key: Ed25519PrivateKey | None = None) -> None:
         self._key = key
-        #: The public key as the table carries it (base64url, 43 characters).
-        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        self.public_key = _b64(key.public_key().public_bytes(*raw))
+        self._public_key: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def key(self) -> Ed25519PrivateKey:
+        if self._key is None:
+            with self._lock:
+                if self._key is None:
+                    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+                        Ed25519PrivateKey,
+                    )
+
+                    self._key = Ed25519PrivateKey.generate()
+        return self._key
+
+    @property
+    def public_key(self) -> str:
+        """The public key as the table carries it (base64url, 43 characters)."""
+        if self._public_key is None:
+            from cryptography.hazmat.primitives import serialization
+
+            raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            self._public_key = _b64(self.key.public_key().public_bytes(*raw))
+        return self._public_key
 
     @classmethod
     def generate(cls) -> NodeIdentity:
-        return cls(Ed25519PrivateKey.generate())
+        """A fresh key pair, made at its first use (module docstring)."""
+        return cls()
 
     @classmethod
     def load_or_create(cls, path: str) -> NodeIdentity:
@@ -89,6 +118,9 @@ class NodeIdentity:
             return cls._create(path)
         except OSError as exc:
             raise ConfigError(f"identity_key_file: cannot read {path}: {exc.strerror}") from None
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
@@ -99,6 +131,9 @@ class NodeIdentity:
 
     @classmethod
     def _create(cls, path: str) -> NodeIdentity:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -118,7 +153,7 @@ class NodeIdentity:
 
     def sign_welcome(self, nonce: bytes, node_id: str, client_id: str) -> bytes:
         """The welcome's signature for a hello with this nonce (64 bytes)."""
-        return self._key.sign(welcome_payload(nonce, node_id, client_id))
+        return self.key.sign(welcome_payload(nonce, node_id, client_id))
 
     def __repr__(self) -> str:
         return f"NodeIdentity(public_key={self.public_key!r})"
@@ -138,6 +173,9 @@ def check_welcome(
     """
     if signature is None:
         return "its welcome carries no identity signature"
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw = base64.urlsafe_b64decode(public_key + "=" * (-len(public_key) % 4))
         key = Ed25519PublicKey.from_public_bytes(raw)

@@ -52,8 +52,10 @@ class ManagedNode:
         resume: take new work again.
         speed_hz: the CPU speed if configured; else the agent measures it once, off
             the event loop, before its first hello.
-        public_key: the node's identity key (edgeoffload.identity), registered in
-            every hello so the controller can vouch for it to clients.
+        public_key: where the node's identity key (edgeoffload.identity) comes from,
+            registered in every hello so the controller can vouch for it to clients;
+            called once, off the event loop, before the first hello (a key made at its
+            first use imports ``cryptography``: no cost on the way to READY).
     """
 
     node_id: str
@@ -65,7 +67,7 @@ class ManagedNode:
     labels: dict[str, str] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
     speed_hz: float | None = None
-    public_key: str | None = None
+    public_key: Callable[[], str] | None = None
 
 
 class ControllerAgent:
@@ -105,6 +107,7 @@ class ControllerAgent:
         self._ws: ClientConnection | None = None
         #: Set by :meth:`leave`: no heartbeat, session or reconnection after it.
         self._leaving = False
+        self._public_key: str | None = None
         #: Says why the controller cannot be reached: at once, not after 40 s of silence.
         self._unreachable = Unreachable(log, "controller", self.url)
 
@@ -142,7 +145,7 @@ class ControllerAgent:
         log.info("deregistered from controller %s", self.url)
         return True
 
-    def hello(self, speed_hz: float) -> NodeHello:
+    def hello(self, speed_hz: float, public_key: str | None = None) -> NodeHello:
         """The registration message (sent first on every session)."""
         node = self.node
         return NodeHello(
@@ -152,7 +155,7 @@ class ControllerAgent:
             speed_hz=speed_hz,
             labels=dict(node.labels),
             tasks=sorted(node.tasks),
-            public_key=node.public_key,
+            public_key=public_key,
         )
 
     def obey(self, command: Command) -> None:
@@ -167,6 +170,8 @@ class ControllerAgent:
             return
         if self._speed_hz is None:
             self._speed_hz = await asyncio.to_thread(cpu_speed_hz)
+        if self._public_key is None and self.node.public_key is not None:
+            self._public_key = await asyncio.to_thread(self.node.public_key)
         async with connect(
             self.url,
             open_timeout=5,
@@ -174,7 +179,8 @@ class ControllerAgent:
             additional_headers=self._headers(),
             ssl=self.ssl,
         ) as ws:
-            await ws.send(msgspec.json.encode(self.hello(self._speed_hz)).decode())
+            hello = self.hello(self._speed_hz, self._public_key)
+            await ws.send(msgspec.json.encode(hello).decode())
             self.connected = True
             self._ws = ws
             self._unreachable.reached()

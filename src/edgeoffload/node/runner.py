@@ -47,7 +47,7 @@ def managed(node: EdgeNode) -> ManagedNode:
         labels=dict(config.labels),
         tasks=node.offered,
         speed_hz=config.speed_hz,
-        public_key=node.identity.public_key,
+        public_key=lambda: node.identity.public_key,
     )
 
 
@@ -139,9 +139,11 @@ async def serve_until_signalled(
         await node.start()
         controller = make_agent(node)
         agent = None if controller is None else launch(controller)
-        # The public half only: what a client pins (ClientConfig.node_keys) to check a
-        # node it reaches without a controller.
-        log.info("node %s identity key %s", node.node_id, node.identity.public_key)
+        if config.identity_key_file:
+            # The public half only: what a client pins (ClientConfig.node_keys) to check
+            # a node it reaches without a controller (a key made at each start, without
+            # a file, is not worth pinning, nor worth making before it is needed).
+            log.info("node %s identity key %s", node.node_id, node.identity.public_key)
         if on_ready is not None:
             on_ready(node)
         await stop.wait()
