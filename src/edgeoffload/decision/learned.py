@@ -31,7 +31,16 @@ from numpy.typing import NDArray
 from ..errors import ConfigError
 from .base import ContextPolicy, decisions
 from .costs import CostWeights, cost_of, cost_one, costs_of, option_costs_one
-from .features import F64, Columns, Context, Decisions, DeviceState, NodeFeatures, TaskBatch
+from .features import (
+    F64,
+    Columns,
+    Context,
+    Decisions,
+    DeviceState,
+    NodeFeatures,
+    TaskBatch,
+    device_row,
+)
 from .modelfile import ModelFiles, Scaler
 from .nn import Mlp
 
@@ -551,22 +560,13 @@ class LearnedPolicy(ContextPolicy):
         C-contiguous arrays)."""
         decide_tasks, params, dims = compiled
         n = tasks.cpu_cycles.shape[0]
-        p = device.power
         args = (
             tasks.cpu_cycles,
             tasks.input_bytes,
             tasks.output_bytes,
             tasks.deadline_s,
             tasks.priority,
-            device.cpu_hz,
-            device.load,
-            device.battery,
-            p.kappa,
-            p.transmit_w,
-            p.receive_w,
-            p.idle_w,
-            device.local_queue_s,
-            device.uplink_queue_s,
+            *device_row(device),  # the kernel takes the device in DEVICE_FEATURES order
             nodes.speed_hz,
             nodes.queue_s,
             nodes.load,
