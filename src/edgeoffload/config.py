@@ -17,6 +17,7 @@ about 5 ms against pydantic's ~150 ms, and a node must be serving within 300 ms.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -119,6 +120,10 @@ class NodeConfig(SecurityConfig, frozen=True, kw_only=True, forbid_unknown_field
     max_task_s: Positive = 600.0
     #: /readyz answers 503 when no worker has been free for this long (all pinned).
     pool_stall_s: Positive = 30.0
+    #: The worker pool starts once the node has answered its first task, is asked
+    #: /readyz, or gets a pool task; at the latest this long after it listens. Its start
+    #: (two more interpreters) would share a CPU quota with the first answers.
+    pool_start_delay_s: NonNegative = 1.0
     #: Unsent answers kept per connection; above it the node stops reading the
     #: connection until the client reads (a client that never reads costs this much).
     max_backlog_bytes: Count = 32 << 20
@@ -327,7 +332,7 @@ def load(
             raise ConfigError(f"config file {toml_path}: [{_SECTIONS[cls]}] must be a table")
         values.update(section)
     env = os.environ if env is None else env
-    fields = {f.name: f for f in msgspec.structs.fields(cls)}
+    fields = cls.__struct_fields__
     values.update(env_values(cls, env))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     for secret, file_field in _SECRET_FILES.items():
@@ -371,10 +376,12 @@ def unprotected_warning(config: NodeConfig | ControllerConfig, what: str) -> str
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a bind address or name) only accepts local connections."""
-    import ipaddress
-
     if host == "localhost":
         return True
+    if host in ("0.0.0.0", "::", ""):  # every address: not loopback (no ipaddress needed)
+        return False
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -402,11 +409,26 @@ def env_name(cls: type[NodeConfig | ClientConfig | ControllerConfig], field: str
     return f"EDGEOFFLOAD_{_SECTIONS[cls].upper()}__{field.upper()}"
 
 
+@functools.cache
+def fields_of(
+    cls: type[NodeConfig | ClientConfig | ControllerConfig],
+) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``msgspec.structs.fields(cls)``, made once per class.
+
+    Each call evaluates every field's annotation again (they are strings here, from
+    ``from __future__ import annotations``: one ``compile`` per field), about 0.8 ms
+    for NodeConfig; a node's start asked for them six times. Its start-up CPU is its
+    cold start at 0.1 CPU, ten times over (docs/deployment.md).
+    """
+    return msgspec.structs.fields(cls)
+
+
 def known_env() -> set[str]:
-    """Every ``EDGEOFFLOAD_*`` variable that means something."""
+    """Every ``EDGEOFFLOAD_*`` variable that means something (from the field names
+    alone: their types are not needed here)."""
     names = set(SHARED_ENV) | OTHER_ENV
     for cls in _SECTIONS:
-        names.update(env_name(cls, f.name) for f in msgspec.structs.fields(cls))
+        names.update(env_name(cls, name) for name in cls.__struct_fields__)
     return names
 
 
@@ -431,7 +453,7 @@ def env_values(
                 "EDGEOFFLOAD_<COMPONENT>__<FIELD>, e.g. EDGEOFFLOAD_NODE__PORT"
             )
     values: dict[str, Any] = {}
-    for field in msgspec.structs.fields(cls):
+    for field in fields_of(cls):
         shared = next((v for v, f in SHARED_ENV.items() if f == field.name), None)
         raw = env.get(env_name(cls, field.name), env.get(shared) if shared else None)
         if raw is not None:

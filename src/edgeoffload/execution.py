@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import pickle
 import signal
 import socket
 import struct
@@ -106,6 +105,7 @@ def _run_chunk(items: list[tuple[str, list[Any]]], progress: Any = None) -> list
 def _worker_main(sock: socket.socket, progress: Any, modules: Sequence[str]) -> None:
     """A worker's life: say ready, then run each chunk received until told to stop (None)
     or its parent's end of the socket closes."""
+    import pickle
     from multiprocessing.connection import Connection as Pipe
 
     _init_worker(modules)
@@ -328,6 +328,11 @@ class TaskPool:
 
     def _feed(self) -> None:
         """Hand queued chunks to idle workers."""
+        # pickle here and below, not at module import: only a started pool needs it (it
+        # is loaded with multiprocessing then), and a node's start-up CPU is its cold
+        # start at 0.1 CPU, ten times over (docs/deployment.md).
+        import pickle
+
         while self._queue and self._idle:
             call = self._queue.popleft()
             if call.future.done():  # its caller was cancelled
@@ -351,6 +356,8 @@ class TaskPool:
 
     async def _answer(self, worker: _Worker) -> None:
         """Wait for the worker's outcomes (or its death) and hand them back."""
+        import pickle
+
         call = worker.call
         assert call is not None
         try:
@@ -441,6 +448,8 @@ class TaskPool:
         closes the pool once drained, so what still runs was abandoned), waiting for
         a start-up in progress to finish first (else workers would be forked against a
         pool that no longer exists)."""
+        import pickle
+
         if self._starting is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._starting)

@@ -45,3 +45,17 @@ def mean_ci95(values: Iterable[float | None]) -> Interval:
 
     sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     return Interval(mean, float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n), n)
+
+
+def plus_minus(mean: float, half: float, fmt: str, *, percent: bool = False) -> str:
+    """``mean ± half`` as one table cell, the same in every table that shows intervals
+    (the sweep's and ``evaluate --seeds``): ``fmt`` formats both numbers, ``percent``
+    scales them by 100 and adds `` %``; the mean alone when there is no interval (one
+    seed) and ``–`` when there is no value."""
+    if math.isnan(mean):
+        return "–"
+    scale, unit = (100.0, " %") if percent else (1.0, "")
+    body = fmt.format(scale * mean)
+    if not math.isnan(half):
+        body += f" ± {fmt.format(scale * half)}"
+    return body + unit

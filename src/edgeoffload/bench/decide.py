@@ -9,12 +9,16 @@ of docs/decision.md; a part not run keeps its previous figures:
 - ``policies``: every policy against the hindsight oracle on held-out traces, over
   several seeds with 95 % intervals (``policies``, ``paired``);
 - ``pca``: the MLP with and without PCA on its features (``pca``);
-- ``droo``: the DROO benchmark (``droo``; see bench/decide_droo.py).
+- ``droo``: the DROO benchmark (``droo``; see bench/decide_droo.py);
+- ``seed_claim``: the seed article's LSTM on 100,000 tasks against our policies on the
+  same test tasks (``seed_claim``; see bench/decide_seed.py).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 from edgeoffload.cli import Parser
@@ -22,7 +26,7 @@ from edgeoffload.cli.options import seed_list
 
 from .common import machine, read_json, update_doc_section, write_json
 
-PARTS = ("timing", "predictor", "policies", "pca", "droo")
+PARTS = ("timing", "predictor", "policies", "pca", "droo", "seed_claim")
 
 
 def _load() -> dict[str, Any]:
@@ -72,11 +76,31 @@ def main(argv: list[str]) -> int:
         help="simulation seeds of the policies part (default 101,201,301,401,501)",
     )
     parser.add_argument("--gbdt-records", type=int, default=30_000, help="gbdt training size")
+    parser.add_argument(
+        "--seed-records", type=int, default=100_000, help="tasks of the seed_claim record set"
+    )
+    parser.add_argument(
+        "--seed-splits",
+        type=int,
+        default=5,
+        help="seed_claim: seeded splits by device, each with its own LSTM (default 5)",
+    )
+    parser.add_argument(
+        "--seed-records-out",
+        type=Path,
+        default=None,
+        metavar="FILE.npz",
+        help="also write the seed_claim record set (parameters, labels, split) there",
+    )
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)} (known: {', '.join(PARTS)})")
+    if args.seed_records < 100:
+        parser.error(f"--seed-records must be >= 100, got {args.seed_records}")
+    if args.seed_splits < 1:
+        parser.error(f"--seed-splits must be >= 1, got {args.seed_splits}")
     command = "edgeoffload bench decide " + shlex.join(argv) if argv else "edgeoffload bench decide"
     results = _load()
     results["machine"] = machine("scipy", "torch", "onnxruntime", "scikit-learn")
@@ -97,11 +121,15 @@ def main(argv: list[str]) -> int:
     if "predictor" in parts:
         from . import decide_models
 
+        before = os.getloadavg()
         pred = decide_models.predictor()
+        load = f"{before[0]:.2f} before, {os.getloadavg()[0]:.2f} after (1 min)"
+        pred["_setup"]["load_average"] = load
         pred["command"] = command
         results["predictor"] = pred
+        results.pop("predictor_setup", None)  # the previous run's, some keys now gone
         update_doc_section(
-            "decision.md", "predictor", decide_models.predictor_markdown(pred, command)
+            "decision.md", "predictor", decide_models.predictor_markdown(pred, command, load)
         )
 
     if "policies" in parts:
@@ -135,6 +163,19 @@ def main(argv: list[str]) -> int:
             f"exact {droo['exact_share']:.2%}), {droo['decision_ms']:.3f} ms per decision vs "
             f"reference {droo['reference_decision_ms']:.3f} ms ({droo['speedup']}x)",
             flush=True,
+        )
+
+    if "seed_claim" in parts:
+        from . import decide_seed
+
+        loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        claim = decide_seed.run(
+            args.seed_records, save=args.seed_records_out, splits=args.seed_splits
+        )
+        claim |= {"command": command, "loadavg": loadavg}
+        results["seed_claim"] = claim
+        update_doc_section(
+            "decision.md", "seed_claim", decide_seed.markdown(claim, command, loadavg)
         )
 
     write_json("decision.json", _split(results))

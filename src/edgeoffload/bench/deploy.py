@@ -14,8 +14,11 @@ connections before the node listens.
 ``startup_cpu_ms`` is the CPU time of everything in the container (the node process,
 its thread, the worker it starts) when its READY line is seen, read from the
 container's cgroup; the median of the runs without a limit. ``image_bytes`` is the
-image's size. Writes bench/results/deploy.json (exactly those keys) and the figures'
-section of docs/deployment.md, with a breakdown of where the start-up time goes.
+image's size. ``cold_start_ms`` has a third figure besides the two the issue asks
+for: 0.1 CPU granted with a 1 s period instead of the default 100 ms. Writes
+bench/results/deploy.json (exactly those keys) and the figures' section of
+docs/deployment.md, with the floors under any node in this image (a container that
+runs ``true``, a bare interpreter) and a breakdown of where the start-up time goes.
 
 The machine is shared (2 cores, other work running): at 0.1 CPU the figure depends
 on the quota, not on the load, but the unlimited one moves with it.
@@ -62,7 +65,14 @@ ADDRESS = "172.31.251.10"
 #: Docker 20.10 derives a container's MAC from its IP (02:42 + the four octets).
 MAC = "02:42:" + ":".join(f"{int(o):02x}" for o in ADDRESS.split("."))
 PORT = 8765
-LIMITS = {"unlimited": [], "cpus_0_1": ["--cpus", "0.1"]}
+#: ``--cpus 0.1`` is a quota of 10 ms per 100 ms period (the kernel's and Kubernetes'
+#: default period); the same 0.1 CPU with a 1 s period (Docker's longest) grants 100 ms
+#: per second, so a start that needs less runs unthrottled.
+LIMITS = {
+    "unlimited": [],
+    "cpus_0_1": ["--cpus", "0.1"],
+    "cpus_0_1_period_1s": ["--cpu-period", "1000000", "--cpu-quota", "100000"],
+}
 #: The seed's claim for a cold start at 0.1 CPU.
 BAR_MS = 800.0
 
@@ -134,7 +144,7 @@ FLOORS = {
     "python": "print(1)",
     "asyncio": "import asyncio; print(1)",
     "asyncio_websockets_msgspec": (
-        "from edgeoffload.cli.startup import defer_importlib_metadata as d; d(); "
+        "from edgeoffload.cli.startup import defer_unused_imports as d; d(); "
         "import asyncio, msgspec, websockets.asyncio.server; print(1)"
     ),
 }
@@ -182,6 +192,30 @@ async def one_run(limit: list[str], workdir: Path, variant: str = "image") -> di
     }
 
 
+def exit_ms(*args: str) -> float:
+    """Milliseconds from ``docker run`` to the container's exit (its removal after, not
+    counted): the floor of any command in this image."""
+    with tempfile.TemporaryDirectory(prefix="eo-bench-exit-") as tmp:
+        cidfile = Path(tmp) / "cid"
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["docker", "run", "--cidfile", str(cidfile), "--network", NETWORK, "--ip", ADDRESS,
+             *args],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        elapsed = (time.perf_counter() - t0) * 1000
+        docker("rm", cidfile.read_text().strip())
+    return elapsed
+
+
+#: Commands whose ``docker run`` to exit is the floor under everything else:
+#: the container alone, and the interpreter without even its ``site`` module.
+EXIT_FLOORS = {
+    "true": ["--entrypoint", "/bin/true", IMAGE],
+    "python_S_pass": ["--entrypoint", "python", IMAGE, "-S", "-c", "pass"],
+}
+
+
 def first_output_ms(*args: str) -> float:
     """Milliseconds from ``docker run`` to the container's first line of output (its
     exit and removal are not counted)."""
@@ -207,8 +241,8 @@ def first_output_ms(*args: str) -> float:
 BREAKDOWN = r"""
 import time
 t = [time.process_time()]
-from edgeoffload.cli.startup import defer_importlib_metadata
-defer_importlib_metadata()
+from edgeoffload.cli.startup import defer_unused_imports
+defer_unused_imports()
 import edgeoffload.cli, argparse, logging; t.append(time.process_time())
 import asyncio; t.append(time.process_time())
 import msgspec, edgeoffload.config; t.append(time.process_time())
@@ -278,6 +312,13 @@ def inner(runs: int) -> dict[str, Any]:
         }
         for floor, code in FLOORS.items()
     }
+    result["exit_floor_ms"] = {
+        floor: {
+            name: statistics.median(exit_ms(*limit, *command) for _ in range(5))
+            for name, limit in LIMITS.items()
+        }
+        for floor, command in EXIT_FLOORS.items()
+    }
     result["breakdown_cpu_ms"] = breakdown(runtime_init_ms())
     result["loadavg"] = [load_at_start, os.getloadavg()[0]]
     return result
@@ -340,12 +381,19 @@ def markdown(m: dict[str, Any], result: dict[str, Any], runs: int) -> str:
             f"{median(v['cpu_ready_ms'])} | {median(v['cpu_answer_ms'])} |"
         )
 
-    def floor(name: str, label: str) -> str:
-        f = floors[name]
-        return f"| {label} | {f['unlimited']:.0f} | {f['cpus_0_1']:.0f} |"
+    def floor(name: str, label: str, table: dict[str, Any] = floors) -> str:
+        f = table[name]
+        return (
+            f"| {label} | {f['unlimited']:.0f} | {f['cpus_0_1']:.0f} | "
+            f"{f['cpus_0_1_period_1s']:.0f} |"
+        )
+
+    exits = m["exit_floor_ms"]
 
     at_bar = result["cold_start_ms"]["cpus_0_1"]
     verdict = "under" if at_bar < BAR_MS else "over"
+    at_long = result["cold_start_ms"]["cpus_0_1_period_1s"]
+    verdict_long = "under" if at_long < BAR_MS else "over"
     return f"""## Cold start: figures from one run
 
 `edgeoffload bench deploy --runs {runs}` ({time.strftime("%Y-%m-%d")}; load average
@@ -360,22 +408,31 @@ listens); CPU is the whole container's (its cgroup), at READY and at the answer.
 |---|---|---|---|---|
 {row("unlimited", "image, none")}
 {row("cpus_0_1", "image, `--cpus 0.1`")}
+{row("cpus_0_1_period_1s", "image, 0.1 CPU with a 1 s period")}
 
-The bar is the seed's **{BAR_MS:.0f} ms at 0.1 CPU**: the image is **{verdict}** it
-({at_bar} ms). `bench/results/deploy.json`: `startup_cpu_ms` {result["startup_cpu_ms"]}
-(CPU at READY, no limit), `image_bytes` {result["image_bytes"]}
-({result["image_bytes"] / 1e6:.0f} MB).
+`--cpus 0.1` is 10 ms of CPU per 100 ms period; "0.1 CPU with a 1 s period" is
+`--cpu-period 1000000 --cpu-quota 100000`, the same share granted as 100 ms per second
+(docs/deployment.md, "The CFS period", says what that costs).
 
-The floor, in the same run: `docker run` of the image to the first line printed by a
-`python -c` that only imports, nothing of the node (median of 5). `docker run` of
-`/bin/echo` prints after {m["docker_run_echo_ms"]:.0f} ms (namespaces, a veth on the
-bridge, cgroups, the engine's bookkeeping; a CPU limit does not change that part).
+The bar is the seed's **{BAR_MS:.0f} ms at 0.1 CPU**: with `--cpus 0.1` (100 ms
+period) the image is **{verdict}** it ({at_bar} ms); with the same 0.1 CPU on a 1 s
+period it is **{verdict_long}** it ({at_long} ms). `bench/results/deploy.json`:
+`startup_cpu_ms` {result["startup_cpu_ms"]} (CPU at READY, no limit), `image_bytes`
+{result["image_bytes"]} ({result["image_bytes"] / 1e6:.0f} MB).
 
-| `python -c` | none, ms | `--cpus 0.1`, ms |
-|---|---|---|
-{floor("python", "`print(1)`")}
-{floor("asyncio", "`import asyncio`")}
-{floor("asyncio_websockets_msgspec", "`import asyncio, msgspec, websockets.asyncio.server`")}
+The floors, in the same run (median of 5 each): `docker run` of the image to the exit
+of a command that does nothing, and to the first line printed by a `python -c` that
+only imports, nothing of the node. `docker run` of `/bin/echo` prints after
+{m["docker_run_echo_ms"]:.0f} ms (namespaces, a veth on the bridge, cgroups, the
+engine's bookkeeping).
+
+| `docker run` to | none, ms | `--cpus 0.1`, ms | 0.1 CPU, 1 s period, ms |
+|---|---|---|---|
+{floor("true", "exit of `true`", exits)}
+{floor("python_S_pass", "exit of `python -S -c pass`", exits)}
+{floor("python", "`python -c print(1)` printed")}
+{floor("asyncio", "`import asyncio` done")}
+{floor("asyncio_websockets_msgspec", "`import asyncio, msgspec, websockets.asyncio.server` done")}
 
 Where the node's CPU goes (CPU of the process, median of 5, no limit):
 
@@ -391,8 +448,8 @@ Where the node's CPU goes (CPU of the process, median of 5, no limit):
   own modules {b["node_modules_ms"]} ms: {b["total_ms"]} ms with the interpreter and
   the runtime's part.
 - The rest of the CPU at READY is the node's set-up (configuration, task table, the
-  listening socket) and whatever of its background warm-up (the worker pool's
-  forkserver, then the metrics' imports) ran before the bench read the cgroup.
+  listening socket). Its worker pool and the metrics' imports start only after its
+  first answer (or its first `/readyz`, or `pool_start_delay_s`).
 - **At 0.1 CPU** each 100 ms period grants 10 ms, so each millisecond of CPU before the
   answer costs up to 10 ms of wall time (a little less: the quota's first period is
   unspent while the engine sets the container up).

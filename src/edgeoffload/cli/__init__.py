@@ -103,9 +103,9 @@ def build_parser() -> tuple[Parser, dict[str, Parser]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgeoffload`` script; returns the exit code."""
-    from .startup import defer_importlib_metadata
+    from .startup import defer_unused_imports
 
-    defer_importlib_metadata()  # before websockets is imported (cli/startup.py says why)
+    defer_unused_imports()  # before websockets is imported (cli/startup.py says why)
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Parse only the chosen subcommand's options (lazy imports keep `node` start fast).
     command = next((a for a in args_list if not a.startswith("-")), None)

@@ -18,6 +18,14 @@ it has ``--records``; two evaluation seeds that would share a simulation seed ar
 refused, as their worlds would not be independent), and the output is each metric's mean
 over the seeds with its 95 % interval, plus every pair of policies compared as a paired
 difference of mean cost on the same tasks (``edgeoffload.decision.evaluation.over_seeds``).
+
+The risk-aware policy (``risk_aware``, ``edgeoffload.decision.risk``: the model's
+choice checked against upload-time quantiles, with a local fallback timer) is scored
+beside them with the shipped upload calibration, or, with ``--lodo``, with one fitted
+for each set on the other bundled datasets only (leave-one-dataset-out; the two
+Pensieve sets count as one), on ``--calibration-seed`` (which must not be an
+evaluation seed). ``learned_fallback`` is the model's own choice with the same
+budgets: what the timer alone is worth.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..stats import plus_minus
 from .options import seed_list
 from .train import DEFAULT_SCENARIO, make_records
 
@@ -70,6 +79,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and paired differences",
     )
     parser.add_argument("--behaviour", default="cost_model", help="policy run while recording")
+    parser.add_argument(
+        "--lodo",
+        action="store_true",
+        help="calibrate risk_aware per set on the other bundled datasets only",
+    )
+    parser.add_argument(
+        "--calibration-seed",
+        type=int,
+        default=1,
+        help="simulation seed of the --lodo calibration records (default 1)",
+    )
+    parser.add_argument(
+        "--calibration-records",
+        type=int,
+        default=15_000,
+        help="decisions per dataset for the --lodo calibration",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
 
 
@@ -83,11 +109,13 @@ def evaluate_sets(
     extra: dict[str, Any] | None = None,
     extra_models: dict[str, str | Path] | None = None,
     refuse: Callable[[int], None] = lambda seed: None,
+    per_set: Callable[[str], dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{policy: {set name: metrics}}`` for sets of (name, dataset, trace file);
-    ``extra`` adds policies (name -> object with ``decide_context``), ``extra_models``
-    more model folders (name -> folder, any kind); ``refuse`` is asked before each
-    simulation seed (:func:`seed_guard`)."""
+    ``extra`` adds policies (name -> object with ``decide_context``), ``per_set`` more
+    of them built for each set's name (``--lodo``), ``extra_models`` more model folders
+    (name -> folder, any kind); ``refuse`` is asked before each simulation seed
+    (:func:`seed_guard`)."""
     from ..decision.costs import CostWeights
     from ..decision.evaluation import evaluate_online, evaluate_policy
     from ..decision.history import KIND as LSTM_KIND
@@ -118,12 +146,45 @@ def evaluate_sets(
         if files.kind != LSTM_KIND:
             policies["threshold"] = ThresholdPolicy(LearnedPolicy(Scorer(model)))
         policies.update(extra or {})
+        if per_set is not None:
+            policies.update(per_set(name))
         policies.update({p: resolve(p) for p in BASELINES if p != "online"})
         for policy_name, policy in policies.items():
             result = evaluate_policy(labelled, policy.decide_context, weights)
             out.setdefault(policy_name, {})[name] = result
         out.setdefault("online", {})[name] = evaluate_online(labelled, OnlineCostModel(), weights)
     return out
+
+
+def risk_policies(model: str | Path, calibration: Any, name: str = "risk_aware") -> dict[str, Any]:
+    """``risk_aware`` on ``model``'s scorer with ``calibration``, and
+    ``learned_fallback``: the scorer's own choice with the same budgets."""
+    from ..decision.learned import LearnedPolicy, Scorer
+    from ..decision.risk import RiskAware
+
+    base = LearnedPolicy(Scorer(model))
+    return {
+        name: RiskAware(calibration, base=base, override=True),
+        "learned_fallback": RiskAware(calibration, base=base, name="learned_fallback"),
+    }
+
+
+def lodo_calibrations(
+    model: str | Path, scenario: str, records: int, seed: int
+) -> Callable[[str], dict[str, Any]]:
+    """Per set name, the risk policies calibrated on every bundled dataset but that
+    one (and its family: ``pensieve_*`` are one). A trace file's set uses them all."""
+    from ..traces import DATASETS
+    from .train import risk_calibration
+
+    def family(name: str) -> str:
+        return name.split("_")[0] if name.startswith("pensieve") else name
+
+    def for_set(name: str) -> dict[str, Any]:
+        others = [d for d in DATASETS if family(d) != family(name)]
+        return risk_policies(model, risk_calibration(scenario, records, others, seed))
+
+    return for_set
 
 
 def training_seeds(model: str | Path) -> list[int]:
@@ -178,12 +239,7 @@ def seeds_table(policies: dict[str, Any], paired: dict[str, Any], seeds: list[in
 
     def pm(row: dict[str, Any], metric: str, pct: bool) -> str:
         mean, (low, high) = row[metric], row["ci95"][metric]
-        scale, unit = (100.0, " %") if pct else (1.0, "")
-        half = (high - low) / 2.0
-        body = f"{scale * mean:.1f}" if pct else f"{mean:.3f}"
-        if half == half:  # not NaN: two seeds or more
-            body += f" ± {scale * half:.1f}" if pct else f" ± {half:.3f}"
-        return body + unit
+        return plus_minus(mean, (high - low) / 2.0, "{:.1f}" if pct else "{:.3f}", percent=pct)
 
     lines = [
         f"over seeds {', '.join(map(str, seeds))} (mean ± 95 % interval, Student's t)",
@@ -275,9 +331,34 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds or [101 if args.seed is None else args.seed]
     for seed in seeds:
         refuse(seed)  # at once, before any simulation (later seeds as they come)
+    extra: dict[str, Any] | None = None
+    per_set = None
+    if args.lodo:
+        if args.calibration_seed in seeds:
+            raise ConfigError(
+                f"--calibration-seed {args.calibration_seed} is an evaluation seed: the "
+                "calibration would have seen the worlds it is scored on"
+            )
+        if args.calibration_records < 1:
+            raise ConfigError(f"--calibration-records must be >= 1, got {args.calibration_records}")
+        per_set = lodo_calibrations(
+            args.model, args.scenario, args.calibration_records, args.calibration_seed
+        )
+    else:
+        from ..decision.risk import load_calibration
+
+        extra = risk_policies(args.model, load_calibration())
     if args.seeds is None:
         results: dict[str, Any] = evaluate_sets(
-            args.model, args.scenario, sets, args.records, seeds[0], args.behaviour, refuse=refuse
+            args.model,
+            args.scenario,
+            sets,
+            args.records,
+            seeds[0],
+            args.behaviour,
+            extra=extra,
+            refuse=refuse,
+            per_set=per_set,
         )
         print(table(results))
     else:
@@ -286,7 +367,15 @@ def run(args: argparse.Namespace) -> int:
         guard = independent(refuse)
         per_seed = [
             evaluate_sets(
-                args.model, args.scenario, sets, args.records, s, args.behaviour, refuse=guard(s)
+                args.model,
+                args.scenario,
+                sets,
+                args.records,
+                s,
+                args.behaviour,
+                extra=extra,
+                refuse=guard(s),
+                per_set=per_set,
             )
             for s in seeds
         ]

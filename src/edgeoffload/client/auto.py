@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decision.estimators import HarmonicMean
+from ..decision.estimators import MIN_SAMPLE_BYTES, HarmonicMean
 from ..decision.features import (
     LOCAL_INDEX,
     TASK_FEATURES,
@@ -50,8 +50,6 @@ from .placement import DEFAULT_SPEED_HZ
 
 #: Link bandwidth assumed before the first measurement (a good Wi-Fi or 5G uplink).
 DEFAULT_BPS = 50e6
-#: Transfers smaller than this say more about latency than bandwidth: not sampled.
-MIN_SAMPLE_BYTES = 32 * 1024
 #: Device load and battery are read at most this often.
 DEVICE_REFRESH_S = 0.5
 #: The highest device load a decision sees. psutil reads the whole machine, 1.0 as soon
@@ -178,11 +176,13 @@ class AutoDecider:
                 self.decided_local += 1
             else:
                 self.decided_edge += 1
+            budget = decisions.fallback_s
             row = Decisions(
                 decisions.target[i : i + 1],
                 decisions.confidence[i : i + 1],
                 decisions.expected_latency_s[i : i + 1],
                 decisions.expected_energy_j[i : i + 1],
+                None if budget is None else budget[i : i + 1],
             )
             one = TaskBatch(*(getattr(tasks, name)[i : i + 1] for name in TASK_FEATURES))
             choices.append(Choice(target, row, one, device, nodes))
@@ -202,6 +202,19 @@ class AutoDecider:
             np.array([latency_s]),
             choice.decisions.expected_energy_j,
         )
+
+
+def fallback_budgets(
+    tasks: Sequence[Any], choices: Sequence[Choice]
+) -> tuple[tuple[int, float], ...]:
+    """(task id, budget s) for the offloaded tasks whose policy gave a finite fallback
+    budget (``Decisions.fallback_s``; ``client.ownership`` arms the timer)."""
+    out = []
+    for t, c in zip(tasks, choices, strict=True):
+        budget = c.decisions.fallback_s
+        if c.target != LOCAL_INDEX and budget is not None and np.isfinite(budget[0]):
+            out.append((int(t.id), float(budget[0])))
+    return tuple(out)
 
 
 def check_policy_name(name: str) -> None:

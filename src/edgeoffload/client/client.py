@@ -29,7 +29,7 @@ from ..errors import InvalidState, NoNodeAvailable
 from ..protocol.control import EventKind
 from ..tasks import TaskSpec, spec_of
 from . import ownership as own
-from .auto import AutoDecider, check_policy_name, make_policy
+from .auto import AutoDecider, check_policy_name, fallback_budgets, make_policy
 from .futures import gather
 from .graph import Graph, Stage, run_graph
 from .handle import TaskHandle
@@ -536,7 +536,8 @@ class Client(BlockingFacade):
                 tuple(
                     (t.id, LOCAL if c.target == LOCAL_TARGET else ins.nodes[c.target], c)
                     for t, c in zip(ins.tasks, choices, strict=True)
-                )
+                ),
+                fallback_s=fallback_budgets(ins.tasks, choices),
             )
         )
 

@@ -53,6 +53,10 @@ from ..transport import CONNECTION_ERRORS, OnMessage, dispatch, reconnect_foreve
 
 log = logging.getLogger("edgeoffload.client")
 
+#: How long closing a connection may take: the closing handshake (the websocket's own
+#: close_timeout, 1 s) after its write buffer drained; past it the socket is aborted.
+CLOSE_TIMEOUT_S = 2.0
+
 
 class _LinkConnection(ClientConnection):
     """Hands each message to :attr:`on_message` as it is parsed (see transport.py)."""
@@ -145,8 +149,16 @@ class NodeLink:
     async def close(self) -> None:
         """Stop reconnecting and close the connection."""
         self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
+        ws = self._ws
+        if ws is not None:
+            # websockets' close drains the write buffer first, without a bound (its
+            # close_timeout starts after): frames stuck behind a link at zero capacity
+            # or a node that reads nothing held the close until the failure detector
+            # gave up on the node (issue 13)
+            try:
+                await asyncio.wait_for(ws.close(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                ws.transport.abort()
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -36,6 +36,12 @@ Every rule the client applies lives here:
   ``wait_for_node_s`` for one, instead of failing during a reconnect.
 - **local fallback**: a task registered in this process runs here when no node can
   take it (unless ``where="edge"``), or when its arguments cannot be sent.
+- **fallback timer** (issue 16 part 2): the decision engine may give an offloaded
+  task a budget (:attr:`Decided.fallback_s`); a task that can run here and has no
+  result that long after it was sent is abandoned on its node (the copy is cancelled)
+  and run here. Fencing keeps it exactly-once: once it runs here, a late result from
+  the node is dropped like any answer from a node the task has left. A link that fades
+  mid-upload then costs the budget plus a local run, not an unbounded wait.
 - **fencing**: an answer counts only from a node the task is placed on now. A late
   answer from a node the task has left is dropped: this is what makes delivery
   exactly-once.
@@ -205,6 +211,9 @@ class OwnedTask:
     #: Which of the task's own timers are armed, so settling cancels only those.
     deadline_armed: bool = False
     hedge_armed: bool = False
+    fallback_armed: bool = False
+    #: The fallback budget the decision engine gave (s after the send); None: none.
+    fallback_s: float | None = None
     #: The batch this task was split from (its outcome goes into the batch's vector).
     batch: OwnedBatch | None = None
     #: What the run that produced the outcome reported, for the caller's ``info()``:
@@ -323,6 +332,8 @@ class TimerKind(enum.Enum):
     DECIDE = "decide"
     #: A batch's deadline (named by its first id).
     BATCH_DEADLINE = "batch_deadline"
+    #: An offloaded task's budget: past it, the task runs here (``Decided.fallback_s``).
+    FALLBACK = "fallback"
 
 
 class Timer(NamedTuple):
@@ -509,9 +520,13 @@ class LocalDone(Event):
 @dataclass(slots=True)
 class Decided(Event):
     """The decision engine's answer to one :class:`Decide`: for each task id, a node
-    id of the group's nodes or :data:`LOCAL`, and the engine's opaque choice."""
+    id of the group's nodes or :data:`LOCAL`, and the engine's opaque choice.
+
+    ``fallback_s``: (task id, seconds) for the offloaded tasks that get a fallback
+    timer (module docstring); a task not listed has none, as before."""
 
     choices: tuple[tuple[int, str, Any], ...]
+    fallback_s: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(slots=True)
@@ -660,6 +675,8 @@ class OwnershipStats:
     #: again whole after a ``need_input``.
     input_bytes_saved: int = 0
     inputs_resent: int = 0
+    #: Offloaded tasks whose fallback timer fired, so they ran here.
+    fallbacks: int = 0
 
 
 _NO_COST = TaskCost()
@@ -727,6 +744,7 @@ class Ownership:
         self._next = 1
         self._completed_local = self._completed_edge = self._failed = 0
         self._resubmitted = self._duplicates = self._hedges = self._hedge_wins = 0
+        self._fallbacks = 0
         # One method per event type; a dict lookup beats an isinstance chain on the
         # hot path (a result per task).
         self._handlers: dict[type[Event], Callable[[Any, float, list[Instruction]], None]] = {
@@ -809,6 +827,7 @@ class Ownership:
             hedge_wins=self._hedge_wins,
             input_bytes_saved=self._input_bytes_saved,
             inputs_resent=self._inputs_resent,
+            fallbacks=self._fallbacks,
         )
 
     # -- the caller's events ----------------------------------------------------------------
@@ -1270,7 +1289,9 @@ class Ownership:
         self._settle(t, TaskState.FAILED, None, exc, LOCAL, now, out, ev.run_s, latency)
 
     def _decided(self, ev: Decided, now: float, out: list[Instruction]) -> None:
-        """The engine chose for a group: each task still waiting goes where it says."""
+        """The engine chose for a group: each task still waiting goes where it says
+        (an offloaded one with a budget also gets its fallback timer)."""
+        budgets = dict(ev.fallback_s) if ev.fallback_s else None
         for task_id, target, choice in ev.choices:
             t = self.tasks.get(task_id)
             if t is None or t.state is not TaskState.DECIDING:
@@ -1278,8 +1299,21 @@ class Ownership:
             t.choice = choice
             if target == LOCAL:
                 self._run_local(t, now, out)
-            else:
-                self._send_to(t, target, now, out)
+                continue
+            self._send_to(t, target, now, out)
+            budget = None if budgets is None else budgets.get(task_id)
+            if budget is not None:
+                self._arm_fallback(t, budget, now, out)
+
+    def _arm_fallback(
+        self, t: OwnedTask, budget: float, now: float, out: list[Instruction]
+    ) -> None:
+        """The fallback timer of a task just sent (not one the send failed, nor one
+        that cannot run here: it would have nothing to fall back to)."""
+        if t.state is TaskState.SENT and t.can_run_locally:
+            t.fallback_s = budget
+            t.fallback_armed = True
+            out.append(ArmTimer(Timer(TimerKind.FALLBACK, t.id), now + budget))
 
     # -- timers -------------------------------------------------------------------------------
 
@@ -1304,6 +1338,9 @@ class Ownership:
             elif kind is TimerKind.HEDGE:
                 t.hedge_armed = False
                 self._hedge_now(t, now, out)
+            elif kind is TimerKind.FALLBACK:
+                t.fallback_armed = False
+                self._fall_back(t, now, out)
             elif t.state is TaskState.RETRYING:
                 self._place(t, now, out)
 
@@ -1326,6 +1363,26 @@ class Ownership:
                 continue
             in_flight = tuple(self.in_flight(n) for n in eligible)
             out.append(Decide(tuple(group), tuple(eligible), in_flight, local))
+
+    def _fall_back(self, t: OwnedTask, now: float, out: list[Instruction]) -> None:
+        """The budget passed without a result: leave the node(s), run here. Only a task
+        still waiting on the edge side (sent, or refused and waiting to retry, or parked);
+        one already running here has nothing to fall back to."""
+        if t.state not in (TaskState.SENT, TaskState.RETRYING, TaskState.PARKED):
+            return
+        if t.state is TaskState.RETRYING:
+            out.append(CancelTimer(Timer(TimerKind.RETRY, t.id)))
+        self._cancel_copies(t, out)
+        if t.hedge is not None:
+            self._unindex(t.hedge, t.id)
+            t.hedge = None
+        if t.hedge_armed:
+            t.hedge_armed = False
+            out.append(CancelTimer(Timer(TimerKind.HEDGE, t.id)))
+        self._fallbacks += 1
+        # _run_local moves the task's index entry from its node to LOCAL (_placed), so
+        # a late result from the node is fenced off from here on.
+        self._run_local(t, now, out)
 
     def _hedge_now(self, t: OwnedTask, now: float, out: list[Instruction]) -> None:
         """The task is slower than its p95: a second copy on another node, if any."""
@@ -1513,7 +1570,7 @@ class Ownership:
             t.hedge = None
         if node is not None:
             t.node = node
-        if t.deadline_armed or t.hedge_armed or t.state is TaskState.RETRYING:
+        if t.deadline_armed or t.hedge_armed or t.fallback_armed or t.state is TaskState.RETRYING:
             _cancel_timers_of(t, out)
         t.state = state
         t.settled_at = now
@@ -1694,6 +1751,9 @@ def _cancel_timers_of(t: OwnedTask, out: list[Instruction]) -> None:
     if t.hedge_armed:
         t.hedge_armed = False
         out.append(CancelTimer(Timer(TimerKind.HEDGE, t.id)))
+    if t.fallback_armed:
+        t.fallback_armed = False
+        out.append(CancelTimer(Timer(TimerKind.FALLBACK, t.id)))
     if t.state is TaskState.RETRYING:
         out.append(CancelTimer(Timer(TimerKind.RETRY, t.id)))
 

@@ -29,6 +29,19 @@ An option that would have failed (its node down, the hindsight cost ``inf``) cos
 chosen, a fallback: its local cost counted twice (the wait for the failure, then the
 local run), and it misses its deadline. Choosing an option that does not exist (a
 padded column, NaN) is refused: it has no cost to count.
+
+**The local fallback timer** (issue 16 part 2; ``client.ownership``'s rule): a policy
+may give each task a budget ``B`` (:attr:`~.features.Decisions.fallback_s`, seconds from
+the decision). An offloaded task whose realised latency exceeds ``B`` (a fade, an
+outage, a failed node) is abandoned at ``B`` and run locally: latency ``B`` plus the
+local option's, energy what the radio spent until ``B`` (transmitting during the
+recorded upload, idle after it; records without upload times count the whole budget
+as transmitting, an upper bound) plus the local option's. Approximations, both on the
+costly side of the truth: the local run is costed as the record's local option
+(its backlog at the task's creation, not at ``B``, when it has drained), and the
+abandoned upload's share of the uplink is not given back to later tasks. The oracle is
+unchanged: a fallback costs at least the local option, so it never beats the oracle.
+``fallback_share`` is the share of tasks whose timer fired.
 """
 
 from __future__ import annotations
@@ -69,6 +82,8 @@ class Records(Protocol):
 
     # Optional: (n, 1 + k) bool, failures that began after the decision
     # (``OracleRecords.unforeseen``); records without it count every failure as avoidable.
+    # Optional: (n, 2) ``upload_s``, the upload's start and end from the task's creation
+    # (``OracleRecords.upload_s``), for the fallback's energy.
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,7 @@ class Labelled:
     device_id: I64
     created_s: F64
     unforeseen: NDArray[np.bool_] | None = None  # (n, 1 + k); None: no failure unforeseen
+    upload_s: F64 | None = None  # (n, 2) upload start, end from creation; None: unknown
 
     def __len__(self) -> int:
         return len(self.ctx)
@@ -98,6 +114,7 @@ class Labelled:
         :data:`~.features.DEVICE_FEATURES`) are 0: unknown."""
         device = np.asarray(records.device, dtype=np.float64)
         unforeseen = getattr(records, "unforeseen", None)
+        upload = getattr(records, "upload_s", None)
         missing = len(DEVICE_FEATURES) - device.shape[1]
         if missing > 0:
             device = np.hstack([device, np.zeros((device.shape[0], missing))])
@@ -113,6 +130,7 @@ class Labelled:
             np.asarray(records.device_id, dtype=np.int64),
             np.asarray(records.created_s, dtype=np.float64),
             None if unforeseen is None else np.asarray(unforeseen, dtype=bool),
+            None if upload is None else np.asarray(upload, dtype=np.float64),
         )
 
     @classmethod
@@ -142,6 +160,14 @@ class Labelled:
             np.concatenate([pad(p.unforeseen_mask(), 1 + k, False) for p in parts])
             if any(p.unforeseen is not None for p in parts)
             else None,
+            np.concatenate(
+                [
+                    p.upload_s if p.upload_s is not None else np.full((len(p), 2), np.nan)
+                    for p in parts
+                ]
+            )
+            if any(p.upload_s is not None for p in parts)
+            else None,
         )
 
     def rows(self, index: I64 | slice) -> Labelled:
@@ -153,20 +179,55 @@ class Labelled:
             self.device_id[index],
             self.created_s[index],
             None if self.unforeseen is None else self.unforeseen[index],
+            None if self.upload_s is None else self.upload_s[index],
         )
 
-    def realised(self, weights: CostWeights) -> tuple[F64, F64, F64]:
+    def realised(self, weights: CostWeights, fallback_s: F64 | None = None) -> tuple[F64, F64, F64]:
         """(cost, latency, energy) of every option as it really was, failures replaced
-        by the fallback of the module docstring (absent options: inf cost)."""
+        by the fallback of the module docstring (absent options: inf cost); with
+        ``fallback_s`` (n,) every node option later than its row's budget is replaced
+        by the fallback timer's cost (module docstring; ``inf``: no budget)."""
         local_t, local_e = self.latency_s[:, :1], self.energy_j[:, :1]
         failed = np.isinf(self.latency_s)
         latency = np.where(failed, 2.0 * local_t, self.latency_s)
         energy = np.where(failed, 2.0 * local_e, self.energy_j)
+        if fallback_s is not None:
+            latency, energy = self._fall_back(latency, energy, fallback_s)
         cost = weighted_cost(
             latency, energy, self.ctx, weights.latency_weight, weights.deadline_penalty
         )
         cost = np.where(np.isnan(self.latency_s), np.inf, cost)
         return cost, latency, energy
+
+    def fired(self, fallback_s: F64) -> NDArray[np.bool_]:
+        """(n, 1 + k) bool: the node options whose fallback timer would fire (later
+        than the row's budget, or failed; never the local column or an absent one)."""
+        budget = np.asarray(fallback_s, dtype=np.float64)[:, None]
+        with np.errstate(invalid="ignore"):
+            late = self.latency_s > budget  # NaN (absent) compares False
+        late[:, 0] = False
+        return np.asarray(late & np.isfinite(budget))
+
+    def _fall_back(self, latency: F64, energy: F64, fallback_s: F64) -> tuple[F64, F64]:
+        """Latency and energy with the fallback timer applied (module docstring)."""
+        fired = self.fired(fallback_s)
+        if not fired.any():
+            return latency, energy
+        budget = np.asarray(fallback_s, dtype=np.float64)[:, None]
+        transmit, idle = self.ctx.device[:, 4:5], self.ctx.device[:, 6:7]
+        if self.upload_s is None:
+            spent = transmit * budget
+        else:
+            start, end = self.upload_s[:, :1], self.upload_s[:, 1:]
+            sending = np.clip(budget - start, 0.0, np.maximum(end - start, 0.0))
+            waiting = np.maximum(budget - np.maximum(end, start), 0.0)
+            spent = np.where(
+                np.isnan(start), transmit * budget, transmit * sending + idle * waiting
+            )
+        with np.errstate(invalid="ignore"):
+            latency = np.where(fired, budget + self.latency_s[:, :1], latency)
+            energy = np.where(fired, spent + self.energy_j[:, :1], energy)
+        return latency, energy
 
     def oracle(self, weights: CostWeights) -> I64:
         """The hindsight-best column per row (0: local, 1 + i: node column i; the first
@@ -183,12 +244,16 @@ class Labelled:
             return np.asarray(cost <= best * (1.0 + 1e-9) + 1e-12)
 
 
-def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, float]:
-    """Metrics (module docstring) of choices given as columns (0: local, 1 + i: node i)."""
-    cost, latency, energy = labelled.realised(weights)
+def score(
+    labelled: Labelled, choice: I64, weights: CostWeights, fallback_s: F64 | None = None
+) -> dict[str, float]:
+    """Metrics (module docstring) of choices given as columns (0: local, 1 + i: node i),
+    with the fallback timer's budgets ``fallback_s`` (n,) if the policy gave them."""
+    cost, latency, energy = labelled.realised(weights, fallback_s)
     rows = np.arange(len(labelled))
-    best = labelled.oracle(weights)
-    c_best = cost[rows, best]
+    plain = cost if fallback_s is None else labelled.realised(weights)[0]
+    best = np.asarray(np.argmin(plain, axis=1), dtype=np.int64)  # labelled.oracle(weights)
+    c_best = plain[rows, best]  # the oracle's own cost: the budgets are the policy's
     c_choice = cost[rows, choice]
     absent = np.flatnonzero(np.isnan(labelled.latency_s[rows, choice]))
     if absent.size:
@@ -197,7 +262,13 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
             f"row {i} chose column {int(choice[i])}, an option that does not exist there "
             f"({absent.size} such rows)"
         )
-    failed = np.isinf(labelled.latency_s[rows, choice])
+    fired = (
+        labelled.fired(fallback_s)[rows, choice]
+        if fallback_s is not None
+        else np.zeros(len(labelled), dtype=bool)
+    )
+    # A failure counts as a miss unless a fallback caught it (then its latency says).
+    failed = np.isinf(labelled.latency_s[rows, choice]) & ~fired
     late = (latency[rows, choice] > labelled.ctx.tasks[:, 5]) | failed
     total_best = float(c_best.sum())  # finite: the device is always an option
     excess = c_choice - c_best
@@ -225,6 +296,7 @@ def score(labelled: Labelled, choice: I64, weights: CostWeights) -> dict[str, fl
         "deadline_miss": float(late.mean()),
         "energy_j": float(energy[rows, choice].mean()),
         "offload_share": float((choice > 0).mean()),
+        "fallback_share": float(fired.mean()) if len(fired) else 0.0,
         "n": len(labelled),
     }
 
@@ -242,12 +314,19 @@ def evaluate_policy(
     weights: CostWeights,
     chunk: int = 20000,
 ) -> dict[str, float]:
-    """Score an offline policy (its ``decide_context``) on every row."""
-    choices = [
-        columns_of(decide(labelled.ctx.rows(slice(s, s + chunk))))
-        for s in range(0, len(labelled), chunk)
-    ]
-    return score(labelled, np.concatenate(choices), weights)
+    """Score an offline policy (its ``decide_context``) on every row, with the
+    fallback budgets it gives (:attr:`~.features.Decisions.fallback_s`), if any."""
+    choices: list[I64] = []
+    budgets: list[F64] = []
+    for s in range(0, len(labelled), chunk):
+        decisions = decide(labelled.ctx.rows(slice(s, s + chunk)))
+        choices.append(columns_of(decisions))
+        n = len(decisions)
+        given = decisions.fallback_s
+        budgets.append(np.full(n, np.inf) if given is None else np.asarray(given, np.float64))
+    any_budget = any(np.isfinite(b).any() for b in budgets)
+    fallback = np.concatenate(budgets) if any_budget else None
+    return score(labelled, np.concatenate(choices), weights, fallback)
 
 
 def evaluate_online(

@@ -129,12 +129,18 @@ LOCAL_INDEX = -1
 @dataclass(frozen=True, slots=True)
 class Decisions:
     """Per task: ``target`` (LOCAL_INDEX or an index into the nodes), a confidence in [0, 1],
-    and the expected latency (s) and device energy (J) of the chosen target."""
+    and the expected latency (s) and device energy (J) of the chosen target.
+
+    ``fallback_s``, from a policy that sets one (``risk_aware``): per task, the budget
+    (s from the decision) after which an offloaded task without its result is
+    abandoned and run locally (``client.ownership``'s fallback timer; ``inf``: none).
+    None: no budget for any task, as every policy before it."""
 
     target: I64
     confidence: F64
     expected_latency_s: F64
     expected_energy_j: F64
+    fallback_s: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.target.shape[0])

@@ -384,18 +384,23 @@ class Scorer:
             )
         return self.plane_scores(np.ascontiguousarray(np.moveaxis(x, -1, 0), dtype=np.float32))
 
-    def plane_scores(self, planes: NDArray[np.float32]) -> F64:
+    def plane_scores(self, planes: NDArray[np.float32], portable: bool = False) -> F64:
         """:meth:`scores` of float32 features given feature by feature (F, n, options),
         as :func:`fill_features` writes them; clips (and for onnxruntime, scales) them
         in place.
 
         The same figures as :meth:`scores`: clipping in float32 to the float32 bounds
-        gives the float32 of the float64 clip (rounding is monotonic).
+        gives the float32 of the float64 clip (rounding is monotonic). ``portable``: an
+        MLP by :meth:`.nn.Mlp.portable` whatever the size, the same numbers on every
+        machine (onnxruntime, like BLAS, picks its kernels by CPU).
         """
         f, n, m = planes.shape
         if self.bounds is not None:
             np.maximum(planes, self._low32, out=planes)
             np.minimum(planes, self._high32, out=planes)
+        if self._folded is not None and portable:
+            rows = planes.reshape(f, n * m).T
+            return np.asarray(self._folded.portable(rows), dtype=np.float64).reshape(n, m)
         if self._folded is not None and (n * m < ONNX_FROM_ROWS or not self._has_onnx()):
             rows = planes.reshape(f, n * m).T  # (n * m, F): BLAS reads it transposed
             return np.asarray(self._folded(rows), dtype=np.float64).reshape(n, m)
@@ -520,6 +525,9 @@ class LearnedPolicy(ContextPolicy):
     scorer: Scorer
     name: str = "learned"
     compiled: bool = True
+    #: Scores by :meth:`.nn.Mlp.portable`, one task too (a simulation's: the same on
+    #: every machine; the one-task path's float64 dot products are BLAS's as well).
+    portable: bool = False
 
     def probabilities(self, ctx: Context) -> tuple[F64, F64, F64]:
         """(probabilities (n, 1 + k), latency, energy) of every option."""
@@ -535,7 +543,8 @@ class LearnedPolicy(ContextPolicy):
         )
         planes = np.empty((len(OPTION_FEATURES), cols.n, 1 + cols.k), dtype=np.float32)
         available = fill_features(planes, cols, latency, energy, transfer, cost, w)
-        return masked_softmax(self.scorer.plane_scores(planes), available), latency, energy
+        scores = self.scorer.plane_scores(planes, self.portable)
+        return masked_softmax(scores, available), latency, energy
 
     def decide(self, tasks: TaskBatch, device: DeviceState, nodes: NodeFeatures) -> Decisions:
         compiled = self.scorer.kernel() if self.compiled else None
@@ -543,7 +552,7 @@ class LearnedPolicy(ContextPolicy):
             done = self._decide_compiled(compiled, tasks, device, nodes)
             if done is not None:
                 return done
-        if len(tasks) == 1 and self.scorer.one_task is not None:
+        if len(tasks) == 1 and self.scorer.one_task is not None and not self.portable:
             return self.decide_one(tasks, device, nodes, self.scorer.one_task)
         prob, latency, energy = self.probabilities_of(Columns.of(tasks, device, nodes))
         return _choose(prob, latency, energy)

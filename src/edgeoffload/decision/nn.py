@@ -68,7 +68,28 @@ class Mlp:
         x = x.astype(self.weights[0].dtype, copy=False)
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             x = np.maximum(x @ w + b, 0.0)
-        y = x @ self.weights[-1] + self.biases[-1]
+        return self._activate(x @ self.weights[-1] + self.biases[-1])
+
+    def portable(self, x: NDArray[np.floating[Any]]) -> F64:
+        """:meth:`__call__` with the same numbers on every machine, for float32 weights.
+
+        A BLAS kernel sums a product in its own order (OpenBLAS picks one per CPU at run
+        time), so float32 products differ in their last bits from machine to machine.
+        Here each layer's products and sums are taken in float64, where float32 inputs
+        multiply exactly and the order changes a sum by about 1e-16 relative, and then
+        rounded to float32: the same float32 unless a sum lies within that of a rounding
+        boundary (about one value in 10^8). Twice the float32 cost; the simulator's path
+        (``sim.simulation.reproducible``), not the runtime's.
+        """
+        dtype = self.weights[0].dtype
+        x = x.astype(dtype, copy=False)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            y = (x.astype(np.float64) @ w.astype(np.float64)).astype(dtype) + b
+            x = y if i == last else np.maximum(y, 0.0)
+        return self._activate(np.asarray(x))
+
+    def _activate(self, y: F64) -> F64:
         if self.output == "sigmoid":
             return sigmoid(y)
         if self.output == "softmax":

@@ -40,6 +40,7 @@ from .learned import LearnedPolicy, ThresholdPolicy, load_scorer
 from .modelfile import ModelFiles
 from .online import OnlineCostModel
 from .policies import AlwaysEdge, AlwaysLocal, CostModel, RandomPolicy
+from .risk import RiskAware, load_calibration
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,15 @@ def _threshold() -> ContextPolicy:
     return ThresholdPolicy(LearnedPolicy(load_scorer()))
 
 
+def risk_aware(calibration: str | Path | None = None) -> ContextPolicy:
+    """The shipped scorer's choice, checked against the risk of its upload (sent
+    locally when its expected cost over the upload scenarios, fallback included,
+    exceeds the device's), with a fallback budget (:mod:`.risk`)."""
+    return RiskAware(
+        load_calibration(calibration), base=LearnedPolicy(load_scorer()), override=True
+    )
+
+
 #: Every policy name, in the order ``sim list`` shows them.
 NAMED: dict[str, Named] = {
     "always_local": Named("every task on the device", AlwaysLocal),
@@ -68,6 +78,10 @@ NAMED: dict[str, Named] = {
     "random": Named("a uniformly random option per task", RandomPolicy),
     "learned": Named("the shipped MLP option scorer", _learned, "policy_mlp"),
     "threshold": Named("offload when P(offload is best) > 0.7, on the shipped scorer", _threshold),
+    "risk_aware": Named(
+        "the shipped scorer checked against upload-time quantiles, with a local fallback timer",
+        risk_aware,
+    ),
     "online": Named("the cost model corrected by what it observes", OnlineCostModel),
     "gbdt": Named(
         "gradient-boosted trees: a model folder (train --model gbdt)", kind="policy_gbdt"

@@ -66,8 +66,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from ..auth import CLIENT_ROLES, Keys, verify_token
 from ..errors import BadItem, Unauthorized
@@ -96,16 +97,14 @@ SHUTTING_DOWN = "node shutting down"
 # -- instructions (what the server carries out) ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(msgspec.Struct, frozen=True):
     """Send ``message`` on connection ``sid`` (a welcome, a drain notice, a status)."""
 
     sid: int
     message: Welcome | Draining | Resume | Status
 
 
-@dataclass(frozen=True, slots=True)
-class Reject:
+class Reject(msgspec.Struct, frozen=True):
     """Refuse connection ``sid``'s hello with ``code`` and close the connection."""
 
     sid: int
@@ -113,8 +112,7 @@ class Reject:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Broadcast:
+class Broadcast(msgspec.Struct, frozen=True):
     """Send ``message`` on every connection whose protocol state is ``state``: a drain
     notice goes to open connections, a resume to draining ones (the connection state
     machine allows nothing else)."""
@@ -143,8 +141,7 @@ SubmitDecision = RunInline | Error
 # -- state ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class NodeOffer:
+class NodeOffer(msgspec.Struct, frozen=True):
     """What a node offers, fixed when it starts.
 
     Attributes:
@@ -163,7 +160,7 @@ class NodeOffer:
 
     node_id: str
     tasks: Mapping[str, TaskSpec]
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = msgspec.field(default_factory=dict)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     max_batch: int = 4096
     workers: int = 1
@@ -173,8 +170,7 @@ class NodeOffer:
     identity: NodeIdentity | None = None
 
 
-@dataclass(slots=True)
-class Session:
+class Session(msgspec.Struct):
     """One client connection as admission sees it.
 
     Attributes:
@@ -192,7 +188,7 @@ class Session:
     batch_results: bool = True
     subject: str | None = None
     welcomed: bool = False
-    deferred: deque[RunInline] = field(default_factory=deque)
+    deferred: deque[RunInline] = msgspec.field(default_factory=deque)
 
 
 def missing_labels(spec: TaskSpec, labels: Mapping[str, str]) -> dict[str, str]:

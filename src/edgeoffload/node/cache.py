@@ -38,7 +38,6 @@ import hashlib
 import struct
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -106,8 +105,7 @@ class ContentStore:
         self.size_bytes = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CacheStats:
+class CacheStats(msgspec.Struct, frozen=True):
     """The cache's counters (running totals since the node started)."""
 
     input_hits: int

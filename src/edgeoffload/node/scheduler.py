@@ -64,6 +64,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from ..protocol.codes import ErrorCode
 from ..protocol.messages import Error, Submit
 from ..tasks import TaskSpec
@@ -76,8 +78,7 @@ RUN_TIME_ALPHA = 0.2
 UNMEASURED_COST_S = 0.001
 
 
-@dataclass(slots=True)
-class Job:
+class Job(msgspec.Struct):
     """One admitted task: who owns it, what to run, and when it must start by."""
 
     owner: Hashable
@@ -93,8 +94,7 @@ class Job:
     nbytes: int = 0  # its arguments' share of the frame that carried it
 
 
-@dataclass(frozen=True, slots=True)
-class SchedulerStats:
+class SchedulerStats(msgspec.Struct, frozen=True):
     """A snapshot of the queue for health reports and /metrics."""
 
     queued: int
@@ -114,8 +114,7 @@ class SchedulerStats:
 _Entry = tuple[int, float, int, Job]
 
 
-@dataclass(slots=True)
-class _Held:
+class _Held(msgspec.Struct):
     """What one share holds: its pending jobs (queued or running) in arrival order, and
     their argument bytes."""
 
@@ -123,16 +122,15 @@ class _Held:
     nbytes: int = 0
 
 
-@dataclass(slots=True)
-class _Level:
+class _Level(msgspec.Struct):
     """The queued jobs of one priority: a heap of entries per share, and the shares'
     turns as ``(tag, arrival, share)``: the lowest tag goes next.
 
     Invariant: every share in ``queues`` has exactly one entry in ``turns``.
     """
 
-    queues: dict[Hashable, list[_Entry]] = field(default_factory=dict)
-    turns: list[tuple[float, int, Hashable]] = field(default_factory=list)
+    queues: dict[Hashable, list[_Entry]] = msgspec.field(default_factory=dict)
+    turns: list[tuple[float, int, Hashable]] = msgspec.field(default_factory=list)
     #: The tag of the job served last (where an arriving share starts).
     vtime: float = 0.0
 

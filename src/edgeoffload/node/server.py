@@ -27,7 +27,6 @@ import os
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, cast
 
 import msgspec
@@ -218,6 +217,7 @@ class _Session:
         socket takes it, else through the writer task (which waits for it to drain)."""
         self._flush_scheduled = False
         if self._answers:
+            self.node._warm_go.set()  # the first answer goes out: the workers may start
             answers, self._answers = self._answers, []
             self._send_answers(answers)
         frames = self.conn.data_to_send()
@@ -459,6 +459,8 @@ class EdgeNode:
         self._connections = 0
         self._per_address: dict[str, int] = {}
         self._watch: asyncio.Task[None] | None = None
+        #: Set when the workers may start (see _warm_up).
+        self._warm_go = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -482,22 +484,33 @@ class EdgeNode:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.node_id = self.node_id or f"{self.config.host}:{self.port}"
-        self.admission.offer = replace(self.admission.offer, node_id=self.node_id)
-        # Workers start in the background: the node serves inline tasks meanwhile, and
-        # pool tasks simply wait for the first worker. The metrics sampler (psutil) and
-        # prometheus_client are imported off the event loop too.
+        self.admission.offer = msgspec.structs.replace(self.admission.offer, node_id=self.node_id)
+        # Workers start in the background, after the first answer (see _warm_up): the
+        # node serves inline tasks meanwhile, and pool tasks simply wait for the first
+        # worker. The metrics sampler (psutil) and prometheus_client are imported off
+        # the event loop too.
         self._warm = asyncio.create_task(self._warm_up())
         self._watch = asyncio.create_task(self._watch_running())
 
     async def _warm_up(self) -> None:
         """The workers first (readiness waits for them), then the metrics' imports.
 
-        One after the other, not together: the imports hold the GIL on their thread,
-        and under a CPU quota (0.1 CPU: 10 ms per 100 ms) they took CPU from the first
-        answers and from the pool's start, while nothing needs them before the first
-        heartbeat or ``/metrics`` (either builds the sampler itself if it comes first,
-        as it does if the pool fails to start).
+        The workers start once the first task is answered (an inline one needs none),
+        ``/readyz`` is asked (an orchestrator wants the node warm), or at the latest
+        ``pool_start_delay_s`` after listening: under a CPU quota (0.1 CPU: 10 ms per
+        100 ms) their start, a forkserver and a resource tracker that are interpreters
+        of their own, and the task modules' imports, took the quota from the first
+        handshakes and answers. A pool task does not wait for this: it starts the pool
+        itself (``TaskPool.run_chunk``).
+
+        The metrics' imports come after the workers, not beside them: they hold the GIL
+        on their thread, and took CPU from the first answers and from the pool's start,
+        while nothing needs them before the first heartbeat or ``/metrics`` (either
+        builds the sampler itself if it comes first, as it does if the pool fails to
+        start).
         """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._warm_go.wait(), self.config.pool_start_delay_s)
         await self.pool.warm()
         await asyncio.to_thread(self._load_metrics)
 
@@ -634,6 +647,7 @@ class EdgeNode:
         if path == "/healthz":
             return _text(200, "ok\n")
         if path == "/readyz":
+            self._warm_go.set()
             if self.admission.closing or self.drain_reason is not None:
                 return _text(503, f"draining: {self.drain_reason or 'shutting down'}\n")
             if not self.pool.started:

@@ -71,6 +71,7 @@ class Commit:
             state.options.fast_paths
             and state.closed is None
             and all(n.input_cache is None for n in state.nodes)
+            and not state.any_detector
         )
         self.round_min_rows = state.options.min_rows(ROUND_MIN_ROWS)
 
@@ -78,6 +79,7 @@ class Commit:
         """Carry out one policy call's decisions (in creation order)."""
         st = self._state
         check(self._policy, decisions, request.n, len(request.index))
+        self.note_budgets(range(request.first, request.first + request.n), decisions)
         if st.capture is not None:
             st.capture.requests.append(request)
         if st.observe is not None:
@@ -93,6 +95,18 @@ class Commit:
             decisions.confidence.tolist(),
             request.index,
         )
+
+    def note_budgets(self, tids: Any, decisions: Decisions) -> None:
+        """Keep the finite fallback budgets of the offloaded tasks among ``tids``
+        (``SimOptions.fallback``; ``Lifecycle.close`` applies them)."""
+        budgets, keep = decisions.fallback_s, self._state.fallback
+        if keep is None or budgets is None:
+            return
+        for tid, target, budget in zip(
+            tids, decisions.target.tolist(), budgets.tolist(), strict=True
+        ):
+            if target != LOCAL_INDEX and math.isfinite(budget):
+                keep[int(tid)] = float(budget)
 
     def rows(
         self,
@@ -192,7 +206,9 @@ class Commit:
         ``at``: run it here (returns LOCAL_INDEX) or note the node it goes to (returns its
         index; the caller sends it). ``target`` is a column of ``candidates``."""
         t = self._tasks
-        if target == LOCAL_INDEX:
+        if target == LOCAL_INDEX or self._radio.unreachable(d, at):
+            # (unreachable: the client's detector has declared the nodes dead, so the
+            # task runs here whatever was chosen)
             t.target[tid] = LOCAL_INDEX
             self._device.run(tid, d, at)
             return LOCAL_INDEX

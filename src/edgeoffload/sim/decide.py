@@ -375,6 +375,7 @@ class Decide:
                         f"policy {st.policy.name!r} returned {len(decisions)} decisions "
                         f"for {hi - lo} tasks"
                     )
+                commit.note_budgets(tids[lo:hi], decisions)
                 exp_l[lo:hi] = decisions.expected_latency_s
                 exp_e[lo:hi] = decisions.expected_energy_j
                 conf[lo:hi] = decisions.confidence

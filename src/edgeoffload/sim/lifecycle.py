@@ -41,6 +41,9 @@ class Lifecycle:
         self._tasks = state.tasks
         self._closed = state.closed
         self._watch = state.watch
+        self._fallback = state.fallback
+        #: Tasks the fallback timer moved to their device (``SimOptions.fallback``).
+        self.fallbacks = 0
 
     def connect(
         self,
@@ -61,8 +64,23 @@ class Lifecycle:
     # -- hooks of the lower parts ---------------------------------------------------------
 
     def close(self, tid: int, at: float, outcome: int, reason: Reason = Reason.NONE) -> None:
-        """Task ``tid`` ends at ``at`` (exactly once)."""
+        """Task ``tid`` ends at ``at`` (exactly once).
+
+        An offloaded task with a fallback budget (``SimOptions.fallback``) whose
+        outcome, whatever it is, comes later than the budget does not end here: it
+        was abandoned at its creation plus the budget and runs on its device from
+        then (after any local work queued meanwhile), which ends it. The radio energy
+        it spent stays spent; the node's work for it is not taken back.
+        """
         t = self._tasks
+        fallback = self._fallback
+        if fallback and tid in fallback:
+            budget = fallback.pop(tid)
+            since = t.created_s[tid]
+            if at - since > budget and t.target[tid] != LOCAL_INDEX and t.stage[tid] < 0:
+                self.fallbacks += 1
+                self._device.run(tid, int(t.device[tid]), since + budget)
+                return
         if t.outcome[tid] != PENDING:
             raise InvalidState(f"task {tid} ended twice ({t.outcome[tid]}, then {outcome})")
         t.outcome[tid] = outcome

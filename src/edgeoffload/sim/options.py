@@ -31,6 +31,12 @@ class SimOptions:
         numpy_min_rows: the fewest rows for which a numpy path is taken (None: each
             path's own threshold, where numpy's per-call cost starts to pay). A small
             value sends small batches through numpy too, for tests on small worlds.
+        fallback: carry out the local fallback timer of a policy that gives budgets
+            (``Decisions.fallback_s``, e.g. ``risk_aware``; ``client.ownership``'s
+            rule): an offloaded task whose outcome comes later than its budget after
+            its creation is abandoned then and run on its device. Off, budgets are
+            ignored, as before. On, the numpy paths are off too (they end tasks in
+            bulk, where the rule could not step in).
     """
 
     capture: bool = False
@@ -38,8 +44,11 @@ class SimOptions:
     report_closed: bool = False
     fast_paths: bool = True
     numpy_min_rows: int | None = None
+    fallback: bool = False
 
     def __post_init__(self) -> None:
+        if self.fallback and self.fast_paths:
+            object.__setattr__(self, "fast_paths", False)  # frozen; see ``fallback``
         if self.numpy_min_rows is not None and self.numpy_min_rows < 1:
             raise ConfigError(f"numpy_min_rows must be >= 1, got {self.numpy_min_rows}")
 

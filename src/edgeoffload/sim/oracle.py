@@ -78,6 +78,10 @@ class OracleRecords:
             created, then crashed before the result was out): no policy could have seen
             it coming. An ``inf`` of a node already down at the decision is False (the
             device's view may lag, but avoiding a down node is the policy's job).
+        upload_s: (n, 2) the start and end of the task's upload over the true uplink
+            (the one every node option shares), in seconds from its creation: what a
+            local fallback timer abandoned at a budget had spent on the radio
+            (``decision.evaluation``).
     """
 
     scenario: str
@@ -97,6 +101,7 @@ class OracleRecords:
     outcome_latency_s: F64
     outcome_energy_j: F64
     unforeseen: NDArray[np.bool_]
+    upload_s: F64 | None = None  # None: records made by hand, without upload times
 
     def __len__(self) -> int:
         return int(self.task.size)
@@ -200,6 +205,15 @@ def _collect(sim: Simulation) -> OracleRecords:
         outcome_latency_s=np.where(done, realised, np.nan),
         outcome_energy_j=records["energy_j"][task_ids],
         unforeseen=_unforeseen(sim, latency, node_index, records["created_s"][task_ids]),
+        upload_s=np.array(
+            [
+                (probes[tid].up_start_s - created, probes[tid].up_end_s - created)
+                for tid, created in zip(
+                    task_ids.tolist(), records["created_s"][task_ids].tolist(), strict=True
+                )
+            ],
+            dtype=np.float64,
+        ).reshape(n, 2),
     )
 
 

@@ -22,7 +22,9 @@ them to it):
   :meth:`Radio.stage_inputs_to_node`): over the device's downlink or uplink, or over
   the backhaul between nodes (:mod:`.dag`).
 
-Completed transfers leave a throughput sample for the device's bandwidth estimator.
+Completed transfers of at least ``MIN_SAMPLE_BYTES`` leave a throughput sample for the
+device's bandwidth estimator (the client's rule: a smaller transfer's time is mostly
+latency, not bandwidth).
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from ..decision.estimators import MIN_SAMPLE_BYTES
 from ..decision.features import F64, I64, LOCAL_INDEX
 from ..errors import InvalidState
 from .state import Probe, SimState
 from .table import Outcome, Reason
+
+#: The smallest transfer (one copy, headers included) the estimator learns from.
+MIN_SAMPLE_BITS = MIN_SAMPLE_BYTES * 8.0
 
 DONE, FAILED, PENDING = int(Outcome.DONE), int(Outcome.FAILED), int(Outcome.PENDING)
 
@@ -159,7 +165,7 @@ class Radio:
             for tid in tids:
                 self._close(tid, end, FAILED, Reason.LINK_LOST)
             return
-        if radio > 0:
+        if radio > 0 and bits >= MIN_SAMPLE_BITS:
             st.samples[d].append((end, True, bits * k / radio))
         arrive = end + dev.rtt_s[d] / 2.0
         if node.tier == "cloud":
@@ -214,11 +220,37 @@ class Radio:
             arrive = np.where(cloud, arrive + (st.wan_rtt[fn] / 2.0 + fb / st.wan_bps[fn]), arrive)
         st.battery_v[fd] -= energy  # distinct devices
         st.until_v[fd[lossy[fi]]] -= 1
-        sent = radio > 0
+        sent = (radio > 0) & (fb >= MIN_SAMPLE_BITS)
         samples = st.samples
         for x, e, r in zip(fd[sent].tolist(), end[sent].tolist(), rate[sent].tolist(), strict=True):
             samples[x].append((e, True, r))
         return fast, fi, energy, end, arrive
+
+    def unreachable(self, d: int, at: float) -> bool:
+        """Whether device ``d``'s failure detector has its nodes for dead at ``at``.
+
+        A heartbeat's answer (a header's worth each way) would be late by more than the
+        detector's timeout ``detector_s``: because the link is stalled (a heartbeat sent
+        ``detector_s`` ago would not be back by now on the link's capacity alone), or
+        because the bytes queued on the uplink hold a heartbeat sent now for longer than
+        that (it shares the connection with them). The second is foreseen: the detector
+        fires when the backlog reaches the timeout, where the client's would fire a
+        timeout later (the queue as it was then is not kept). The client then aborts the
+        connections, and needs a heartbeat through to reconnect."""
+        dev = self._dev
+        timeout = dev.detector_s[d]
+        if timeout == math.inf:
+            return False
+        up = dev.up[d]
+        if up.backlog_s(at) > timeout:
+            return True
+        sent = at - timeout
+        if sent < 0.0:
+            return False
+        bits = self._header_bits
+        half = dev.rtt_s[d] / 2.0
+        there = up.alone(sent, bits) + half
+        return dev.down[d].alone(there, bits) + half > at
 
     def probe(self, tid: int, d: int, a: float) -> None:
         """Capture mode: what the uplink and the CPU would give task ``tid`` of device
@@ -255,7 +287,7 @@ class Radio:
         t.energy_max_freq_j[tid] += energy
         dev.battery_j[d] -= energy
         t.down_bytes[tid] += bits * k / 8.0
-        if radio > 0:
+        if radio > 0 and bits >= MIN_SAMPLE_BITS:
             self._state.samples[d].append((end, False, bits * k / radio))
         if lost:
             self._close(tid, end, FAILED, Reason.LINK_LOST)
@@ -297,7 +329,7 @@ class Radio:
         st.until_v[device[st.loss[device] > 0.0]] -= 1
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = bits / radio
-        sent = radio > 0
+        sent = (radio > 0) & (bits >= MIN_SAMPLE_BITS)
         samples = st.samples
         for d, stop, r in zip(
             device[sent].tolist(), end[sent].tolist(), rate[sent].tolist(), strict=True

@@ -65,20 +65,29 @@ class LinkSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     loss: Probability = 0.0
     rto_ms: NonNegative = 200.0
     max_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
+    #: The client's failure detector: the device's nodes are unreachable from it (a task
+    #: sent then runs on the device) while the answer to a heartbeat sent this long ago
+    #: would not be back yet (the link stalled: zero capacity, or bytes queued ahead).
+    #: None: nodes stay reachable whatever the link does.
+    detector_timeout_s: Positive | None = None
 
 
 class ArrivalSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """When a device creates tasks: ``poisson`` or ``periodic`` at ``rate_hz`` events per
-    second (each creating ``burst`` tasks at once), or ``trace``: a real workload
+    second (each creating ``burst`` tasks at once), ``trace``: a real workload
     (:data:`edgeoffload.traces.WORKLOADS`) replayed from a random offset, its time
-    scaled so that its mean rate is ``rate_hz``."""
+    scaled so that its mean rate is ``rate_hz``, or ``times``: events at the instants
+    ``times_s`` (a real run's request times, replayed once; ``rate_hz`` unused)."""
 
-    process: Literal["poisson", "periodic", "trace"] = "poisson"
+    process: Literal["poisson", "periodic", "trace", "times"] = "poisson"
     rate_hz: Positive = 1.0
     burst: Count = 1
     workload: str | None = None
     #: trace only: multiply each task's cycles by this column over its median.
     size_column: str | None = None
+    #: times only: when the events happen, seconds from the start (a repeated instant is
+    #: that many events at once).
+    times_s: list[NonNegative] | None = None
 
 
 class StageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -117,6 +126,18 @@ class WorkloadSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     arrivals: ArrivalSpec = ArrivalSpec()
 
 
+class QuotaSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A CPU quota given per period, as Linux CFS bandwidth control gives it
+    (``cpu.cfs_quota_us`` per ``cpu.cfs_period_us``): the device's CPU runs at its full
+    speed, ``cpu_hz / share``, for ``share * period_s`` of every ``period_s`` (periods from
+    time 0), then waits for the next period. On average that is ``cpu_hz``, but a burst
+    of work waits whole periods, and a short task at the top of a period runs at full
+    speed."""
+
+    share: Fraction
+    period_s: Positive = 0.1
+
+
 class DeviceGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``count`` devices alike (each quantity may be a distribution, drawn per device)."""
 
@@ -134,6 +155,11 @@ class DeviceGroup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         default_factory=lambda: [1.0]
     )
     link: LinkSpec = LinkSpec()
+    #: CPU cycles every local run costs beyond its task's own: the client's work per
+    #: request (event loop, encoding, its thread hand-off), paid on the device's CPU.
+    overhead_cycles: NonNegative = 0.0
+    #: None: a CPU of continuous speed ``cpu_hz``; else a period-granular quota.
+    quota: QuotaSpec | None = None
     #: Nodes each device may use: its home node and the next ones (a ring of cells);
     #: None: every node.
     nodes_per_device: Count | None = None
@@ -203,9 +229,14 @@ class BatchingSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class EstimatorSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How a device estimates its link bandwidth from completed transfers (EWMA)."""
+    """How a device estimates its link bandwidth from completed transfers (EWMA), from
+    those that carry at least ``MIN_SAMPLE_BYTES`` (the client's rule,
+    :data:`edgeoffload.decision.estimators.MIN_SAMPLE_BYTES`)."""
 
     alpha: Fraction = 0.3
+    #: The estimate before the first sample; None: the link's long-run mean (as if
+    #: learnt from earlier transfers). The client assumes 50 (``client.auto.DEFAULT_BPS``).
+    initial_mbps: Positive | None = None
 
 
 class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -401,6 +432,8 @@ def _check(s: Scenario, origin: str) -> None:
                     f"{where}.workload[{j}].arrivals",
                     "workload and size_column need process: trace",
                 )
+            if (arrivals.process == "times") != (arrivals.times_s is not None):
+                fail(f"{where}.workload[{j}].arrivals", "times_s goes with process: times")
         if lower_bound(group.load) < 0 or _upper(group.load) > 0.95:
             fail(f"{where}.load", "must lie in 0..0.95")
         if lower_bound(group.cpu_hz) <= 0:

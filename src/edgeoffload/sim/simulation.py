@@ -74,14 +74,18 @@ __all__ = ["Capture", "Probe", "Simulation"]
 
 
 def reproducible(policy: Policy) -> Policy:
-    """The policy as a simulation must run it: a function of the seed alone. The learned
-    policy's compiled kernel loads on a thread and decides like its numpy path to 1e-9,
-    not bit for bit, so which path a decision took would depend on timing; a policy that
-    has such a fast path (``compiled`` true) runs a copy without it here."""
+    """The policy as a simulation must run it: a function of the seed alone, on any
+    machine. The learned policy's compiled kernel loads on a thread and decides like its
+    numpy path to 1e-9, not bit for bit, so which path a decision took would depend on
+    timing; and its float32 products differ in their last bits with the BLAS kernel the
+    CPU gets (a decision near a tie flips). A policy that has such a fast path
+    (``compiled`` true, or ``portable`` false) runs a copy without it, scoring by the
+    portable forward pass."""
     fast: Any = policy
-    if getattr(fast, "compiled", False) is True:
+    if getattr(fast, "compiled", False) is True or getattr(fast, "portable", True) is False:
         slow = copy.copy(fast)  # shallow: the same model, read-only
         slow.compiled = False
+        slow.portable = True
         return slow  # type: ignore[no-any-return]
     return policy
 
@@ -114,9 +118,10 @@ class Simulation:
         seed = scenario.seed if seed is None else seed
         rng = np.random.default_rng(seed)
         world = build(scenario, rng)
+        initial = scenario.estimator.initial_mbps
         estimator = estimator or EwmaBandwidth(
-            [link.mean_bps() for link in world.devices.up],
-            [link.mean_bps() for link in world.devices.down],
+            [link.mean_bps() if initial is None else initial * 1e6 for link in world.devices.up],
+            [link.mean_bps() if initial is None else initial * 1e6 for link in world.devices.down],
             scenario.estimator.alpha,
         )
         self.state = st = SimState(scenario, policy, seed, options, world, rng, estimator)

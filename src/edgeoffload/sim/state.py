@@ -150,6 +150,8 @@ class SimState:
         self.pending: list[Request] = []
         #: Task ids closed since the owner last cleared it (``options.report_closed``).
         self.closed: list[int] | None = [] if options.report_closed else None
+        #: Fallback budgets (s from creation) of offloaded tasks (``options.fallback``).
+        self.fallback: dict[int, float] | None = {} if options.fallback else None
         #: Rows carried out by each numpy path (what the fast paths took; diagnostics).
         self.numpy_rows = {"rounds": 0, "arrivals": 0, "finishes": 0}
         self.uplink_saved_bytes = 0.0
@@ -171,6 +173,17 @@ class SimState:
             self.candidates[d, : len(cands)] = cands
         self.cpu_hz: F64 = np.array(dev.cpu_hz)
         self.bg_load: F64 = np.array(dev.load)
+        self.overhead: F64 = np.array(dev.overhead_cycles, dtype=np.float64)
+        #: Whether any device has a per-run overhead / a CPU quota (else the device's
+        #: rule is the plain one, bit for bit).
+        self.any_overhead = bool((self.overhead > 0.0).any())
+        self.quota_share: F64 = np.array(dev.quota_share, dtype=np.float64)
+        self.quota_period: F64 = np.array(dev.quota_period_s, dtype=np.float64)
+        self.any_quota = bool((self.quota_share < 1.0).any())
+        #: Whether any device has a failure detector (:meth:`.radio.Radio.unreachable`).
+        self.any_detector = any(s < float("inf") for s in dev.detector_s)
+        self.quota_at_v = np.frombuffer(dev.quota_at)
+        self.quota_used_v = np.frombuffer(dev.quota_used)
         self.capacity: F64 = np.array(dev.capacity_j)
         power_rows = [[getattr(p, f) for f in POWER_COLUMNS] for p in dev.power]
         self.power: F64 = np.array(power_rows).reshape(-1, len(POWER_COLUMNS))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stats import Interval
+from ..stats import Interval, plus_minus
 from .report import legend_below
 from .sweep import METRICS
 
@@ -32,14 +32,13 @@ LABELS = {
 
 
 def cell(ci: Interval, fmt: str) -> str:
-    """``mean ± half`` (``–`` for no value, the mean alone for one seed)."""
+    """``mean ± half`` (``–`` for no value, the mean alone for one seed); ``fmt`` ``"%"``
+    is a percentage with one decimal."""
     if ci.n == 0:
         return "–"
-    scale, fmt, unit = (100.0, "{:.1f}", " %") if fmt == "%" else (1.0, fmt, "")
-    mean = fmt.format(scale * ci.mean)
-    if math.isnan(ci.half):
-        return mean + unit
-    return f"{mean} ± {fmt.format(scale * ci.half)}{unit}"
+    if fmt == "%":
+        return plus_minus(ci.mean, ci.half, "{:.1f}", percent=True)
+    return plus_minus(ci.mean, ci.half, fmt)
 
 
 def table(

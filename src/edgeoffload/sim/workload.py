@@ -8,7 +8,9 @@ of them in a few numpy calls. Processes:
   the interval (the order statistics of a Poisson process);
 - ``periodic``: every ``1/rate`` s from a random phase per device (camera frames);
 - ``trace``: a real request trace (``data/workload``) replayed from a random offset per
-  device, looped, its clock scaled so that its mean rate is ``rate_hz``.
+  device, looped, its clock scaled so that its mean rate is ``rate_hz``;
+- ``times``: at the instants ``times_s``, the same for every device, once (a real run's
+  request times replayed; nothing drawn).
 
 Each event creates ``burst`` tasks at the same instant (e.g. one frame from each of an
 intersection's cameras).
@@ -36,6 +38,7 @@ class ArrivalSource:
         n = devices.size
         self._phase = rng.uniform(0.0, 1.0 / self.rate, n) if spec.process == "periodic" else None
         self._trace: F64 | None = None
+        self._times = np.sort(np.asarray(spec.times_s or [], dtype=np.float64))
         self._sizes: F64 | None = None
         if spec.process == "trace":
             assert spec.workload is not None  # checked on load
@@ -97,6 +100,12 @@ class ArrivalSource:
             where = np.repeat(positions, counts)
             k = np.repeat(first, counts) + _ranks(counts)
             times = np.repeat(phase, counts) + k / self.rate
+            sizes = np.ones(where.size)
+        elif spec.process == "times":
+            at = self._times
+            chosen = at[np.searchsorted(at, t0, "left") : np.searchsorted(at, t1, "left")]
+            where = np.repeat(positions, chosen.size)
+            times = np.tile(chosen, positions.size)
             sizes = np.ones(where.size)
         else:
             where, times, sizes = self._from_trace(positions, t0, t1)

@@ -48,9 +48,17 @@ class Devices:
     loss: list[float] = field(default_factory=list)
     rto_s: list[float] = field(default_factory=list)
     max_retries: list[int] = field(default_factory=list)
+    detector_s: list[float] = field(default_factory=list)  # inf: nodes always reachable
     candidates: list[tuple[int, ...]] = field(default_factory=list)
     cpu_free: array[float] = field(default_factory=lambda: array("d"))  # local CPU free at
     busy_s: array[float] = field(default_factory=lambda: array("d"))  # local work this view
+    overhead_cycles: list[float] = field(default_factory=list)  # every local run's extra
+    #: CPU quota share (1.0: none) and period; the quota period last used and how much
+    #: of it (seconds at full speed) the device has used.
+    quota_share: list[float] = field(default_factory=list)
+    quota_period_s: list[float] = field(default_factory=list)
+    quota_at: array[float] = field(default_factory=lambda: array("d"))
+    quota_used: array[float] = field(default_factory=lambda: array("d"))
 
     def __len__(self) -> int:
         return len(self.cpu_hz)
@@ -130,11 +138,19 @@ def build(scenario: Scenario, rng: np.random.Generator) -> World:
             devices.loss.append(link.loss)
             devices.rto_s.append(link.rto_ms / 1000.0)
             devices.max_retries.append(link.max_retries)
+            timeout = link.detector_timeout_s
+            devices.detector_s.append(float("inf") if timeout is None else timeout)
             h = int(home[first + j])
             ring = tuple(edges[(h + i) % len(edges)] for i in range(k)) if edges else ()
             devices.candidates.append(ring + clouds)
             devices.cpu_free.append(0.0)
             devices.busy_s.append(0.0)
+            devices.overhead_cycles.append(group.overhead_cycles)
+            quota = group.quota
+            devices.quota_share.append(quota.share if quota is not None else 1.0)
+            devices.quota_period_s.append(quota.period_s if quota is not None else 1.0)
+            devices.quota_at.append(-1.0)
+            devices.quota_used.append(0.0)
         for work in group.workload:
             sources.append(ArrivalSource(work.arrivals, app_index[work.app], ids, rng))
         first += n

@@ -17,9 +17,11 @@ cost weights of the labels and the validation metrics in ``meta.json``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,6 +92,43 @@ def _meta(
     }
 
 
+#: Training rows whose digest a policy model keeps (``records_digest`` in its meta).
+DIGEST_ROWS = 2000
+
+
+def records_digest(labelled: Labelled, rows: int = DIGEST_ROWS) -> dict[str, Any]:
+    """The sha256 of the first ``rows`` training records (what each decision saw and
+    what every option cost), saved with a model: a test re-records them and finds out
+    when the simulator no longer produces what the shipped model was trained on (then
+    ``make train`` no longer reproduces it: retrain)."""
+    part = labelled.rows(slice(0, rows))
+    h = hashlib.sha256()
+    for a in (part.ctx.tasks, part.ctx.device, part.ctx.nodes, part.latency_s, part.energy_j):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return {"rows": len(part), "sha256": h.hexdigest()}
+
+
+@contextlib.contextmanager
+def deterministic_torch(seed: int) -> Iterator[None]:
+    """Torch seeded, on one thread and with deterministic kernels, for the block: the
+    same data give the same weights bit for bit on any machine (a matrix product split
+    over more threads sums in another order, and ``make train`` must reproduce the
+    shipped models wherever it runs). These networks are small: one thread costs little.
+    The thread count and the deterministic flag are restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
 def _minibatch_adam(
     net: Any,
     batch_loss: Callable[[Any], Any],
@@ -120,11 +159,16 @@ def _minibatch_adam(
 
 
 def fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig | None = None) -> Fitted:
-    """Train the option-scoring MLP (see the module docstring)."""
+    """Train the option-scoring MLP (see the module docstring); the same records and
+    config give the same bytes (:func:`deterministic_torch`)."""
+    config = config or FitConfig()
+    with deterministic_torch(config.seed):
+        return _fit_mlp(labelled, weights, config)
+
+
+def _fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig) -> Fitted:
     import torch
 
-    config = config or FitConfig()
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     x, available, y = prepare(labelled, weights)
     n, _, f = x.shape
@@ -225,14 +269,18 @@ FITTERS = {"mlp": fit_mlp, "gbdt": fit_gbdt}
 def fit_lstm(labelled: Labelled, weights: CostWeights, config: FitConfig | None = None) -> Fitted:
     """Train the option scorer with an LSTM over the device's recent calls
     (:mod:`edgeoffload.decision.history`): the LSTM's last state joins every option's
-    features."""
+    features. Reproducible as :func:`fit_mlp`."""
+    cfg = config or FitConfig()
+    with deterministic_torch(cfg.seed):
+        return _fit_lstm(labelled, weights, cfg)
+
+
+def _fit_lstm(labelled: Labelled, weights: CostWeights, cfg: FitConfig) -> Fitted:
     import torch
 
     from ..history import HISTORY_FEATURES, KIND, STEPS, history_windows
     from ..nn import Lstm
 
-    cfg = config or FitConfig()
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     x, available, y = prepare(labelled, weights)
     hist = history_windows(labelled.ctx, labelled.device_id, labelled.created_s)
