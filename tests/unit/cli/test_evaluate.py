@@ -121,7 +121,7 @@ def test_a_training_seed_is_refused_before_any_simulation(
     assert main(["evaluate", "--model", str(model), "--seed", "1", "--records", "10"]) == 2
     assert capsys.readouterr().err == (
         f"edgeoffload evaluate: configuration error: --seed: simulation seed 1 is one {model} "
-        "was trained on (seeds 1, 10001); evaluate on others, e.g. --seed 101\n"
+        "was trained on (seeds 1, 2, 3, 4, 5, 10001); evaluate on others, e.g. --seed 101\n"
     )
 
 

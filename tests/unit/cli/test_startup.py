@@ -42,6 +42,29 @@ def test_importlib_metadata_loads_at_its_first_use_and_works_then() -> None:
     assert out.stdout.strip() == "ok"
 
 
+UNUSED = """
+import sys
+from edgeoffload.cli.startup import defer_unused_imports
+assert defer_unused_imports() == ["importlib.metadata", "ipaddress", "secrets"]
+import websockets.asyncio.server, websockets.asyncio.client
+deferred = [n for n in ("ipaddress", "secrets") if type(sys.modules[n]).__name__ != "module"]
+assert deferred == ["ipaddress", "secrets"], deferred  # imported by websockets, not loaded
+import ipaddress, secrets
+assert ipaddress.ip_address("10.0.0.1").is_private and len(secrets.token_hex(4)) == 8
+assert type(sys.modules["ipaddress"]).__name__ == "module"
+print("ok")
+"""
+
+
+def test_every_deferred_module_loads_at_its_first_use_and_works_then() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", UNUSED], capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 def test_deferring_after_the_import_changes_nothing() -> None:
     import importlib.metadata
 

@@ -48,7 +48,7 @@ def test_without_either_the_links_are_unchanged(scenario) -> None:  # type: igno
 
 
 def test_models() -> None:
-    assert MODELS == ("mlp", "lstm", "gbdt", "bandwidth")
+    assert MODELS == ("mlp", "lstm", "gbdt", "bandwidth", "risk")
 
 
 @pytest.mark.parametrize("records", ["0", "-5"])

@@ -377,12 +377,12 @@ async def identity_attempt(
 ) -> tuple[NodeLink, Recorder]:
     """One first attempt at node n1 with ``key`` as the table row's (or, with ``pin``,
     as the pinned key); returns the link (closed) and what it reported."""
-    from dataclasses import replace
+    import msgspec
 
     node = EdgeNode(NodeConfig(port=0, workers=1, node_id="n1"), TASKS)
     await node.start()
     if not signs:  # a node from before identity keys
-        node.admission.offer = replace(node.admission.offer, identity=None)
+        node.admission.offer = msgspec.structs.replace(node.admission.offer, identity=None)
     rec = Recorder()
     pins = {node.url: key} if pin and key else {}
     config = ClientConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, node_keys=pins)

@@ -790,3 +790,50 @@ def test_the_run_s_timings_and_cache_flag_are_kept_on_the_record_for_info() -> N
     assert record is not None
     o.handle(ResultReceived("A", Result(1, "v", run_ms=2.0, queue_ms=5.0)), 0.1)
     assert (record.run_s, record.queue_s, record.cached) == (0.002, 0.005, False)
+
+
+# -- fallback timer (issue 16 part 2) -------------------------------------------------------
+
+
+def fallback_sent(o: Ownership, budget: float = 0.5) -> None:
+    """Task 1 (echo, auto) sent to A with a fallback budget."""
+    up(o, "A")
+    submit(o, task="echo", args=[1], where="auto", spec=ECHO)
+    o.handle(TimerFired(Timer(TimerKind.DECIDE)), 0.0)
+    assert o.handle(Decided(((1, "A", "c1"),), fallback_s=((1, budget),)), 0.0) == [
+        sent("A", 1, task="echo", args=[1]),
+        ArmTimer(Timer(TimerKind.FALLBACK, 1), budget),
+    ]
+
+
+def test_an_offloaded_task_past_its_budget_runs_here_and_the_late_result_is_fenced() -> None:
+    o = owner()
+    fallback_sent(o)
+    assert o.handle(TimerFired(Timer(TimerKind.FALLBACK, 1)), 0.5) == [
+        CancelCopy("A", 1),
+        StartLocalRun(1, ECHO, [1]),
+    ]
+    assert result(o, "A", 1, "late", 0.6) == []  # the node's answer no longer counts
+    assert o.handle(LocalDone(1, True, 1, 0.001), 0.75) == [
+        Deliver(1, 1, None, LOCAL, 0.001, 0.25, "c1")
+    ]
+    assert o.statistics().fallbacks == 1
+
+
+def test_a_result_in_time_cancels_the_fallback_timer() -> None:
+    o = owner()
+    fallback_sent(o)
+    assert result(o, "A", 1, 7, 0.2) == [
+        CancelTimer(Timer(TimerKind.FALLBACK, 1)),
+        Deliver(1, 7, None, "A", 0.002, 0.2, "c1"),
+    ]
+    assert o.handle(TimerFired(Timer(TimerKind.FALLBACK, 1)), 0.5) == []
+    assert o.statistics().fallbacks == 0
+
+
+def test_no_fallback_timer_without_a_budget() -> None:
+    o = owner()
+    up(o, "A")
+    submit(o, task="echo", args=[1], where="auto", spec=ECHO)
+    o.handle(TimerFired(Timer(TimerKind.DECIDE)), 0.0)
+    assert o.handle(Decided(((1, "A", None),)), 0.0) == [sent("A", 1, task="echo", args=[1])]

@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision.estimators import (
+    WINDOW,
+    BandwidthPredictor,
     Ewma,
     HarmonicMean,
-    LearnedPredictor,
+    IntervalCalibrator,
     RttEstimator,
     ewma_series,
     future_mean,
     harmonic_series,
     prediction_error,
+    upload_quantiles,
+    upload_seconds,
     windows,
 )
 from edgeoffload.decision.modelfile import ModelFiles
@@ -78,49 +82,74 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from edgeoffload.decision.train.predictor import PredictorConfig, train
 
     rng = np.random.default_rng(0)
-    series = [np.exp(np.cumsum(rng.normal(0, 0.2, 300))) for _ in range(6)]
-    trained = train(series, PredictorConfig(window=8, hidden=8, epochs=2, stride=1))
+    series = {
+        name: [np.exp(np.cumsum(rng.normal(0, 0.2, 200))) for _ in range(2)]
+        for name in ("a", "b")
+    }
+    trained = train(series, PredictorConfig(hidden=8, epochs=1, members=1))
     folder = tmp_path_factory.mktemp("bw")
-    trained.files.save(folder, trained.onnx)
+    trained.files.save(folder)
     return folder
 
 
-def test_learned_predictor_online_matches_batch(tiny_model: Path) -> None:
-    p = LearnedPredictor(tiny_model)
-    x = np.array([1.0, 1.2, 0.9, 1.5, 2.0, 1.8, 1.7, 2.2, 2.5, 2.4])
-    for v in x[:7]:
+def test_predictor_quantiles_are_ordered_and_scale_free(tiny_model: Path) -> None:
+    p = BandwidthPredictor(tiny_model)
+    rng = np.random.default_rng(1)
+    w = rng.uniform(0.5, 5.0, (20, WINDOW))
+    out = p.outputs(w)
+    assert out.shape == (20, len(p.horizons_s), 4)
+    assert (out > 0).all()
+    assert (np.diff(out[:, :, 1:], axis=2) >= 0).all()  # p10 <= p50 <= p90
+    np.testing.assert_allclose(p.outputs(w * 30.0), 30.0 * out, rtol=1e-6)
+
+
+def test_predictor_online_matches_batch_and_times_fall_as_bandwidth_rises(
+    tiny_model: Path,
+) -> None:
+    p = BandwidthPredictor(tiny_model)
+    x = np.random.default_rng(2).uniform(1.0, 4.0, WINDOW + 3)
+    assert np.isnan(p.predict())
+    for v in x:
         p.observe(float(v))
-    # Before a full window: the harmonic mean of the last k.
-    assert p.predict() == pytest.approx(5 / np.sum(1 / x[2:7]))
-    p.observe(float(x[7]))
-    batch = p.predict_windows(x[None, :8])
-    assert batch.shape == (1, 2)
-    assert p.predict() == pytest.approx(batch[0, 0])
-    assert (batch > 0).all()
+    batch = p.outputs(x[None, -WINDOW:])[0]
+    assert p.quantiles(1)[1] == pytest.approx(batch[0, 2])  # the median is the model's
+    t10, t50, t90 = p.upload_quantiles(1_000_000, rtt_s=0.01)
+    assert 0.01 < t10 <= t50 <= t90
+    with pytest.raises(ConfigError, match="horizon 7"):
+        p.predict(7)
 
 
-def test_learned_predictor_is_scale_free(tiny_model: Path) -> None:
-    p = LearnedPredictor(tiny_model)
-    w = np.array([[1.0, 1.2, 0.9, 1.5, 2.0, 1.8, 1.7, 2.2]])
-    np.testing.assert_allclose(p.predict_windows(w * 30.0), 30.0 * p.predict_windows(w))
+def test_interval_calibration_widens_after_misses() -> None:
+    cal = IntervalCalibrator(gamma=0.2)
+    before = cal.interval(1.0, 2.0, 4.0)
+    for _ in range(10):
+        low, high = cal.interval(1.0, 2.0, 4.0)
+        cal.update(low, high, 10.0)  # above every interval: the high tail missed
+    low, high = cal.interval(1.0, 2.0, 4.0)
+    assert high > before[1] and low >= before[0]
 
 
-def test_learned_predictor_numpy_matches_onnxruntime(tiny_model: Path) -> None:
-    from edgeoffload.decision.train.predictor import time_inference
+def test_upload_seconds_of_an_outage_is_infinite() -> None:
+    t = upload_seconds(np.array([0.0, 1.0, 2.0]), 125_000)  # 1 Mbit
+    assert t.tolist() == [0.5, 1.0, float("inf")]
 
-    timing = time_inference(tiny_model, repeats=3)  # asserts equal outputs inside
-    assert set(timing) == {"numpy_1_us", "numpy_1000_us", "onnx_1_us", "onnx_1000_us"}
+
+def test_shipped_predictor_loads_and_gives_upload_quantiles() -> None:
+    t10, t50, t90 = upload_quantiles([2.0] * 10 + [1.0] * 5, 500_000)
+    assert 0 < t10 <= t50 <= t90 < 60
+    with pytest.raises(ConfigError, match="at least one"):
+        upload_quantiles([], 1)
 
 
 def test_bad_model_folders_are_config_errors(tmp_path: Path, tiny_model: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        LearnedPredictor(tmp_path / "missing")
+        BandwidthPredictor(tmp_path / "missing")
     with pytest.raises(ConfigError, match=r"meta\.json"):
-        LearnedPredictor(tmp_path)
+        BandwidthPredictor(tmp_path)
     ModelFiles("policy_mlp", {}, {}).save(tmp_path / "other")
     with pytest.raises(ConfigError, match="policy_mlp"):
-        LearnedPredictor(tmp_path / "other")
+        BandwidthPredictor(tmp_path / "other")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "meta.json").write_text("{not json")
     with pytest.raises(ConfigError, match=r"cannot read meta\.json"):
-        LearnedPredictor(tmp_path / "broken")
+        BandwidthPredictor(tmp_path / "broken")

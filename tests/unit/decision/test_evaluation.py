@@ -130,6 +130,7 @@ def test_score_of_always_offloading() -> None:
             "deadline_miss": 2 / 3,  # row 1 failed, row 2 late
             "energy_j": 0.5 / 3,
             "offload_share": 1.0,
+            "fallback_share": 0.0,  # no fallback budgets given
             "n": 3,
         }
     )
@@ -309,3 +310,21 @@ def test_over_seeds_gives_means_intervals_and_paired_differences() -> None:
     assert d["mean_diff"] == pytest.approx(-0.5)
     assert d["ci95"][1] < 0.0 and d["ci95"][0] > -1.0
     assert set(paired) == {"a_vs_b"}
+
+
+def test_a_fallback_budget_bounds_a_fade_in_hindsight() -> None:
+    """An offload slower than its budget is abandoned at the budget and run locally:
+    budget plus the local run (the helper's records have no radio power: energy is the
+    local run's); one within its budget, and the local option, are unchanged."""
+    fade = labelled([[1.0, 10.0], [1.0, 0.5]], [[0.5, 0.1], [0.5, 0.1]], [INF, INF])
+    budget = np.array([2.0, 2.0])
+    _, latency, energy = fade.realised(W, budget)
+    assert latency.tolist() == [[1.0, 3.0], [1.0, 0.5]]
+    assert energy.tolist() == [[0.5, 0.5], [0.5, 0.1]]
+    assert fade.fired(budget).tolist() == [[False, True], [False, False]]
+    with_timer = score(fade, np.array([1, 1]), W, budget)
+    without = score(fade, np.array([1, 1]), W)
+    assert with_timer["fallback_share"] == 0.5
+    assert with_timer["mean_cost"] < without["mean_cost"]
+    # no budget (inf) is no timer
+    assert not fade.fired(np.array([np.inf, np.inf])).any()

@@ -7,6 +7,11 @@ the batch path (``decide_context``, 200 decisions, 3 nodes: the learned model in
 onnxruntime) and the one-task fast paths (``decide``, 20 decisions). Confidences are
 compared to 5 decimals (the learned model runs in float32), expected latency and energy
 to 10 significant digits, targets exactly.
+
+The two learned digests changed once since, on purpose: the shipped model was retrained
+(100,000 records, seed 1) after the simulator took the client's rule that only transfers
+of at least 32 KiB are bandwidth samples, which changed its training records (the
+records-digest test caught it).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ GOLDEN = {
     "always_edge": ("20f1631d7ebed306", "d9f6183d82a756b5"),
     "cost_model": ("7f468a6b067a7939", "e4a8cdfc14db091b"),
     "random": ("80e801298bab2e0f", "77a8230b48a24d30"),
-    "learned": ("057ec4d61c632f7f", "063fcb15efaab3c2"),
-    "threshold": ("2536ce5e8b7415cf", "8e7c3d399f6f1832"),
+    "learned": ("5a2d064b14fc8f5e", "739fa6498b780f40"),
+    "threshold": ("7b00d8b2d832e649", "ac2a9af050fb68ca"),
     "online": ("9ef2e43de1fff7ed", "e4a8cdfc14db091b"),
 }
 

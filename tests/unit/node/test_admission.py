@@ -3,8 +3,7 @@ outcome, with no socket, no event loop and no clock (time is an argument)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+import msgspec
 import pytest
 
 from edgeoffload.auth import Keys, make_token
@@ -281,7 +280,7 @@ def test_a_hello_with_a_nonce_gets_a_welcome_signed_for_it_and_only_then() -> No
 
     identity = NodeIdentity.generate()
     a = admission()
-    a.offer = replace(a.offer, identity=identity)
+    a.offer = msgspec.structs.replace(a.offer, identity=identity)
     nonce = new_nonce()
     a.open(1)
     [sent] = a.hello(1, Hello(PROTOCOL_VERSION, "cam-1", nonce=nonce), UNIX)
@@ -297,15 +296,13 @@ def test_a_refused_token_gets_no_signature() -> None:
     from edgeoffload.identity import NodeIdentity, new_nonce
 
     a = admission(auth_secret=SECRET)
-    a.offer = replace(a.offer, identity=NodeIdentity.generate())
+    a.offer = msgspec.structs.replace(a.offer, identity=NodeIdentity.generate())
     a.open(1)
     [refused] = a.hello(1, Hello(PROTOCOL_VERSION, "c", None, nonce=new_nonce()), UNIX)
     assert isinstance(refused, Reject)
 
 
 def replace_signature(w: Welcome) -> Welcome:
-    import msgspec
-
     return msgspec.structs.replace(w, signature=None)
 
 
@@ -362,7 +359,7 @@ def test_an_inline_flood_runs_at_most_its_budget_per_turn_and_waits_for_later_tu
     # most inline_per_turn inline tasks per turn; the rest wait in its backlog, within
     # its share of the queue, and the server takes them turn by turn.
     a = welcomed(welcomed(admission(max_pending=12), 1), 2)
-    a.offer = replace(a.offer, inline_per_turn=3)
+    a.offer = msgspec.structs.replace(a.offer, inline_per_turn=3)
     frame = [Submit(i, "echo", [i]) for i in range(10)]
     decisions = a.submit_all(1, frame, T0)
     assert [d[0] for d in decisions if isinstance(d, tuple)] == [0, 1, 2]
@@ -417,7 +414,7 @@ def test_a_bad_batch_item_is_answered_under_its_id_unless_that_id_is_in_flight()
 
 def test_the_inline_backlog_and_the_queued_tasks_share_one_quota() -> None:
     a = welcomed(admission(max_pending=6))
-    a.offer = replace(a.offer, inline_per_turn=1)
+    a.offer = msgspec.structs.replace(a.offer, inline_per_turn=1)
     a.submit_all(1, [Submit(i, "echo", [i]) for i in range(5)], T0)  # 1 runs, 4 wait
     assert len(a.sessions[1].deferred) == 4
     assert a.submit(1, Submit(10, "echo_pool", [0]), T0) is None

@@ -153,3 +153,29 @@ def test_a_connection_without_hello_is_closed_at_the_hello_timeout() -> None:
             await talker.close()
 
     run(scenario(), timeout=60)
+
+
+def test_the_pool_waits_for_the_first_answer_readyz_or_the_delay() -> None:
+    """Cold start under a CPU quota (issue 14): the workers' start does not compete
+    with the first handshakes; /readyz (an orchestrator wants the node warm) or the
+    delay starts them."""
+
+    async def scenario() -> None:
+        async with started(pool_start_delay_s=30.0) as node:
+            await asyncio.sleep(0.5)
+            assert not node.pool.started  # nothing asked for it yet
+            await get(node, "/readyz")  # this asks for it
+            for _ in range(500):
+                if node.pool.started:
+                    break
+                await asyncio.sleep(0.02)
+            assert node.pool.started
+        async with started(pool_start_delay_s=0.2) as node:
+            assert not node.pool.started
+            for _ in range(500):
+                if node.pool.started:
+                    break
+                await asyncio.sleep(0.02)
+            assert node.pool.started  # at the latest after the delay
+
+    run(scenario(), timeout=60)

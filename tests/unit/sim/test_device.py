@@ -88,3 +88,35 @@ def test_run_rows_equals_run_bit_for_bit() -> None:
     assert at_max.tolist() == [t.energy_max_freq_j[i] for i in ids]
     for name in ("cpu_free_v", "busy_v", "battery_v"):
         assert getattr(vector, name).tolist() == getattr(scalar, name).tolist(), name
+
+
+def test_a_quota_runs_at_full_speed_then_waits_whole_periods() -> None:
+    from edgeoffload.sim.device import quota_end
+
+    # 25 % of 100 ms: 25 ms of CPU per period. 10 ms of work at 0 fits.
+    assert quota_end(0.0, 0.010, 0.25, 0.1, 0.0, 0.0) == (0.010, 0.0, 0.010)
+    # 30 ms more at 10 ms: 15 ms left in period 0, the other 15 ms at the top of period 1
+    end, at, used = quota_end(0.010, 0.030, 0.25, 0.1, 0.0, 0.010)
+    assert (end, at) == (pytest.approx(0.115), 1.0) and used == pytest.approx(0.015)
+    # a new period forgets what the last one used
+    assert quota_end(0.25, 0.005, 0.25, 0.1, 1.0, 0.025) == (0.255, 2.0, 0.005)
+    # 60 ms of work: this period's 25, the next one's 25, then 10 of the third
+    end, at, used = quota_end(0.0, 0.060, 0.25, 0.1, 0.0, 0.0)
+    assert (end, at) == (pytest.approx(0.21), 2.0) and used == pytest.approx(0.010)
+
+
+def test_quota_rows_equal_the_scalar_rule_bit_for_bit() -> None:
+    from edgeoffload.sim.device import quota_end, quota_end_rows
+
+    rng = np.random.default_rng(3)
+    n = 500
+    start = rng.uniform(0, 2, n)
+    work = rng.exponential(0.05, n)
+    share = rng.choice([0.1, 0.25, 0.5], n)
+    period = rng.choice([0.1, 1.0], n)
+    at = np.floor(start / period) - rng.integers(0, 2, n)
+    used = rng.uniform(0, 1, n) * share * period
+    rows = quota_end_rows(start, work, share, period, at, used)
+    for i in range(n):
+        one = quota_end(start[i], work[i], share[i], period[i], at[i], used[i])
+        assert one == (rows[0][i], rows[1][i], rows[2][i])

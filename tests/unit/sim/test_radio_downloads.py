@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edgeoffload.decision.estimators import MIN_SAMPLE_BYTES
 from edgeoffload.sim.radio import Radio
 from edgeoffload.sim.table import Outcome, Reason
 
@@ -41,6 +42,19 @@ def test_a_result_home_costs_receiving_and_the_wait_since_the_upload() -> None:
     assert t.energy_max_freq_j[tid] == pytest.approx(energy)  # no DVFS on the radio
     assert st.dev.battery_j[0] == pytest.approx(100.0 - energy)
     assert t.down_bytes[tid] == pytest.approx(bits / 8)
+    # 1 kB says more about latency than bandwidth: no sample (the client's rule,
+    # decision.estimators.MIN_SAMPLE_BYTES)
+    assert not st.samples[0]
+
+
+def test_a_large_result_is_a_bandwidth_sample() -> None:
+    st = world({"constant_mbps": 8, "rtt_ms": 20})
+    rec = Recorder()
+    radio = Radio(st, rec.close, rec.arrive)
+    (tid,) = add_tasks(st, 1, output_bytes=float(MIN_SAMPLE_BYTES))
+    st.tasks.upload_end_s[tid] = 0.5
+    radio.download(tid, 0, ready=1.0)
+    ((_, at, _, _),) = rec.closed
     ((sample_at, uplink, bps),) = st.samples[0]
     assert (sample_at, uplink) == (pytest.approx(at), False)
     assert bps == pytest.approx(8e6)
