@@ -117,3 +117,25 @@ def test_the_capture_probe_sees_the_uplink_queue_and_the_cpu_backlog() -> None:
         pytest.approx(1.0 + bits / 8e6),
     )
     assert (st.dev.up[0].free_bits, st.dev.up[0].free_s) == before  # nothing queued
+
+
+def test_the_failure_detector_declares_the_nodes_unreachable_while_the_link_stalls(
+    tmp_path: Any,
+) -> None:
+    """``detector_timeout_s``: while a heartbeat sent that long ago could not be back
+    (the link carries nothing from 5 s to 10 s), the device's nodes count as dead; a
+    link without the field never does."""
+    trace = tmp_path / "stall.txt"
+    trace.write_text("0 8\n5 0\n10 8\n20 8\n")
+    link = {"file": str(trace), "random_offset": False, "rtt_ms": 20}
+    st = world(link | {"detector_timeout_s": 1.0})
+    radio = Radio(st, Recorder().close, Recorder().arrive)
+    assert [radio.unreachable(0, t) for t in (2.0, 5.5, 7.0, 9.9, 11.5)] == [
+        False,
+        False,  # the stall began 0.5 s ago: a heartbeat from 4.5 s is back
+        True,
+        True,
+        False,  # the link carries again since 10 s
+    ]
+    always = Radio(world(link), Recorder().close, Recorder().arrive)
+    assert not any(always.unreachable(0, t) for t in (2.0, 7.0, 9.9))

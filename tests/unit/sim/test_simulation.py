@@ -401,3 +401,21 @@ def test_the_decision_engines_online_policy_runs_in_the_simulator() -> None:
     result = run(small(), "online")
     assert_conserved(result)
     assert result.policy == "online"
+
+
+def test_times_arrivals_replay_the_given_instants_on_every_device() -> None:
+    from edgeoffload.errors import ConfigError
+
+    arrivals = {"process": "times", "times_s": [2.0, 0.5, 0.5]}
+    group = {
+        "count": 2,
+        "link": {"constant_mbps": 8},
+        "workload": [{"app": "frame", "arrivals": arrivals}],
+    }
+    result = simulate(small(devices=[group]), AlwaysLocal())
+    for d in (0, 1):
+        created = np.sort(result.records["created_s"][result.records["device"] == d])
+        assert created.tolist() == [0.5, 0.5, 2.0]
+    bad = {**group, "workload": [{"app": "frame", "arrivals": {"process": "times"}}]}
+    with pytest.raises(ConfigError, match="times_s goes with process: times"):
+        small(devices=[bad])
