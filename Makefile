@@ -106,6 +106,7 @@ DECISION_MODELS := src/edgeoffload/decision/models
 train: $(VENV)/.test
 	$(BIN)/edgeoffload train --model mlp --records 100000 --seed 1 --out $(DECISION_MODELS)/default
 	$(BIN)/edgeoffload train --model bandwidth --dataset pensieve_train --out $(DECISION_MODELS)/bandwidth
+	$(BIN)/edgeoffload train --model risk --records 15000 --seed 1 --out $(DECISION_MODELS)/risk
 
 # Decision engine figures (bench/results/decision.json, docs/decision.md).
 bench-decide: $(VENV)/.test
