@@ -80,6 +80,13 @@ class Setup:
     urls: list[str] = field(default_factory=list)
     slug: str = ""  # the trace's part of file names
 
+    @property
+    def example(self) -> str:
+        """The ``--example`` that names this app again (:func:`example_arg`), for the
+        command the report prints: the report reads it here, not importing this
+        module (which imports the report)."""
+        return example_arg(self.app)
+
 
 def app_package(example: str) -> str:
     """``aoi`` -> ``examples.aoi``; a dotted name is taken as given."""

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from .common import DEST, _repo, update_doc_section
-from .e2e import example_arg
 
 LABELS = {
     "always_local": "local-only",
@@ -192,7 +191,7 @@ def markdown(setup: Any, result: dict[str, Any], images: list[str]) -> str:
         f"core), {setup.n} requests, seed {setup.seed}; two edge "
         f"nodes. Load average {' '.join(m['loadavg_before'])} before, "
         f"{' '.join(m['loadavg_after'])} after; {m['seconds']} s. Command: "
-        f"`edgeoffload bench e2e --example {example_arg(setup.app)} --trace {setup.trace_ref} "
+        f"`edgeoffload bench e2e --example {setup.example} --trace {setup.trace_ref} "
         f"--device-cpu {setup.device_cpu:g} --tasks {setup.n}`.",
         "",
         "| policy | p50 ms | p95 ms | p99 ms | deadline misses | in time /s | uplink MB | "

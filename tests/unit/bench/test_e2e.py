@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from edgeoffload.bench.e2e import Setup, app_package, failover_counts, summarise, trace_slug
+from edgeoffload.bench.e2e import (
+    Setup,
+    app_package,
+    example_arg,
+    example_name,
+    failover_counts,
+    summarise,
+    trace_slug,
+)
 from edgeoffload.errors import ConfigError
 from edgeoffload.traces import Trace
 
@@ -77,3 +85,11 @@ def test_example_names_and_trace_slugs() -> None:
     with pytest.raises(ConfigError):
         app_package("../etc")
     assert trace_slug("ghent_4g:report_bus_0001") == "ghent_4g_report_bus_0001"
+    # the --example that names an app again, as the report prints it
+    assert [example_arg(a) for a in ("examples.aoi", "examples.aoi.tray", "tests.apps.tiny")] == [
+        "aoi",
+        "examples.aoi.tray",
+        "tests.apps.tiny",
+    ]
+    assert _setup().example == "tests.apps.tiny"
+    assert example_name("examples.aoi.tray") == "aoi_tray"
