@@ -23,7 +23,7 @@ import itertools
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -129,16 +129,28 @@ def deterministic_torch(seed: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _minibatch_adam(
+class AdamSchedule(Protocol):
+    """What :func:`minibatch_adam` reads of a training config (``FitConfig``, the seed
+    LSTM's ``SeedConfig``)."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def learning_rate(self) -> float: ...
+
+
+def minibatch_adam(
     net: Any,
     batch_loss: Callable[[Any], Any],
     n: int,
-    config: FitConfig,
+    config: AdamSchedule,
     rng: np.random.Generator,
 ) -> list[float]:
     """Train ``net``'s trainable parameters with Adam on shuffled minibatches of the
     ``n`` rows (``batch_loss(indices)`` is a batch's loss); returns each epoch's mean
-    loss."""
+    loss. Every trainer of the package runs this one loop (seeded by ``rng``)."""
     import torch
 
     trainable = [p for p in net.parameters() if p.requires_grad]
@@ -208,7 +220,7 @@ def _fit_mlp(labelled: Labelled, weights: CostWeights, config: FitConfig) -> Fit
             loss = loss + config.regret_weight * (prob * excess[idx]).sum(dim=1).mean()
         return loss
 
-    losses = _minibatch_adam(net, batch_loss, n, config, rng)
+    losses = minibatch_adam(net, batch_loss, n, config, rng)
     linears = [mod for mod in net if isinstance(mod, torch.nn.Linear)]
     ws = [np.asarray(m.weight.detach().double().numpy().T, dtype=np.float64) for m in linears]
     bs = [np.asarray(m.bias.detach().double().numpy(), dtype=np.float64) for m in linears]
@@ -319,7 +331,7 @@ def _fit_lstm(labelled: Labelled, weights: CostWeights, cfg: FitConfig) -> Fitte
         loss: torch.Tensor = torch.nn.functional.cross_entropy(logits, yt[idx])
         return loss
 
-    losses = _minibatch_adam(net, batch_loss, n, cfg, rng)
+    losses = minibatch_adam(net, batch_loss, n, cfg, rng)
     state = {
         k: np.asarray(v.detach().double().numpy(), dtype=np.float64)
         for k, v in net.state_dict().items()

@@ -187,7 +187,7 @@ def fit(seqs: F64, y: NDArray[np.int64], config: SeedConfig | None = None) -> Se
     same weights, bit for bit."""
     import torch
 
-    from .policy import deterministic_torch
+    from .policy import deterministic_torch, minibatch_adam
 
     config = config or SeedConfig()
     rng = np.random.default_rng(config.seed)
@@ -196,22 +196,11 @@ def fit(seqs: F64, y: NDArray[np.int64], config: SeedConfig | None = None) -> Se
         net = _net(config)
         xt = torch.as_tensor(scaler(seqs), dtype=torch.float32)
         yt = torch.as_tensor(y, dtype=torch.float32)
-        opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
-        losses = []
-        n = len(y)
-        for _ in range(config.epochs):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, config.batch_size):
-                idx = torch.as_tensor(order[start : start + config.batch_size])
-                opt.zero_grad()
-                loss: Any = torch.nn.functional.binary_cross_entropy_with_logits(
-                    net(xt[idx]), yt[idx]
-                )
-                loss.backward()
-                opt.step()
-                total += float(loss.item()) * len(idx)
-            losses.append(round(total / n, 5))
+
+        def batch_loss(idx: Any) -> Any:
+            return torch.nn.functional.binary_cross_entropy_with_logits(net(xt[idx]), yt[idx])
+
+        losses = minibatch_adam(net, batch_loss, len(y), config, rng)
         state = {k: v.detach().double().numpy().copy() for k, v in net.state_dict().items()}
     return SeedModel(scaler, state, config, losses)
 
