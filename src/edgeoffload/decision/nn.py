@@ -121,58 +121,6 @@ class Mlp:
 
 
 @dataclass(frozen=True, slots=True)
-class Gru:
-    """One GRU layer (torch's gate order r, z, n) followed by a linear read-out.
-
-    ``w_ih`` (3H, inputs), ``w_hh`` (3H, H), ``b_ih`` and ``b_hh`` (3H,), as in
-    ``torch.nn.GRU``; ``head`` maps the last hidden state to the outputs.
-    """
-
-    w_ih: F64
-    w_hh: F64
-    b_ih: F64
-    b_hh: F64
-    head: Mlp
-
-    @property
-    def hidden(self) -> int:
-        return int(self.w_hh.shape[1])
-
-    def __call__(self, x: F64) -> F64:
-        """Outputs for sequences ``x`` of shape (batch, steps, inputs)."""
-        n_hidden = self.hidden
-        h = np.zeros((x.shape[0], n_hidden))
-        gates_x = x @ self.w_ih.T + self.b_ih  # (batch, steps, 3H), all steps at once
-        for t in range(x.shape[1]):
-            gx = gates_x[:, t]
-            gh = h @ self.w_hh.T + self.b_hh
-            r = sigmoid(gx[:, :n_hidden] + gh[:, :n_hidden])
-            z = sigmoid(gx[:, n_hidden : 2 * n_hidden] + gh[:, n_hidden : 2 * n_hidden])
-            n = np.tanh(gx[:, 2 * n_hidden :] + r * gh[:, 2 * n_hidden :])
-            h = (1.0 - z) * n + z * h
-        return self.head(h)
-
-    def arrays(self, prefix: str = "gru") -> dict[str, F64]:
-        out = {
-            f"{prefix}.w_ih": self.w_ih,
-            f"{prefix}.w_hh": self.w_hh,
-            f"{prefix}.b_ih": self.b_ih,
-            f"{prefix}.b_hh": self.b_hh,
-        }
-        out.update(self.head.arrays(f"{prefix}.head"))
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, F64], prefix: str = "gru") -> Gru:
-        try:
-            parts = [arrays[f"{prefix}.{k}"] for k in ("w_ih", "w_hh", "b_ih", "b_hh")]
-        except KeyError as exc:
-            raise ConfigError(f"no GRU weights {exc.args[0]} in the model file") from None
-        w_ih, w_hh, b_ih, b_hh = (np.asarray(p, dtype=np.float64) for p in parts)
-        return cls(w_ih, w_hh, b_ih, b_hh, Mlp.from_arrays(arrays, f"{prefix}.head"))
-
-
-@dataclass(frozen=True, slots=True)
 class Lstm:
     """One LSTM layer (torch's gate order i, f, g, o); returns the last hidden state.
 

@@ -1,12 +1,12 @@
 """decision.nn: the numpy networks on weights small enough to work out by hand, their
-shape checks and file round trips, and the GRU against torch's."""
+shape checks and file round trips."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edgeoffload.decision.nn import Gru, Lstm, Mlp, sigmoid
+from edgeoffload.decision.nn import Lstm, Mlp, sigmoid
 from edgeoffload.errors import ConfigError
 
 
@@ -64,69 +64,6 @@ def test_mlp_arrays_round_trip() -> None:
     assert back(x).tolist() == net(x).tolist()
     with pytest.raises(ConfigError, match=r"no MLP weights named q\.w0"):
         Mlp.from_arrays(arrays, "q")
-
-
-def zero_gru(inputs: int, hidden: int, head: Mlp) -> Gru:
-    return Gru(
-        np.zeros((3 * hidden, inputs)),
-        np.zeros((3 * hidden, hidden)),
-        np.zeros(3 * hidden),
-        np.zeros(3 * hidden),
-        head,
-    )
-
-
-def test_gru_one_step_by_hand() -> None:
-    # Hidden 1, input 1, weights zero but the candidate's input weight 1: r = z = 0.5,
-    # n = tanh(x), h1 = (1 - z) n + z h0 = 0.5 tanh(x). Head: identity read-out.
-    gru = zero_gru(1, 1, Mlp((np.ones((1, 1)),), (np.zeros(1),)))
-    w_ih = gru.w_ih.copy()
-    w_ih[2, 0] = 1.0
-    gru = Gru(w_ih, gru.w_hh, gru.b_ih, gru.b_hh, gru.head)
-    got = gru(np.array([[[1.0]], [[-2.0]]]))
-    np.testing.assert_allclose(got, [[0.5 * np.tanh(1.0)], [0.5 * np.tanh(-2.0)]])
-    # Two steps: h2 = 0.5 tanh(x2) + 0.5 h1.
-    two = gru(np.array([[[1.0], [1.0]]]))
-    np.testing.assert_allclose(two, [[0.5 * np.tanh(1.0) * 1.5]])
-    assert gru.hidden == 1
-
-
-def test_gru_with_no_steps_reads_out_the_zero_state() -> None:
-    gru = zero_gru(2, 3, Mlp((np.ones((3, 1)),), (np.array([0.25]),)))
-    assert gru(np.zeros((4, 0, 2))).tolist() == [[0.25]] * 4
-
-
-def test_gru_matches_torch() -> None:
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
-    net = torch.nn.GRU(3, 4, batch_first=True)
-    x = np.random.default_rng(1).normal(size=(5, 6, 3))
-    with torch.no_grad():
-        _, h = net(torch.as_tensor(x, dtype=torch.float32))
-    sd = {k: v.detach().numpy().astype(np.float64) for k, v in net.state_dict().items()}
-    head = Mlp((np.eye(4),), (np.zeros(4),))
-    ours = Gru(sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"], head)
-    np.testing.assert_allclose(ours(x), h[0].numpy(), atol=1e-5)
-
-
-def test_gru_arrays_round_trip_and_missing_weights_are_named() -> None:
-    rng = np.random.default_rng(2)
-    gru = Gru(
-        rng.normal(size=(6, 2)),
-        rng.normal(size=(6, 2)),
-        rng.normal(size=6),
-        rng.normal(size=6),
-        Mlp((rng.normal(size=(2, 1)),), (rng.normal(size=1),)),
-    )
-    arrays = gru.arrays()
-    assert sorted(arrays) == [
-        "gru.b_hh", "gru.b_ih", "gru.head.b0", "gru.head.w0", "gru.w_hh", "gru.w_ih",
-    ]  # fmt: skip
-    x = rng.normal(size=(3, 4, 2))
-    assert Gru.from_arrays(arrays)(x).tolist() == gru(x).tolist()
-    del arrays["gru.w_hh"]
-    with pytest.raises(ConfigError, match=r"no GRU weights gru\.w_hh"):
-        Gru.from_arrays(arrays)
 
 
 def test_lstm_one_step_by_hand() -> None:
