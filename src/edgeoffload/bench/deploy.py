@@ -14,11 +14,12 @@ connections before the node listens.
 ``startup_cpu_ms`` is the CPU time of everything in the container (the node process,
 its thread, the worker it starts) when its READY line is seen, read from the
 container's cgroup; the median of the runs without a limit. ``image_bytes`` is the
-image's size. ``cold_start_ms`` has a third figure besides the two the issue asks
-for: 0.1 CPU granted with a 1 s period instead of the default 100 ms. Writes
-bench/results/deploy.json (exactly those keys) and the figures' section of
-docs/deployment.md, with the floors under any node in this image (a container that
-runs ``true``, a bare interpreter) and a breakdown of where the start-up time goes.
+image's size. A third limit is measured for the docs' table only (0.1 CPU granted
+with a 1 s period instead of the default 100 ms): ``cold_start_ms`` holds the two the
+issue names. Writes bench/results/deploy.json (exactly those keys) and the figures'
+section of docs/deployment.md, with the floors under any node in this image (a
+container that runs ``true``, a bare interpreter) and a breakdown of where the
+start-up time goes.
 
 The machine is shared (2 cores, other work running): at 0.1 CPU the figure depends
 on the quota, not on the load, but the unlimited one moves with it.
@@ -73,6 +74,9 @@ LIMITS = {
     "cpus_0_1": ["--cpus", "0.1"],
     "cpus_0_1_period_1s": ["--cpu-period", "1000000", "--cpu-quota", "100000"],
 }
+#: The limits ``cold_start_ms`` holds in bench/results/deploy.json: the issue names
+#: exactly these two (the 1 s period is in the docs' table only).
+RESULT_LIMITS = ("unlimited", "cpus_0_1")
 #: The seed's claim for a cold start at 0.1 CPU.
 BAR_MS = 800.0
 
@@ -362,7 +366,7 @@ def median(values: list[float]) -> float:
 def report(m: dict[str, Any], image_bytes: int) -> dict[str, Any]:
     lim = m["image"]
     return {
-        "cold_start_ms": {name: median(lim[name]["answer_ms"]) for name in LIMITS},
+        "cold_start_ms": {name: median(lim[name]["answer_ms"]) for name in RESULT_LIMITS},
         "image_bytes": image_bytes,
         "startup_cpu_ms": median(lim["unlimited"]["cpu_ready_ms"]),
     }
@@ -392,7 +396,7 @@ def markdown(m: dict[str, Any], result: dict[str, Any], runs: int) -> str:
 
     at_bar = result["cold_start_ms"]["cpus_0_1"]
     verdict = "under" if at_bar < BAR_MS else "over"
-    at_long = result["cold_start_ms"]["cpus_0_1_period_1s"]
+    at_long = median(m["image"]["cpus_0_1_period_1s"]["answer_ms"])
     verdict_long = "under" if at_long < BAR_MS else "over"
     return f"""## Cold start: figures from one run
 

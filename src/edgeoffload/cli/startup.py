@@ -67,9 +67,3 @@ def defer_unused_imports() -> list[str]:
             setattr(importlib.import_module(parent), child, stand_in)
         deferred.append(name)
     return deferred
-
-
-def defer_importlib_metadata() -> bool:
-    """Defer ``importlib.metadata`` (and the rest of :data:`DEFERRED`) to its first use;
-    False if it is imported already."""
-    return "importlib.metadata" in defer_unused_imports()

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from edgeoffload.cli import HelpFormatter
-from edgeoffload.cli.startup import defer_importlib_metadata
+from edgeoffload.cli.startup import defer_unused_imports
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
 PROBE = """
 import sys
-from edgeoffload.cli.startup import defer_importlib_metadata
-assert defer_importlib_metadata()
+from edgeoffload.cli.startup import defer_unused_imports
+assert "importlib.metadata" in defer_unused_imports()
 import websockets.asyncio.server  # imports importlib.metadata through websockets.version
 assert "importlib.metadata._meta" not in sys.modules, "the real one was loaded"
 import importlib.metadata
@@ -69,7 +69,7 @@ def test_deferring_after_the_import_changes_nothing() -> None:
     import importlib.metadata
 
     real = sys.modules["importlib.metadata"]
-    assert defer_importlib_metadata() is False
+    assert "importlib.metadata" not in defer_unused_imports()
     assert sys.modules["importlib.metadata"] is real is importlib.metadata
 
 
