@@ -39,12 +39,17 @@ def test_kill_one_of_three_nodes_every_task_completes_exactly_once(node_factory)
             await asyncio.sleep(0.5)
             victim = nodes[1]
             victim_id = next(link.node_id for link in client.nodes if link.url == victim.url)
-            in_flight_on_victim = sum(not h.done() and h.node == victim_id for h in handles)
-            assert in_flight_on_victim > 100
+            on_victim = [h for h in handles if not h.done() and h.node == victim_id]
+            assert len(on_victim) > 100
             victim.kill()  # SIGKILL
             await asyncio.wait_for(done, 60)
             stats = client.statistics()
-            assert stats.resubmitted >= in_flight_on_victim
+            # A result the victim sent before it died may still be read from the socket
+            # (CI once saw 324 placed again of 325 counted): such a task settles with the
+            # victim as its source. Every other one counted must have been placed again.
+            answered_by_victim = sum(h.node == victim_id for h in on_victim)
+            assert answered_by_victim < 20
+            assert stats.resubmitted >= len(on_victim) - answered_by_victim
             assert stats.failed == 0
 
     run(main(), timeout=90)
