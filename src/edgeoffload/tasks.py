@@ -220,6 +220,16 @@ def spec_of(fn_or_name: Callable[..., Any] | str) -> TaskSpec | None:
     return spec if isinstance(spec, TaskSpec) else None
 
 
+def search_from(cwd: str) -> None:
+    """Find modules from the current folder too, as ``python -m`` and ``celery -A`` do:
+    an installed console script's ``sys.path`` lacks it, so ``examples.traffic`` from a
+    checkout's root was not found."""
+    import sys
+
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def module_names(specs: Iterable[str], cwd: str) -> list[str]:
     """Module names for ``--tasks`` values, as users give them: a module name
     (``mymodule``, ``pkg.tasks``), found from the current folder too (as ``celery -A``
@@ -233,8 +243,7 @@ def module_names(specs: Iterable[str], cwd: str) -> list[str]:
     import os
     import sys
 
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    search_from(cwd)
     names = []
     for spec in specs:
         if spec.endswith(".py") or os.sep in spec:

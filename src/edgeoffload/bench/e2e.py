@@ -427,8 +427,10 @@ def main(argv: list[str]) -> int:
         check_policy_name(p)
     from edgeoffload.emulation import available
     from edgeoffload.emulation.traceref import load_trace_ref
+    from edgeoffload.tasks import search_from
 
     app = app_package(args.example)
+    search_from(os.getcwd())
     try:
         __import__(f"{app}.workload")
     except ImportError as exc:
