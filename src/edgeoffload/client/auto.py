@@ -2,7 +2,10 @@
 
 Tasks submitted with ``where="auto"`` that could run here (registered in this process)
 and there (a node serves them) are decided together, once per event-loop turn, with
-one vectorised ``policy.decide`` call per task name. The features come from:
+one vectorised ``policy.decide`` call per task name; a task chosen to run here adds
+its run to the backlog the group's later tasks see, and they are decided again with
+it (at most :data:`WALK_MAX` times per group), as the simulator the policies were
+trained in commits each choice before the next. The features come from:
 
 - the task: its resource hints evaluated on its arguments, its remaining deadline, its
   priority;
@@ -50,6 +53,10 @@ from .placement import DEFAULT_SPEED_HZ
 
 #: Link bandwidth assumed before the first measurement (a good Wi-Fi or 5G uplink).
 DEFAULT_BPS = 50e6
+#: At most this many times a group is decided again because a local choice added to
+#: the backlog its later tasks see (a burst that all goes local costs this many policy
+#: calls, not one per task).
+WALK_MAX = 32
 #: Device load and battery are read at most this often.
 DEVICE_REFRESH_S = 0.5
 #: The highest device load a decision sees. psutil reads the whole machine, 1.0 as soon
@@ -73,9 +80,14 @@ class Choice:
 class AutoDecider:
     """Builds decision features from client state and asks the policy (module doc)."""
 
-    def __init__(self, policy: Any, device_cpu_hz: float | None = None) -> None:
+    def __init__(
+        self, policy: Any, device_cpu_hz: float | None = None, local_workers: int = 0
+    ) -> None:
         self.policy = policy
         self.device_cpu_hz = device_cpu_hz
+        #: Local runs at once (``ClientConfig.local_workers``; 0, the loop's thread pool,
+        #: counts as one, as the client's backlog does).
+        self.local_slots = max(1, local_workers)
         self._device: DeviceState | None = None
         self._device_at = 0.0
         self._bandwidth: dict[str, HarmonicMean] = {}
@@ -166,27 +178,57 @@ class AutoDecider:
             )
             columns["priority"].append(float(p.priority))
         tasks = TaskBatch(**{k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
-        device = self.device_state(local_backlog_s)
         nodes = self.node_features(links, in_flight, mean_run_s)
-        decisions = self.policy.decide(tasks, device, nodes)
-        choices = []
-        for i in range(len(group)):
-            target = int(decisions.target[i])
-            if target == LOCAL_INDEX:
-                self.decided_local += 1
-            else:
-                self.decided_edge += 1
-            budget = decisions.fallback_s
-            row = Decisions(
-                decisions.target[i : i + 1],
-                decisions.confidence[i : i + 1],
-                decisions.expected_latency_s[i : i + 1],
-                decisions.expected_energy_j[i : i + 1],
-                None if budget is None else budget[i : i + 1],
-            )
-            one = TaskBatch(*(getattr(tasks, name)[i : i + 1] for name in TASK_FEATURES))
-            choices.append(Choice(target, row, one, device, nodes))
+        choices: list[Choice] = []
+        backlog = local_backlog_s
+        start, walked = 0, 0
+        while start < len(group):
+            # Decide the rest as one batch with the backlog so far; the rows up to the
+            # first local choice are final. That choice adds its run to the backlog the
+            # rows after it see (the simulator commits each choice before the next, so
+            # the policies were trained that way): the rest are decided again, up to
+            # WALK_MAX times per group, after which they share the last backlog.
+            device = self.device_state(backlog)
+            rest = _rows(tasks, start, len(group))
+            decisions = self.policy.decide(rest, device, nodes)
+            local = np.flatnonzero(decisions.target == LOCAL_INDEX)
+            end = len(rest) if len(local) == 0 or walked >= WALK_MAX else int(local[0]) + 1
+            for i in range(end):
+                choices.append(self._choice(decisions, i, rest, device, nodes))
+            if decisions.target[end - 1] == LOCAL_INDEX:
+                backlog += self._local_run_s(rest, end - 1, device)
+            start += end
+            walked += 1
         return choices
+
+    def _local_run_s(self, tasks: TaskBatch, i: int, device: DeviceState) -> float:
+        """How much row ``i``'s run here adds to the device's backlog: its cycles at the
+        device's free speed, over the local workers (the client's own backlog rule)."""
+        free = max(1e-3, 1.0 - device.load)
+        return float(tasks.cpu_cycles[i]) / (device.cpu_hz * free) / self.local_slots
+
+    def _choice(
+        self,
+        decisions: Decisions,
+        i: int,
+        tasks: TaskBatch,
+        device: DeviceState,
+        nodes: NodeFeatures,
+    ) -> Choice:
+        target = int(decisions.target[i])
+        if target == LOCAL_INDEX:
+            self.decided_local += 1
+        else:
+            self.decided_edge += 1
+        budget = decisions.fallback_s
+        row = Decisions(
+            decisions.target[i : i + 1],
+            decisions.confidence[i : i + 1],
+            decisions.expected_latency_s[i : i + 1],
+            decisions.expected_energy_j[i : i + 1],
+            None if budget is None else budget[i : i + 1],
+        )
+        return Choice(target, row, _rows(tasks, i, i + 1), device, nodes)
 
     def observe(self, choice: Choice, latency_s: float) -> None:
         """Tell an online policy what the decision cost (energy as expected: the client
@@ -202,6 +244,12 @@ class AutoDecider:
             np.array([latency_s]),
             choice.decisions.expected_energy_j,
         )
+
+
+def _rows(tasks: TaskBatch, start: int, end: int) -> TaskBatch:
+    if start == 0 and end == len(tasks):
+        return tasks
+    return TaskBatch(*(getattr(tasks, name)[start:end] for name in TASK_FEATURES))
 
 
 def fallback_budgets(

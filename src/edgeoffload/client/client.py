@@ -523,6 +523,7 @@ class Client(BlockingFacade):
             self._auto = AutoDecider(
                 make_policy(policy) if isinstance(policy, str) else policy,
                 self.config.device_cpu_hz,
+                self.config.local_workers,
             )
         first = ins.tasks[0]
         assert first.spec is not None
