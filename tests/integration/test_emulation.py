@@ -84,6 +84,39 @@ def test_a_replayed_trace_changes_the_rate(tmp_path: Path) -> None:
     assert np.isfinite(run.mean_mbps())
 
 
+def _tbf_rate_kbit(emu: Emulation, direction: str) -> int:
+    """The rate the link's tbf shapes ``direction`` at now, as tc reports it."""
+    ns, dev = emu.plan.sender(0, direction)
+    out = subprocess.run(
+        ["tc", "-n", ns, "-j", "qdisc", "show", "dev", dev, "root"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    import json
+
+    (qdisc,) = json.loads(out)
+    return int(qdisc["options"]["rate"]) * 8 // 1000  # tc -j gives bytes per second
+
+
+def test_a_restarted_replay_starts_at_the_trace_s_first_rate(tmp_path: Path) -> None:
+    """Every policy of ``bench e2e`` restarts the replay at step 0; the rate stayed at
+    the previous run's last step until the trace's second sample (the schedule starts
+    there: the first is set when the link is built), so on the 5G trace a burst sent at
+    the start crossed at 200 Mbit/s where the trace has 0.1."""
+    path = tmp_path / "steps.txt"
+    path.write_text("0 60\n0.5 3\n")
+    trace = load_trace_ref(str(path))
+    with Emulation(symmetric_spec(trace=trace)) as emu:
+        first = _tbf_rate_kbit(emu, "up")
+        deadline = time.monotonic() + 5.0
+        while _tbf_rate_kbit(emu, "up") == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        later = _tbf_rate_kbit(emu, "up")
+        assert later < first / 10, (first, later)  # the replay reached 3 Mbit/s
+        emu.restart_replay()
+        assert _tbf_rate_kbit(emu, "up") == first
+        assert _tbf_rate_kbit(emu, "down") == first
+
+
 @pytest.mark.skipif(
     loss_tool() is None, reason="loss needs nftables or iptables (make system-deps)"
 )

@@ -339,13 +339,18 @@ class Emulation:
     def restart_replay(self) -> float:
         """Start the traces again from their first step (every run of a comparison on
         the same stretch of trace: ``bench e2e`` runs each policy from step 0); the new
-        replay start (``time.monotonic()``). The current rates stay until the first
-        step's change is applied, a few milliseconds later."""
+        replay start (``time.monotonic()``), taken once every traced direction is back
+        at its trace's first rate (a few ``tc`` calls, about 5 ms each): the previous
+        replay's last rate once stayed until the second sample, so a burst sent at the
+        start crossed at it."""
         if self._replay is not None:
             self._stop.set()
             self._replay.join(COMMAND_TIMEOUT_S)
             self._stop = threading.Event()
         self.applied = []
+        if self._started:
+            for cmd in self.plan.first_rate_commands():
+                _run(cmd)
         self.replay_start = time.monotonic()
         if self._started and any(
             s.trace is not None for link in self.plan.links for s in (link.spec.up, link.spec.down)

@@ -334,6 +334,19 @@ class Plan:
             *tbf_args(rate_mbit, self.spec.queue_ms),
         ]
 
+    def first_rate_commands(self) -> list[list[str]]:
+        """``tc qdisc change`` of every traced direction back to its trace's first sample:
+        a replay started again begins there, not at the last rate the previous replay
+        set (its schedule starts at the second sample, :func:`rate_changes`)."""
+        cmds = []
+        for link in self.links:
+            for direction in ("up", "down"):
+                shape = getattr(link.spec, direction)
+                rate = shape.initial_rate_mbit()
+                if shape.trace is not None and rate is not None:
+                    cmds.append(self.rate_command(link.index, direction, rate))
+        return cmds
+
     def loss_commands(self, index: int, direction: str, tool: str = "nft") -> list[list[str]]:
         """Drop each packet arriving over ``direction`` with its probability.
 
