@@ -60,8 +60,10 @@ def test_decisions_are_batched_per_loop_turn_and_outcomes_observed(node: NodePro
             assert stats.completed_local + stats.completed_edge == 300
 
     run(main())
-    assert policy.decided == 300
-    assert policy.calls < 100  # many tasks per call
+    # Each task is decided at least once; the rest of a group again after each of its
+    # tasks is chosen to run here (client/auto.py), a bounded number of times.
+    assert policy.decided >= 300
+    assert policy.calls < 100 and policy.decided / policy.calls > 3  # many tasks per call
     assert policy.observed == 300
 
 
