@@ -247,6 +247,7 @@ class AutoDecider:
 
 
 def _rows(tasks: TaskBatch, start: int, end: int) -> TaskBatch:
+    """Rows ``start:end`` of a batch (the batch itself when that is all of it)."""
     if start == 0 and end == len(tasks):
         return tasks
     return TaskBatch(*(getattr(tasks, name)[start:end] for name in TASK_FEATURES))
