@@ -9,6 +9,7 @@ the relay adds 0.1-2 ms to an RTT; loss is a binomial sample.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,8 +92,6 @@ def _tbf_rate_kbit(emu: Emulation, direction: str) -> int:
         ["tc", "-n", ns, "-j", "qdisc", "show", "dev", dev, "root"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    import json
-
     (qdisc,) = json.loads(out)
     return int(qdisc["options"]["rate"]) * 8 // 1000  # tc -j gives bytes per second
 

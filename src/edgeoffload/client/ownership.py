@@ -29,7 +29,8 @@ Every rule the client applies lives here:
   vectorised and one call per task would cost more than the task.
 - **retry**: a refusal (``overloaded``, ``draining``) or a lost node places the task
   again; a node that refused is avoided for that task; ``max_attempts`` placements
-  without a result fail it, so a task nobody can run does not circulate forever.
+  without a result fail it, so a task nobody can run does not circulate forever; the
+  last of them, for a task that may run here, is here.
 - **hedging**: an idempotent task slower than its task's p95 latency gets a second copy
   on another node; the first answer wins and the other copy is cancelled.
 - **parking**: with no node up, a task that cannot run here waits up to
@@ -880,6 +881,12 @@ class Ownership:
         if t.where == "local":
             self._run_local(t, now, out)
             return
+        if t.attempts and t.can_run_locally and t.attempts + 1 >= self._attempt_limit(t):
+            # The last placement its limit allows, for a task that may run here: here,
+            # where no lost node or refusal can use it up (nodes declared dead again
+            # and again once failed a frame that could have run on the device).
+            self._run_local(t, now, out)
+            return
         eligible = self._eligible(t)
         if not eligible:
             self._no_node(t, now, out)
@@ -1070,11 +1077,7 @@ class Ownership:
     def _placed(self, t: OwnedTask, node: str) -> bool:
         """Count a placement on ``node`` (or LOCAL); False once attempts are used up
         (the task's own ``@task(max_attempts=...)`` if it has one, else the client's)."""
-        spec = t.spec
-        limit = (
-            self.max_attempts if spec is None or spec.max_attempts is None else spec.max_attempts
-        )
-        if t.attempts >= limit:
+        if t.attempts >= self._attempt_limit(t):
             return False
         t.attempts += 1
         if t.attempts > 1:
@@ -1089,6 +1092,14 @@ class Ownership:
             ids = by_node[node] = set()
         ids.add(t.id)
         return True
+
+    def _attempt_limit(self, t: OwnedTask) -> int:
+        """Placements allowed without a result: the task's own ``max_attempts`` if it
+        has one, else the client's."""
+        spec = t.spec
+        if spec is None or spec.max_attempts is None:
+            return self.max_attempts
+        return spec.max_attempts
 
     def _run_local(self, t: OwnedTask, now: float, out: list[Instruction]) -> None:
         """Run the task here, checking its arguments first (a node would refuse them

@@ -837,3 +837,35 @@ def test_no_fallback_timer_without_a_budget() -> None:
     submit(o, task="echo", args=[1], where="auto", spec=ECHO)
     o.handle(TimerFired(Timer(TimerKind.DECIDE)), 0.0)
     assert o.handle(Decided(((1, "A", None),)), 0.0) == [sent("A", 1, task="echo", args=[1])]
+
+
+def test_the_last_placement_of_a_task_that_may_run_here_is_here() -> None:
+    """Nodes lost one after another used up a frame's placements and it failed with
+    ``overloaded`` although it could run here (bench e2e, ultrasound on Norway: 1-MB
+    uploads held the heartbeats back and the nodes were declared dead again and
+    again). The last placement ``max_attempts`` allows now runs it here; a task forced
+    to the edge still goes to a node, and the limit itself is unchanged."""
+    o = owner(max_attempts=3)
+    up(o, "A", "B", "C")
+    submit(o, task="echo", args=[1], where="auto", spec=ECHO)
+    o.handle(TimerFired(Timer(TimerKind.DECIDE)), 0.0)
+    assert o.handle(Decided(((1, "A", "c"),)), 0.0) == [sent("A", 1, task="echo", args=[1])]
+    assert o.handle(NodeDown("A", "closed"), 1.0) == [
+        Resubmitting("A", "closed", 1),
+        sent("B", 1, attempt=1, task="echo", args=[1]),
+    ]
+    assert o.handle(NodeDown("B", "closed"), 2.0) == [
+        Resubmitting("B", "closed", 1),
+        StartLocalRun(1, ECHO, [1]),
+    ]
+    assert o.handle(LocalDone(1, True, 1, 0.001), 2.5)[0] == Deliver(
+        1, 1, None, LOCAL, 0.001, 0.5, "c"
+    )
+    # where="edge": the third placement is C, as before.
+    o = owner(max_attempts=3)
+    up(o, "A", "B", "C")
+    submit(o, task="echo", args=[1], where="edge", spec=ECHO)
+    o.handle(NodeDown("A", "closed"), 1.0)
+    assert o.handle(NodeDown("B", "closed"), 2.0)[1] == sent(
+        "C", 1, attempt=2, task="echo", args=[1]
+    )
