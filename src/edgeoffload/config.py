@@ -288,7 +288,7 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     dead_phi: Positive = 12.0
     #: A silence this long is never suspicious (a busy event loop, a GC pause).
     acceptable_pause_s: NonNegative = 0.3
-    #: Arguments larger than this (bytes, strings, numpy arrays) go hash-first to nodes
+    #: Arguments of this size or larger (bytes, strings, numpy arrays) go hash-first to nodes
     #: with a cache: the bytes once, then only their digest (the node asks for them
     #: again with need_input if it lost them). 0: always send them whole. Below 64 KiB
     #: the hash and a possible extra round trip cost more than the bytes.

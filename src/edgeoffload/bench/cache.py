@@ -3,7 +3,7 @@ input, over loopback: bytes not sent, and latency, with the cache and without.
 
 Two node processes on this machine, one with the cache (``--cache-bytes``, default
 256 MiB) and one without (``--cache-bytes 0``), each with one worker; one client each,
-default settings (arguments above ``input_ref_bytes``, 64 KiB, go hash-first to a node
+default settings (arguments of ``input_ref_bytes``, 64 KiB, or more go hash-first to a node
 that has a cache). The same frame (``--size-mb``, 1 MB of grey pixels) is submitted
 ``--n`` times to two tasks, alternating between the nodes so that both see the same
 machine load:

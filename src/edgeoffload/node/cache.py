@@ -7,7 +7,7 @@ first (:class:`ContentStore`):
 
 - **inputs**, keyed by the digest of their content
   (:func:`edgeoffload.protocol.content.value_digest`), held as msgpack bytes. A client
-  sends an argument above its ``input_ref_bytes`` hash-first (``Submit.refs``): the
+  sends an argument of its ``input_ref_bytes`` or more hash-first (``Submit.refs``): the
   bytes once, then only the digest.
   A digest the node lacks (never sent, evicted, the node restarted) is answered
   ``need_input`` and the client sends the bytes again: the cache can save bytes, never

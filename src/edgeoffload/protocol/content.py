@@ -64,11 +64,12 @@ def size_hint(value: Any) -> int:
 def large_inputs(
     args: Sequence[Any], threshold: int, encode: Callable[[Any], bytes]
 ) -> InputRefs | None:
-    """The arguments above ``threshold`` bytes, with their digest and size; None when
-    there is none (or one cannot be encoded: the send reports that)."""
+    """The arguments of ``threshold`` bytes or more, with their digest and size; None
+    when there is none (or one cannot be encoded: the send reports that). "Or more",
+    so that the 64-KiB default takes a 64-KiB array (an ultrasound tile)."""
     refs: InputRefs | None = None
     for i, value in enumerate(args):
-        if size_hint(value) <= threshold:
+        if size_hint(value) < threshold:
             continue
         try:
             found = value_digest(value, encode)

@@ -185,3 +185,16 @@ def test_the_sampler_reports_the_cache_counters() -> None:
     assert m.cache_bytes_saved == len(ENC(FRAME)) and m.cache_used_bytes > FRAME.nbytes
     text = prometheus_text("n1", m).decode()
     assert 'edgeoffload_node_cache_hit_percent{node="n1"} 50.0' in text
+
+
+def test_an_argument_of_exactly_the_threshold_goes_hash_first() -> None:
+    # Found by bench e2e: an ultrasound tile (128 x 128 float32) is 64 KiB, the default
+    # input_ref_bytes, and was always sent whole, so the cache saved no uplink there.
+    from edgeoffload.config import ClientConfig
+    from examples.ultrasound.tasks import TILE_PX
+
+    threshold = ClientConfig().input_ref_bytes
+    tile = np.zeros((TILE_PX, TILE_PX), np.float32)
+    assert tile.nbytes == threshold
+    refs = large_inputs([tile, np.zeros(threshold - 1, np.uint8)], threshold, ENC)
+    assert refs is not None and list(refs) == [0]
