@@ -562,6 +562,18 @@ def run_all(setup: Setup, policies: list[str], args: Any) -> dict[str, Any]:
     }
 
 
+def cache_lookups(run: dict[str, Any]) -> tuple[int, int]:
+    """What a cache could have answered in ``run``, and what it did, as the node counts
+    its hits: each answer from a node (its result cache: a hit when the answer was
+    cached) and each argument sent hash-first (its input store: a hit when it went as
+    its digest only, the node holding the bytes)."""
+    records = run["records"]
+    answers = sum(1 for r in records if r.get("node") not in (None, "local"))
+    cached = sum(1 for r in records if r.get("cached"))
+    client = run["client"]
+    return answers + client["inputs_hashed"], cached + client["inputs_held"]
+
+
 def cache_runs(
     emu: Any, acct: Any, setup: Setup, secret: str, token: str, args: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -579,11 +591,10 @@ def cache_runs(
         finally:
             nodes.stop_all()
     off, on = summarise(setup, out["off"]), summarise(setup, out["on"])
-    hits = sum(1 for r in out["on"]["records"] if r.get("cached"))
-    served = sum(1 for r in out["on"]["records"] if r.get("node") not in (None, "local"))
+    lookups, hits = cache_lookups(out["on"])
     return (
         {
-            "hit_rate": round(hits / served, 4) if served else 0.0,
+            "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
             "uplink_bytes_saved": off["uplink_bytes"] - on["uplink_bytes"],
             "latency_saved_ms": round(off["latency_ms"]["p50"] - on["latency_ms"]["p50"], 2),
         },

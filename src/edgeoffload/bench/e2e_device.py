@@ -113,6 +113,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             await warm_up(client, requests, len(spec["urls"]))
         print("READY", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        before = client.statistics()  # the warm-up's sends are not the run's
         t0 = time.monotonic()
         cpu0 = _usage_s(spec.get("cpu_usage_file"))
         finished = asyncio.Event()
@@ -180,6 +181,8 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             "failed": stats.failed,
             "resubmitted": stats.resubmitted,
             "duplicates_dropped": stats.duplicates_dropped,
+            "inputs_hashed": stats.inputs_hashed - before.inputs_hashed,
+            "inputs_held": stats.inputs_held - before.inputs_held,
         },
     }
 

@@ -63,6 +63,10 @@ class ClientStats:
     #: the node had them, and tasks sent again whole after a ``need_input``.
     input_bytes_saved: int = 0
     inputs_resent: int = 0
+    #: Hash-first arguments sent to nodes with a cache, and those sent as their digest
+    #: only (the node held them): the cache's input hit rate as this client sees it.
+    inputs_hashed: int = 0
+    inputs_held: int = 0
 
 
 class Client(BlockingFacade):
@@ -254,6 +258,8 @@ class Client(BlockingFacade):
             hedge_wins=s.hedge_wins,
             input_bytes_saved=s.input_bytes_saved,
             inputs_resent=s.inputs_resent,
+            inputs_hashed=s.inputs_hashed,
+            inputs_held=s.inputs_held,
         )
 
     # -- async API --------------------------------------------------------------------------

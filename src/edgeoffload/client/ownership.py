@@ -227,8 +227,10 @@ class OwnedTask:
     refs: InputRefs | None = None
     #: A node answered ``need_input``: from now on its arguments go whole.
     inline_inputs: bool = False
-    #: Argument bytes its latest send left out (sent as digests only).
+    #: Argument bytes its latest send left out (sent as digests only), and how many
+    #: arguments those were.
     refs_saved: int = 0
+    refs_held: int = 0
     #: Its value came from a node's result cache (the task did not run again).
     cached: bool = False
 
@@ -676,6 +678,11 @@ class OwnershipStats:
     #: again whole after a ``need_input``.
     input_bytes_saved: int = 0
     inputs_resent: int = 0
+    #: Hash-first arguments in sends to nodes with a cache, and how many of them went
+    #: as their digest only (the node held them; less those it then asked for again):
+    #: the share held is the data-locality cache's input hit rate as a client sees it.
+    inputs_hashed: int = 0
+    inputs_held: int = 0
     #: Offloaded tasks whose fallback timer fired, so they ran here.
     fallbacks: int = 0
 
@@ -713,6 +720,7 @@ class Ownership:
         self.placement = placement
         self._input_refs = input_refs
         self._input_bytes_saved = self._inputs_resent = 0
+        self._inputs_hashed = self._inputs_held = 0
         self.max_attempts = max_attempts
         self.wait_for_node_s = wait_for_node_s
         self.hedge = hedge
@@ -828,6 +836,8 @@ class Ownership:
             hedge_wins=self._hedge_wins,
             input_bytes_saved=self._input_bytes_saved,
             inputs_resent=self._inputs_resent,
+            inputs_hashed=self._inputs_hashed,
+            inputs_held=self._inputs_held,
             fallbacks=self._fallbacks,
         )
 
@@ -1028,8 +1038,10 @@ class Ownership:
                 d, size = refs[i]
                 known.move_to_end(d)
                 saved += size
-        t.refs_saved = saved
+        t.refs_saved, t.refs_held = saved, len(held)
         self._input_bytes_saved += saved
+        self._inputs_hashed += len(refs)
+        self._inputs_held += len(held)
         for i, (d, size) in refs.items():
             if i not in held:
                 self._sent_input(info, d, size)
@@ -1065,6 +1077,7 @@ class Ownership:
         t.inline_inputs = True
         assert t.refs
         self._input_bytes_saved -= t.refs_saved  # they were not saved after all
+        self._inputs_held -= t.refs_held
         for d, _ in t.refs.values():
             old = info.inputs.pop(d, None)
             if old is not None:

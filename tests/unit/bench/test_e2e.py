@@ -7,6 +7,7 @@ import pytest
 from edgeoffload.bench.e2e import (
     Setup,
     app_package,
+    cache_lookups,
     example_arg,
     example_name,
     failover_counts,
@@ -93,3 +94,17 @@ def test_example_names_and_trace_slugs() -> None:
     ]
     assert _setup().example == "tests.apps.tiny"
     assert example_name("examples.aoi.tray") == "aoi_tray"
+
+
+def test_cache_lookups_count_results_and_hash_first_inputs_as_the_node_does() -> None:
+    # An ultrasound frame is one answer and 16 tiles sent hash-first: a run whose
+    # answers never came from the result cache still hit the input store (found by
+    # bench e2e: the report said 0 % where 14 of 16 tiles went as digests).
+    records = [
+        {"node": "edge0", "cached": False},
+        {"node": "edge1", "cached": True},
+        {"node": "local", "cached": False},
+        {"node": None, "cached": False},  # given up: no answer
+    ]
+    run = {"records": records, "client": {"inputs_hashed": 32, "inputs_held": 28}}
+    assert cache_lookups(run) == (2 + 32, 1 + 28)

@@ -82,7 +82,8 @@ def test_the_bytes_go_once_then_only_the_digest() -> None:
     assert answer(o, 1, "a", 0.1) == [done(1, "a", latency=0.1)]
     assert submit(o, [BIG, 2], 0.2) == [sent("n1", 2, [None, 2], {0: D_BIG})]
     assert answer(o, 2, "b", 0.3) == [done(2, "b", latency=0.1)]
-    assert o.statistics().input_bytes_saved == SIZE
+    s = o.statistics()
+    assert (s.input_bytes_saved, s.inputs_hashed, s.inputs_held) == (SIZE, 2, 1)
 
 
 def test_small_arguments_and_nodes_without_a_cache_get_everything_whole() -> None:
@@ -119,6 +120,8 @@ def test_need_input_sends_the_task_again_whole_to_the_same_node_and_delivers_onc
     assert need_input(o, 2, 2.1) == []
     s = o.statistics()
     assert (s.inputs_resent, s.input_bytes_saved, s.duplicates_dropped) == (1, 0, 1)
+    # Task 1 sent its bytes; task 2 was held, then sent again whole: 3 sends, none held.
+    assert (s.inputs_hashed, s.inputs_held) == (3, 0)
     # The bytes went again: the next task refers to them.
     assert submit(o, [BIG], 3.0) == [sent("n1", 3, [None], {0: D_BIG})]
 

@@ -190,8 +190,9 @@ def test_the_sampler_reports_the_cache_counters() -> None:
 def test_an_argument_of_exactly_the_threshold_goes_hash_first() -> None:
     # Found by bench e2e: an ultrasound tile (128 x 128 float32) is 64 KiB, the default
     # input_ref_bytes, and was always sent whole, so the cache saved no uplink there.
-    from edgeoffload.config import ClientConfig
     from examples.ultrasound.tasks import TILE_PX
+
+    from edgeoffload.config import ClientConfig
 
     threshold = ClientConfig().input_ref_bytes
     tile = np.zeros((TILE_PX, TILE_PX), np.float32)
