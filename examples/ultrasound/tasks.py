@@ -44,8 +44,11 @@ DARK_BELOW = 0.6
 BRIGHT_ABOVE = 1.6
 #: Smallest structure reported (0.8 mm^2: smaller is speckle).
 MIN_AREA_PX = 80
-#: Measured cost (CPU cycles at 2.5 GHz) of one 512x512 frame.
-ANALYSE_CYCLES = 1.2e8
+#: Measured cost (CPU cycles at 2.5 GHz) of one 512x512 frame: the median of
+#: ``python -m examples.measure ultrasound --n 60``, three runs on a quiet machine
+#: (load 0.3; 8.7e7, 9.4e7, 1.07e8). The hint was 1.2e8 before, which made the cost
+#: model expect a local frame a quarter slower than it was.
+ANALYSE_CYCLES = 9.5e7
 
 
 def assemble(tiles: tuple[Any, ...] | list[Any]) -> np.ndarray:
