@@ -248,7 +248,8 @@ class ClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_attempts: Count = 5
     #: How long a task waits for any node when none is connected and it cannot run locally.
     wait_for_node_s: NonNegative = 10.0
-    #: Local execution: processes for non-inline tasks; 0 runs them on a thread.
+    #: Local execution: processes for non-inline tasks; 0 runs them on one thread, one
+    #: at a time in order (client.local says why).
     local_workers: Annotated[int, msgspec.Meta(ge=0)] = 0
     max_frame_bytes: Count = DEFAULT_MAX_FRAME_BYTES
     token: str | None = None

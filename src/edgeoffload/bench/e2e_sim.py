@@ -23,12 +23,10 @@ under, period-granular (:func:`quota_of`), and the client's failure detector, wh
 runs tasks here while a stalled link keeps heartbeats from being answered
 (:func:`detector_timeout_s`).
 
-Differences it cannot remove: the client runs local tasks on a thread pool (they share
-the CPU; the simulator's device runs them one after another); the client's detector
-also fires when heartbeats queue behind task bytes, and it places the tasks in flight
-on a node it declares dead again (the simulator's detector sees the capacity alone, and
-only for tasks not yet sent); its link is the trace, the emulated one TCP over
-tbf with a user-space delay relay.
+Differences it cannot remove: the client's detector also fires when heartbeats queue
+behind task bytes, and it places the tasks in flight on a node it declares dead again
+(the simulator's detector sees the capacity alone, and only for tasks not yet sent);
+its link is the trace, the emulated one TCP over tbf with a user-space delay relay.
 """
 
 from __future__ import annotations

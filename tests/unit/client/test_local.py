@@ -132,3 +132,35 @@ def test_close_drops_runs_still_going() -> None:
 @pytest.mark.parametrize("workers", [0, 1])
 def test_close_before_any_run_is_harmless(workers: int) -> None:
     LocalRunner(workers).close()
+
+
+def test_without_workers_runs_go_one_at_a_time_in_the_order_started() -> None:
+    # The decision engine (client.auto's backlog, one slot without workers) and the
+    # simulator run a burst's local tasks one after another; on the loop's default
+    # thread pool they shared the CPU instead (bench e2e: a traffic cycle's local plans
+    # all ended late together, where in order the first ones end in time).
+    lock = threading.Lock()
+    active, most, order = [0], [0], []
+
+    def busy(k: int) -> int:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            order.append(k)
+        time.sleep(0.02)  # releases the GIL: a thread pool would overlap the runs
+        with lock:
+            active[0] -= 1
+        return k
+
+    async def main() -> list[int]:
+        runner = LocalRunner(0)
+        loop = asyncio.get_running_loop()
+        futs = [loop.create_future() for _ in range(4)]
+        for k, fut in enumerate(futs):
+            runner.start(TaskSpec("busy", busy, __name__), [k], lambda *a, f=fut: f.set_result(a))
+        values = [(await fut)[1] for fut in futs]
+        runner.close()
+        return values
+
+    assert run(main(), timeout=30) == [0, 1, 2, 3]
+    assert most[0] == 1 and order == [0, 1, 2, 3]
