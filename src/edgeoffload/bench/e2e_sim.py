@@ -279,7 +279,8 @@ def simulate(
         ]
         md.append(
             "Fastest local-only latency x device speed per request kind, against the hint "
-            "(includes quota waits and a burst's shared CPU, so not a request's cost): "
+            "(includes quota waits and the wait behind a burst's earlier runs, so not a "
+            "request's cost): "
             + "; ".join(
                 f"{c['task']} {c['hint']:.3g} vs {c['measured']:.3g} "
                 f"({c['measured'] / c['hint']:.2f}x)"
