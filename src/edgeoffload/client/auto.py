@@ -204,8 +204,7 @@ class AutoDecider:
     def _local_run_s(self, tasks: TaskBatch, i: int, device: DeviceState) -> float:
         """How much row ``i``'s run here adds to the device's backlog: its cycles at the
         device's free speed, over the local workers (the client's own backlog rule)."""
-        free = max(1e-3, 1.0 - device.load)
-        return float(tasks.cpu_cycles[i]) / (device.cpu_hz * free) / self.local_slots
+        return device.run_s(float(tasks.cpu_cycles[i])) / self.local_slots
 
     def _choice(
         self,

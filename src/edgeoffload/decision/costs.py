@@ -79,8 +79,7 @@ def option_costs_one(
     d_out = tasks.output_bytes.item() * 8.0
     p = device.power
     f = device.cpu_hz
-    free = 1.0 - device.load
-    latency = [device.local_queue_s + c / (f * (free if free > 1e-3 else 1e-3))]
+    latency = [device.local_queue_s + device.run_s(c)]
     energy = [p.kappa * f * f * c]
     transfer = [0.0]
     q_up, tx, idle, rx = device.uplink_queue_s, p.transmit_w, p.idle_w, p.receive_w

@@ -91,6 +91,12 @@ class DeviceState:
     local_queue_s: float = 0.0
     uplink_queue_s: float = 0.0
 
+    def run_s(self, cycles: float) -> float:
+        """Seconds ``cycles`` take here: at the speed its load leaves free (at least
+        0.1 % of it, so a fully busy device is slow, not infinitely so). One rule for
+        the cost model's local option and the client's backlog of local runs."""
+        return cycles / (self.cpu_hz * max(1e-3, 1.0 - self.load))
+
 
 @dataclass(frozen=True, slots=True)
 class NodeFeatures:
