@@ -60,6 +60,24 @@ from .common import DEST, machine, percentile, python, write_json
 POLICIES = ("always_local", "always_edge", "cost_model", "auto")
 #: Each run's wall-clock budget beyond its workload's length (connect, imports, drain).
 RUN_SLACK_S = 60.0
+#: The device's budget to print READY: imports, a first connection to every node, the
+#: learned policy's first decision (numba compiles its kernel once per install: 10-25 s
+#: on this loaded machine).
+WARMUP_S = 180.0
+
+
+def first_line(proc: subprocess.Popen[str], budget_s: float) -> str:
+    """The first line ``proc`` prints, or "" if it exits or hangs first: it is killed
+    once ``budget_s`` has passed, so a warm-up that never ends (a node that never
+    answers the connect) cannot hang the benchmark."""
+    assert proc.stdout is not None
+    watchdog = threading.Timer(budget_s, proc.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return proc.stdout.readline()
+    finally:
+        watchdog.cancel()
 
 
 @dataclass
@@ -225,10 +243,13 @@ def run_policy(
     assert proc.stdin is not None and proc.stdout is not None
     timer: threading.Timer | None = None
     try:
-        line = proc.stdout.readline()
+        line = first_line(proc, WARMUP_S)
         if line.strip() != "READY":
             proc.wait(30)
-            raise RuntimeError(f"the device run ({policy}) did not start: {line!r}")
+            raise RuntimeError(
+                f"the device run ({policy}) did not start within {WARMUP_S:.0f} s: {line!r} "
+                f"(exit {proc.returncode})"
+            )
         dev = emu.plan.links[0].device_ns
         ifs = [link.device_if for link in emu.plan.links]
         tx0 = _tx_bytes(dev, ifs)

@@ -108,3 +108,30 @@ def test_cache_lookups_count_results_and_hash_first_inputs_as_the_node_does() ->
     ]
     run = {"records": records, "client": {"inputs_hashed": 32, "inputs_held": 28}}
     assert cache_lookups(run) == (2 + 32, 1 + 28)
+
+
+def test_a_device_that_hangs_before_ready_is_killed_at_its_budget() -> None:
+    """The device's first line (READY) has a budget of its own: a warm-up that hangs
+    (a node that never answers the connect) used to hang the whole benchmark, since
+    the run's watchdog was armed only after READY."""
+    import subprocess
+    import sys
+    import time
+
+    from edgeoffload.bench.e2e import first_line
+
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True
+    )
+    t0 = time.monotonic()
+    assert first_line(hung, 0.5) == ""
+    assert time.monotonic() - t0 < 10 and hung.wait(5) != 0
+    hung.stdout.close()  # type: ignore[union-attr]
+    ready = subprocess.Popen(
+        [sys.executable, "-c", "print('READY', flush=True); import time; time.sleep(1)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert first_line(ready, 30) == "READY\n"
+    assert ready.wait(10) == 0  # not killed once its line came
+    ready.stdout.close()  # type: ignore[union-attr]
