@@ -5,7 +5,7 @@
 (``edgeoffload.sim.oracle``), fit the policy model, save it with its scaler and
 metadata, and print its validation metrics next to the cost model's. ``--model
 bandwidth`` instead trains the bandwidth predictor on every bundled bandwidth dataset
-(leave-one-dataset-out first, to choose its point method per horizon; ``--seed`` seeds
+(leave-one-dataset-out first, to choose its point blend per horizon; ``--seed`` seeds
 it, ``--dataset`` is not used).
 ``--model risk`` fits the risk-aware policy's upload calibration
 (``edgeoffload.decision.risk``) on ``--records`` decisions of every bundled bandwidth
@@ -242,7 +242,7 @@ def _train_bandwidth(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                ds: {h: round(row[h]["learned"]["mape"], 4) for h in ("1s", "5s")}
+                ds: {h: round(row[h]["blend"]["mape"], 4) for h in ("1s", "5s")}
                 for ds, row in trained.lodo.items()
             }
         )

@@ -164,8 +164,10 @@ QUANTILES = (0.1, 0.5, 0.9)
 #: Outputs per horizon: a point prediction trained on the absolute percentage error
 #: (MAPE's optimum lies below the median when the spread is wide), then the quantiles.
 OUTPUTS = ("point", "p10", "p50", "p90")
-#: What a model folder may ship as its point prediction per horizon.
+#: The methods a model folder's point prediction blends per horizon, in this order.
 POINT_METHODS = ("learned", "last", "harmonic_mean", "ewma")
+#: A prediction of 0 (an outage) enters a blend's logarithm as this many Mbit/s.
+BLEND_FLOOR = 1e-9
 #: The EWMA and harmonic-mean baselines' parameters (the ones the table compares with).
 EWMA_ALPHA = 0.25
 HM_K = 5
@@ -185,6 +187,36 @@ def feature_names() -> list[str]:
         names += [f"mean|dlog x|{k}", f"share(|dlog x| < 0.01){k}"]
     names += ["trend5", "since_outage / window", "outage_share"]
     return names
+
+
+def blend(predictions: F64, weights: F64) -> F64:
+    """The weighted geometric mean of ``predictions`` (one row per method of
+    :data:`POINT_METHODS`, Mbit/s) with ``weights`` (summing to 1): the point prediction
+    a model folder ships. Geometric, because the methods' errors are ratios (MAPE) and
+    a throughput spans decades; one function for the online predictor and the
+    evaluation, so both give the same figure."""
+    logs = np.log(np.maximum(np.asarray(predictions, dtype=np.float64), BLEND_FLOOR))
+    return np.asarray(np.exp(np.tensordot(np.asarray(weights, dtype=np.float64), logs, 1)))
+
+
+def point_weights(spec: object) -> F64:
+    """The weights (in :data:`POINT_METHODS` order) of one horizon's ``meta["point"]``:
+    a method's name (all weight on it) or ``{method: weight}`` summing to 1.
+
+    Raises:
+        ConfigError: an unknown method, a negative weight, or weights not summing to 1.
+    """
+    if isinstance(spec, str):
+        spec = {spec: 1.0}
+    if not isinstance(spec, dict) or not set(spec) <= set(POINT_METHODS):
+        raise ConfigError(f"a point must name methods of {POINT_METHODS}, got {spec!r}")
+    try:
+        weights = np.array([float(spec.get(m, 0.0)) for m in POINT_METHODS])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"a point's weights must be numbers, got {spec!r}") from exc
+    if not (np.isfinite(weights).all() and (weights >= 0).all()) or abs(weights.sum() - 1) > 1e-6:
+        raise ConfigError(f"a point's weights must be >= 0 and sum to 1, got {spec!r}")
+    return weights
 
 
 def window_features(w: F64) -> tuple[F64, F64]:
@@ -289,9 +321,9 @@ class BandwidthPredictor:
     Batch: :meth:`outputs` gives, for full windows, the learned point prediction and the
     model's p10/p50/p90 of the mean throughput over each horizon (``horizons_s``, 1 s
     and 5 s). Online: :meth:`observe` one-second samples; then :meth:`predict` is the
-    point prediction of the method the folder ships for that horizon (the learned one
-    where it beat the baselines in leave-one-dataset-out evaluation, else the best
-    baseline: ``meta["point"]``), :meth:`quantiles` the calibrated interval with the
+    point prediction the folder ships for that horizon: a :func:`blend` of the learned
+    one and the baselines, with the weights chosen in leave-one-dataset-out evaluation
+    (``meta["point"]``), :meth:`quantiles` the calibrated interval with the
     median, and :meth:`upload_quantiles` the upload time of a payload. Before a full
     window the oldest sample is repeated to fill it.
 
@@ -306,7 +338,7 @@ class BandwidthPredictor:
         meta = files.meta
         try:
             self.horizons_s = [int(h) for h in meta["horizons_s"]]
-            self.point = {int(h): str(m) for h, m in meta["point"].items()}
+            self.point = {int(h): point_weights(m) for h, m in meta["point"].items()}
             self.gamma = float(meta["gamma"])
             features = list(meta["features"])
             self.mean = np.asarray(files.arrays["scaler.mean"], dtype=np.float64)
@@ -315,17 +347,17 @@ class BandwidthPredictor:
             raise ConfigError(
                 f"bandwidth model {folder}: bad meta.json or weights ({exc})"
             ) from exc
+        except ConfigError as exc:
+            raise ConfigError(f"bandwidth model {folder}: meta 'point': {exc}") from exc
         if features != feature_names():
             raise ConfigError(
                 f"bandwidth model {folder} was trained on other features than this version "
                 "computes: retrain it (make train)"
             )
-        if sorted(self.point) != sorted(self.horizons_s) or not set(self.point.values()) <= set(
-            POINT_METHODS
-        ):
+        if sorted(self.point) != sorted(self.horizons_s):
             raise ConfigError(
-                f"bandwidth model {folder}: meta 'point' must name one of {POINT_METHODS} "
-                f"per horizon {self.horizons_s}, got {meta['point']}"
+                f"bandwidth model {folder}: meta 'point' must give one blend of "
+                f"{POINT_METHODS} per horizon {self.horizons_s}, got {meta['point']}"
             )
         self.meta = meta
         self.mlp = Mlp.from_arrays(files.arrays)
@@ -395,20 +427,21 @@ class BandwidthPredictor:
         return self.horizons_s.index(horizon_s)
 
     def predict(self, horizon_s: int = 1) -> float:
-        """Mean Mbit/s over the next ``horizon_s`` by the shipped method (NaN before any
+        """Mean Mbit/s over the next ``horizon_s`` by the shipped blend (NaN before any
         sample)."""
         row = self._row(horizon_s)
         if self._current is None:
             return float("nan")
-        method = self.point[horizon_s]
-        if method == "learned":
-            return float(self._current[row, 0])
-        if method == "last":
-            return self._recent[-1]
-        if method == "ewma":
-            return self._ewma.predict()
         tail = list(self._recent)[-HM_K:]
-        return len(tail) / sum(1.0 / max(v, 1e-9) for v in tail)
+        methods = np.array(
+            [
+                self._current[row, 0],
+                self._recent[-1],
+                len(tail) / sum(1.0 / max(v, 1e-9) for v in tail),
+                self._ewma.predict(),
+            ]
+        )
+        return float(blend(methods, self.point[horizon_s]))
 
     def quantiles(self, horizon_s: int = 1) -> tuple[float, float, float]:
         """(p10, p50, p90) Mbit/s of the mean over the next ``horizon_s``, the interval

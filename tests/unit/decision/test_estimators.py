@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from edgeoffload.decision.estimators import (
+    HM_K,
     WINDOW,
     BandwidthPredictor,
     Ewma,
     HarmonicMean,
     IntervalCalibrator,
     RttEstimator,
+    blend,
     ewma_series,
     future_mean,
     harmonic_series,
@@ -84,7 +86,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     series = {
         name: [np.exp(np.cumsum(rng.normal(0, 0.2, 200))) for _ in range(2)]
-        for name in ("a", "b")
+        for name in ("a", "b", "c")
     }
     trained = train(series, PredictorConfig(hidden=8, epochs=1, members=1))
     folder = tmp_path_factory.mktemp("bw")
@@ -117,6 +119,44 @@ def test_predictor_online_matches_batch_and_times_fall_as_bandwidth_rises(
     assert 0.01 < t10 <= t50 <= t90
     with pytest.raises(ConfigError, match="horizon 7"):
         p.predict(7)
+
+
+def test_the_online_point_is_the_folders_blend_of_the_methods(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """predict() blends the learned point, the last sample, the harmonic mean and the
+    EWMA with the folder's weights: the same figure the evaluation scores."""
+    files = ModelFiles.load(tiny_model, "bandwidth_quantile")
+    files.meta["point"] = {"1": {"learned": 0.3, "last": 0.7}, "5": "ewma"}
+    p = BandwidthPredictor(files.save(tmp_path / "blend"))
+    x = np.random.default_rng(3).uniform(1.0, 4.0, WINDOW + 3)
+    for v in x:
+        p.observe(float(v))
+    learned = p.outputs(x[None, -WINDOW:])[0][:, 0]
+    assert p.predict(1) == pytest.approx(learned[0] ** 0.3 * x[-1] ** 0.7)
+    assert p.predict(5) == pytest.approx(ewma_series(x)[-1])
+    hm = HM_K / np.sum(1.0 / x[-HM_K:])
+    both = blend(np.array([[learned[0]], [x[-1]], [hm], [1.0]]), np.array([0.5, 0, 0.5, 0]))
+    assert both[0] == pytest.approx(np.sqrt(learned[0] * hm))
+    assert blend(np.array([[0.0], [4.0], [4.0], [4.0]]), np.array([0.5, 0.5, 0, 0]))[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("point", "match"),
+    [
+        ({"1": {"learned": 0.5, "last": 0.4}, "5": "last"}, "sum to 1"),
+        ({"1": {"learned": 1.5, "last": -0.5}, "5": "last"}, ">= 0"),
+        ({"1": {"oracle": 1.0}, "5": "last"}, "methods of"),
+        ({"1": "last"}, "one blend of"),
+    ],
+)
+def test_a_bad_point_blend_is_a_config_error(
+    tiny_model: Path, tmp_path: Path, point: dict[str, object], match: str
+) -> None:
+    files = ModelFiles.load(tiny_model, "bandwidth_quantile")
+    files.meta["point"] = point
+    with pytest.raises(ConfigError, match=match):
+        BandwidthPredictor(files.save(tmp_path / "bad"))
 
 
 def test_interval_calibration_widens_after_misses() -> None:
