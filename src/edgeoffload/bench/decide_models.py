@@ -31,8 +31,6 @@ BANDWIDTH_MODEL = DEFAULT_MODEL.parent / "bandwidth"
 
 #: The methods of the predictor table, in its order (``blend``: the shipped point).
 PREDICTOR_METHODS = ("blend", "learned", "learned_p50", "last", "harmonic_mean", "ewma")
-#: The baselines a predictor must beat.
-BASELINES = ("last", "harmonic_mean", "ewma")
 
 
 def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
@@ -101,6 +99,8 @@ def _blend_text(weights: dict[str, float]) -> str:
 
 
 def predictor_markdown(r: dict[str, Any], command: str, loadavg: str = "") -> str:
+    from edgeoffload.decision.estimators import BASELINES
+
     setup = r["_setup"]
     datasets = [k for k in r if not k.startswith("_") and k not in ("inference_us", "command")]
     cfg = setup["config"]

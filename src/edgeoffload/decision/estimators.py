@@ -166,6 +166,8 @@ QUANTILES = (0.1, 0.5, 0.9)
 OUTPUTS = ("point", "p10", "p50", "p90")
 #: The methods a model folder's point prediction blends per horizon, in this order.
 POINT_METHODS = ("learned", "last", "harmonic_mean", "ewma")
+#: The baselines a learned predictor must beat (the issue's, and the table's).
+BASELINES = ("last", "harmonic_mean", "ewma")
 #: A prediction of 0 (an outage) enters a blend's logarithm as this many Mbit/s.
 BLEND_FLOOR = 1e-9
 #: The EWMA and harmonic-mean baselines' parameters (the ones the table compares with).

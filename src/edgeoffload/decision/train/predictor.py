@@ -21,7 +21,7 @@ loss. The weights (a grid in steps of :data:`BLEND_STEPS`) are chosen by
 :func:`choose_blend` on held-out outputs only: for the evaluation of dataset D, on
 every other dataset D', each scored by a model that saw neither D nor D' (one fit per
 pair of datasets); for the shipped folder, on every dataset's leave-one-out outputs.
-The shipped weights of the network are then fitted on every dataset.
+The shipped network is then fitted on every dataset.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ..estimators import (
+    BASELINES,
     BLEND_FLOOR,
     EWMA_ALPHA,
     F64,
@@ -285,7 +286,6 @@ def average(mlps: Sequence[Mlp]) -> Mlp:
     return Mlp(tuple(weights), tuple(biases))
 
 
-BASELINES = ("last", "harmonic_mean", "ewma")
 #: The blend weights' grid: multiples of 1 / BLEND_STEPS summing to 1 (286 blends of
 #: the four methods at 10).
 BLEND_STEPS = 10
@@ -316,7 +316,7 @@ def blend_scores(out: F64, data: Windows, row: int, grid: F64) -> F64:
     logs = np.log(np.maximum(method_predictions(out, data, row)[:, keep], BLEND_FLOOR))
     a = actual[keep]
     mape = np.array([np.mean(np.abs(np.exp(w @ logs) / a - 1.0)) for w in grid])
-    best = min(np.mean(np.abs(np.exp(logs[i]) / a - 1.0)) for i in (1, 2, 3))
+    best = min(np.mean(np.abs(np.exp(logs[POINT_METHODS.index(b)]) / a - 1.0)) for b in BASELINES)
     return np.asarray(np.log(mape / best))
 
 
@@ -398,6 +398,8 @@ class LeaveOneOut:
 
 
 def _fitted(sets: Mapping[str, Windows], cfg: PredictorConfig) -> BandwidthPredictor:
+    """A predictor of ``fit(sets, cfg)``, loaded through a folder as a shipped one is
+    (its arrays are read into memory, so the folder can go)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
