@@ -19,7 +19,11 @@ How a decision is taken, per task and node option:
    on the hindsight records of other datasets, per bin of the predicted time, since a
    short upload sees one moment of the link and a long one averages over it). The
    calibration is the one source today; a bandwidth predictor that gives quantiles
-   itself can replace it behind the same function.
+   itself can replace it behind the same function. The learned one
+   (:class:`~.estimators.BandwidthPredictor`) does not fit yet: it reads one-second
+   means of the link, while a device, in the client and in the simulator, learns its
+   link only from its own transfers (a sample per completed transfer, at irregular
+   times).
 2. Each quantile is one scenario (weighted by the probability mass it stands for), plus
    one scenario in which the node fails (the calibrated failure rate), which costs what
    ``decision.evaluation`` charges for it.
