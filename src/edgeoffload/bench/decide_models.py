@@ -38,7 +38,7 @@ def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
     model's training configuration: per held-out dataset, each method's MAPE (and RMSE)
     at 1 s and 5 s, the point blend chosen without it and its MAPE (``shipped``), and
     the coverage of [p10, p90]."""
-    from edgeoffload.decision.estimators import POINT_METHODS, WINDOW, BandwidthPredictor
+    from edgeoffload.decision.estimators import WINDOW, BandwidthPredictor, point_spec
     from edgeoffload.decision.train.predictor import (
         PredictorConfig,
         bundled_series,
@@ -61,9 +61,7 @@ def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
             for m in PREDICTOR_METHODS
         }
         row["shipped"] = {f"mape_{h}": row["blend"][f"mape_{h}"] for h in r}
-        row["blend_weights"] = {
-            h: {m: w for m, w in r[h]["blend_weights"].items() if w > 0} for h in r
-        }
+        row["blend_weights"] = {h: r[h]["blend_weights"] for h in r}
         row["coverage_p10_p90"] = {h: round(r[h]["coverage"], 4) for h in r}
         row["coverage_p10_p90_uncalibrated"] = {
             h: round(r[h]["coverage_uncalibrated"], 4) for h in r
@@ -83,10 +81,7 @@ def predictor(model: Path = BANDWIDTH_MODEL) -> dict[str, Any]:
         "window_s": WINDOW,
         "horizons_s": list(cfg.horizons_s),
         "point": lodo.point,
-        "shipped_point": {
-            str(h): {m: float(v) for m, v in zip(POINT_METHODS, w, strict=True) if v > 0}
-            for h, w in shipped.point.items()
-        },
+        "shipped_point": {str(h): point_spec(w) for h, w in shipped.point.items()},
         "config": config,
         "seconds": seconds,
     }

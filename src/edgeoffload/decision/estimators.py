@@ -221,6 +221,12 @@ def point_weights(spec: object) -> F64:
     return weights
 
 
+def point_spec(weights: F64) -> dict[str, float]:
+    """``meta["point"]``'s form of one horizon's blend (:func:`point_weights` reads it
+    back): ``{method: weight}`` of the methods with a weight, rounded to 6 places."""
+    return {m: round(float(w), 6) for m, w in zip(POINT_METHODS, weights, strict=True) if w > 0}
+
+
 def window_features(w: F64) -> tuple[F64, F64]:
     """Inputs of the learned model for windows ``w`` (n, :data:`WINDOW`) in Mbit/s:
     (features (n, len(feature_names())), scale ``s`` (n,), the window's mean).
@@ -375,6 +381,7 @@ class BandwidthPredictor:
         (a copy of a predictor reset is a new link on the same weights)."""
         self._recent: deque[float] = deque(maxlen=WINDOW + max(self.horizons_s))
         self._ewma = Ewma(EWMA_ALPHA)
+        self._hm = HarmonicMean(HM_K)
         self._count = 0
         self._current: F64 | None = None  # (horizons, 4) for the latest second
         self._cal = {h: IntervalCalibrator(self.gamma) for h in self.horizons_s}
@@ -407,6 +414,7 @@ class BandwidthPredictor:
         sample = max(float(mbps), 0.0)
         self._recent.append(sample)
         self._ewma.observe(sample)
+        self._hm.observe(sample)
         self._count += 1
         history = list(self._recent)
         for h, pending in self._pending.items():
@@ -434,14 +442,8 @@ class BandwidthPredictor:
         row = self._row(horizon_s)
         if self._current is None:
             return float("nan")
-        tail = list(self._recent)[-HM_K:]
         methods = np.array(
-            [
-                self._current[row, 0],
-                self._recent[-1],
-                len(tail) / sum(1.0 / max(v, 1e-9) for v in tail),
-                self._ewma.predict(),
-            ]
+            [self._current[row, 0], self._recent[-1], self._hm.predict(), self._ewma.predict()]
         )
         return float(blend(methods, self.point[horizon_s]))
 

@@ -136,6 +136,11 @@ def test_the_online_point_is_the_folders_blend_of_the_methods(
     assert p.predict(1) == pytest.approx(learned[0] ** 0.3 * x[-1] ** 0.7)
     assert p.predict(5) == pytest.approx(ewma_series(x)[-1])
     hm = HM_K / np.sum(1.0 / x[-HM_K:])
+    files.meta["point"] = {"1": "harmonic_mean", "5": {"last": 1.0}}
+    q = BandwidthPredictor(files.save(tmp_path / "hm"))
+    for v in x:
+        q.observe(float(v))
+    assert q.predict(1) == pytest.approx(hm) and q.predict(5) == x[-1]
     both = blend(np.array([[learned[0]], [x[-1]], [hm], [1.0]]), np.array([0.5, 0, 0.5, 0]))
     assert both[0] == pytest.approx(np.sqrt(learned[0] * hm))
     assert blend(np.array([[0.0], [4.0], [4.0], [4.0]]), np.array([0.5, 0.5, 0, 0]))[0] > 0

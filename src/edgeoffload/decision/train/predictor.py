@@ -54,6 +54,7 @@ from ..estimators import (
     feature_names,
     future_mean,
     harmonic_series,
+    point_spec,
     point_weights,
     prediction_error,
     window_features,
@@ -326,8 +327,7 @@ def choose_blend(scores: Sequence[F64], grid: F64) -> dict[str, float]:
     the blend that loses least where it does worst, not the best on average (which
     an average over a few very different links can buy with one dataset's loss)."""
     worst = np.max(np.stack(scores), axis=0)
-    w = grid[int(np.argmin(worst))]
-    return {m: round(float(v), 6) for m, v in zip(POINT_METHODS, w, strict=True) if v > 0}
+    return point_spec(grid[int(np.argmin(worst))])
 
 
 def evaluate(
@@ -370,7 +370,7 @@ def evaluate(
                 "rmse": float(np.sqrt(np.mean((p - a) ** 2))),
                 "n": err["n"],
             }
-        row["blend_weights"] = dict(zip(POINT_METHODS, weights[h].tolist(), strict=True))
+        row["blend_weights"] = point_spec(weights[h])
         low, high = np.empty(len(a)), np.empty(len(a))
         for sid in np.unique(data.series):
             at = data.series == sid

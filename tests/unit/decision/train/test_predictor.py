@@ -114,13 +114,7 @@ def test_blends_cover_the_simplex_and_the_chosen_one_loses_least_where_it_does_w
     # 1 % at worst: the target is to beat the baselines on every dataset
     first = np.log(np.array([0.7, 0.99, 1.2] + [1.5] * 7))
     second = np.log(np.array([1.1, 1.01, 0.9] + [1.5] * 7))
-    chosen = choose_blend([first, second], grid)
-    expected = {
-        m: w
-        for m, w in zip(("learned", "last", "harmonic_mean", "ewma"), grid[1].tolist(), strict=True)
-        if w > 0
-    }
-    assert chosen == expected
+    assert choose_blend([first, second], grid) == {"learned": 0.5, "last": 0.5}
 
 
 def test_leave_one_out_needs_three_datasets() -> None:
@@ -131,9 +125,9 @@ def test_leave_one_out_needs_three_datasets() -> None:
         leave_one_out(two, TINY)
 
 
-def test_each_held_out_blend_is_chosen_without_that_dataset(trained: TrainedPredictor) -> None:
-    """The evaluated blend of each dataset comes from the others' outputs: so the rows
-    may differ, and each row's blend is a valid one that was scored as it is shipped."""
+def test_each_held_out_row_scores_a_valid_blend(trained: TrainedPredictor) -> None:
+    """Each held-out row records the blend it scored (chosen on the other datasets'
+    outputs), in the form a folder ships, and a finite MAPE for it."""
     for row in trained.lodo.values():
         for h in ("1s", "5s"):
             assert sum(row[h]["blend_weights"].values()) == pytest.approx(1.0)
