@@ -26,6 +26,12 @@ for each set on the other bundled datasets only (leave-one-dataset-out; the two
 Pensieve sets count as one), on ``--calibration-seed`` (which must not be an
 evaluation seed). ``learned_fallback`` is the model's own choice with the same
 budgets: what the timer alone is worth.
+
+Last come four references, not policies: the model and the cost model scored on the
+same decisions with the truth about the link in place of the device's estimate
+(``<name>_true_link``: its capacity at the decision; ``<name>_true_transfers``: the
+real upload and download of each option; ``edgeoffload.decision.references``). The gap
+between a policy and its references is what the link's unpredictability costs it.
 """
 
 from __future__ import annotations
@@ -122,6 +128,8 @@ def evaluate_sets(
     from ..decision.learned import LearnedPolicy, Scorer, ThresholdPolicy
     from ..decision.modelfile import ModelFiles
     from ..decision.online import OnlineCostModel
+    from ..decision.policies import CostModel
+    from ..decision.references import LINK_TRUTHS, told
     from ..decision.registry import resolve
     from .train import score_model
 
@@ -153,6 +161,13 @@ def evaluate_sets(
             result = evaluate_policy(labelled, policy.decide_context, weights)
             out.setdefault(policy_name, {})[name] = result
         out.setdefault("online", {})[name] = evaluate_online(labelled, OnlineCostModel(), weights)
+        # References, not policies: the model and the cost model told the truth about
+        # the link (decision.references), on the same decisions.
+        for truth in LINK_TRUTHS:
+            informed = told(labelled, truth)
+            out.setdefault(f"{model_name}_{truth}", {})[name] = score_model(model, informed)
+            result = evaluate_policy(informed, CostModel().decide_context, weights)
+            out.setdefault(f"cost_model_{truth}", {})[name] = result
     return out
 
 

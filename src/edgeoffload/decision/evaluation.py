@@ -84,6 +84,9 @@ class Records(Protocol):
     # (``OracleRecords.unforeseen``); records without it count every failure as avoidable.
     # Optional: (n, 2) ``upload_s``, the upload's start and end from the task's creation
     # (``OracleRecords.upload_s``), for the fallback's energy.
+    # Optional: (n, k) ``download_s``, (n, 2) ``link_now_bps`` and (n, k) ``inv_wan``:
+    # each option's true download, the true link at the decision and each node's WAN
+    # (``OracleRecords``), for ``decision.references``.
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class Labelled:
     created_s: F64
     unforeseen: NDArray[np.bool_] | None = None  # (n, 1 + k); None: no failure unforeseen
     upload_s: F64 | None = None  # (n, 2) upload start, end from creation; None: unknown
+    download_s: F64 | None = None  # (n, k) each node option's true download seconds
+    link_now_bps: F64 | None = None  # (n, 2) true up, down capacity at creation
+    inv_wan: F64 | None = None  # (n, k) 1 / WAN bit/s of each column's node (0: edge)
 
     def __len__(self) -> int:
         return len(self.ctx)
@@ -115,6 +121,9 @@ class Labelled:
         device = np.asarray(records.device, dtype=np.float64)
         unforeseen = getattr(records, "unforeseen", None)
         upload = getattr(records, "upload_s", None)
+        download = getattr(records, "download_s", None)
+        link_now = getattr(records, "link_now_bps", None)
+        inv_wan = getattr(records, "inv_wan", None)
         missing = len(DEVICE_FEATURES) - device.shape[1]
         if missing > 0:
             device = np.hstack([device, np.zeros((device.shape[0], missing))])
@@ -131,6 +140,9 @@ class Labelled:
             np.asarray(records.created_s, dtype=np.float64),
             None if unforeseen is None else np.asarray(unforeseen, dtype=bool),
             None if upload is None else np.asarray(upload, dtype=np.float64),
+            None if download is None else np.asarray(download, dtype=np.float64),
+            None if link_now is None else np.asarray(link_now, dtype=np.float64),
+            None if inv_wan is None else np.asarray(inv_wan, dtype=np.float64),
         )
 
     @classmethod
@@ -146,6 +158,10 @@ class Labelled:
             shape[axis] = missing
             return np.concatenate([a, np.full(shape, value, dtype=a.dtype)], axis=axis)
 
+        # The truth about the link only when every part has it (else: unknown).
+        downloads = [pad(p.download_s, k, np.nan) for p in parts if p.download_s is not None]
+        links = [p.link_now_bps for p in parts if p.link_now_bps is not None]
+        wans = [pad(p.inv_wan, k, np.nan) for p in parts if p.inv_wan is not None]
         return cls(
             Context(
                 np.concatenate([p.ctx.tasks for p in parts]),
@@ -168,6 +184,9 @@ class Labelled:
             )
             if any(p.upload_s is not None for p in parts)
             else None,
+            np.concatenate(downloads) if len(downloads) == len(parts) else None,
+            np.concatenate(links) if len(links) == len(parts) else None,
+            np.concatenate(wans) if len(wans) == len(parts) else None,
         )
 
     def rows(self, index: I64 | slice) -> Labelled:
@@ -180,6 +199,9 @@ class Labelled:
             self.created_s[index],
             None if self.unforeseen is None else self.unforeseen[index],
             None if self.upload_s is None else self.upload_s[index],
+            None if self.download_s is None else self.download_s[index],
+            None if self.link_now_bps is None else self.link_now_bps[index],
+            None if self.inv_wan is None else self.inv_wan[index],
         )
 
     def realised(self, weights: CostWeights, fallback_s: F64 | None = None) -> tuple[F64, F64, F64]:

@@ -82,6 +82,14 @@ class OracleRecords:
             (the one every node option shares), in seconds from its creation: what a
             local fallback timer abandoned at a budget had spent on the radio
             (``decision.evaluation``).
+        download_s: (n, k) each node option's download over the true downlink (from
+            the result leaving the WAN to its arrival; ``inf`` where the option fails).
+        link_now_bps: (n, 2) the true capacity of the device's uplink and downlink at
+            the task's creation (the trace, where ``nodes`` has the device's estimate).
+        inv_wan: (n, k) ``1 / wan_bps`` of each column's node (0 for an edge node, NaN
+            for padding): how its ``up_bps`` and ``down_bps`` combine the wireless
+            estimate with the WAN. With ``upload_s`` and ``download_s`` they let
+            ``decision.references`` give a policy the truth about the link.
     """
 
     scenario: str
@@ -102,6 +110,9 @@ class OracleRecords:
     outcome_energy_j: F64
     unforeseen: NDArray[np.bool_]
     upload_s: F64 | None = None  # None: records made by hand, without upload times
+    download_s: F64 | None = None  # None: records made by hand, without the truth
+    link_now_bps: F64 | None = None
+    inv_wan: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.task.size)
@@ -171,7 +182,7 @@ def _collect(sim: Simulation) -> OracleRecords:
             nodes[row, :m] = node_matrix
         node_index[row, :m] = request.index
         task_ids[row] = request.first + j
-    latency, energy = _hindsight(sim, task_ids, nodes, node_index, probes)
+    latency, energy, download = _hindsight(sim, task_ids, nodes, node_index, probes)
     records = sim.tasks.arrays()
     target = records["target"][task_ids]
     chosen = np.array(
@@ -186,14 +197,25 @@ def _collect(sim: Simulation) -> OracleRecords:
         dtype=np.int64,
     )
     done = records["outcome"][task_ids] == int(Outcome.DONE)
-    realised = records["end_s"][task_ids] - records["created_s"][task_ids]
+    created_s = records["created_s"][task_ids]
+    realised = records["end_s"][task_ids] - created_s
+    devices = records["device"][task_ids]
+    dev = sim.dev
+    link_now = np.array(
+        [
+            (dev.up[d].capacity_bps(at), dev.down[d].capacity_bps(at))
+            for d, at in zip(devices.tolist(), created_s.tolist(), strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(n, 2)
+    node_inv_wan = np.append(np.array([1.0 / nd.wan_bps for nd in sim.nodes]), np.nan)
     return OracleRecords(
         scenario=sim.scenario.name,
         policy=sim.policy.name,
         seed=sim.seed,
         task=task_ids,
-        device_id=records["device"][task_ids],
-        created_s=records["created_s"][task_ids],
+        device_id=devices,
+        created_s=created_s,
         tasks=tasks,
         device=device,
         nodes=nodes,
@@ -204,16 +226,17 @@ def _collect(sim: Simulation) -> OracleRecords:
         chosen=chosen,
         outcome_latency_s=np.where(done, realised, np.nan),
         outcome_energy_j=records["energy_j"][task_ids],
-        unforeseen=_unforeseen(sim, latency, node_index, records["created_s"][task_ids]),
+        unforeseen=_unforeseen(sim, latency, node_index, created_s),
         upload_s=np.array(
             [
                 (probes[tid].up_start_s - created, probes[tid].up_end_s - created)
-                for tid, created in zip(
-                    task_ids.tolist(), records["created_s"][task_ids].tolist(), strict=True
-                )
+                for tid, created in zip(task_ids.tolist(), created_s.tolist(), strict=True)
             ],
             dtype=np.float64,
         ).reshape(n, 2),
+        download_s=download,
+        link_now_bps=link_now,
+        inv_wan=node_inv_wan[node_index],  # index -1 (padding): the appended NaN
     )
 
 
@@ -231,12 +254,14 @@ def _unforeseen(
 
 def _hindsight(
     sim: Simulation, task_ids: I64, nodes: F64, node_index: I64, probes: Mapping[int, Probe]
-) -> tuple[F64, F64]:
+) -> tuple[F64, F64, F64]:
+    """(latency, energy, download seconds) of every option (module docstring)."""
     t = sim.tasks
     dev = sim.dev
     n, k = node_index.shape
     latency = np.full((n, 1 + k), np.nan)
     energy = np.full((n, 1 + k), np.nan)
+    download = np.full((n, k), np.nan)
     header = sim.state.header_bits
     queries: dict[int, list[tuple[float, int, int, int]]] = {}  # node -> (arrival, tid, row, col)
     for row, tid in enumerate(task_ids.tolist()):
@@ -264,21 +289,21 @@ def _hindsight(
     for node, asked in queries.items():
         waits = _fifo_waits(sim.nodes[node].cores, ran.get(node, []), asked)
         for (arrive, tid, row, col), wait in zip(asked, waits, strict=True):
-            latency[row, 1 + col], energy[row, 1 + col] = _node_option(
-                sim, tid, node, arrive, wait, nodes[row, col], probes[tid]
-            )
-    return latency, energy
+            cost = _node_option(sim, tid, node, arrive, wait, nodes[row, col], probes[tid])
+            latency[row, 1 + col], energy[row, 1 + col], download[row, col] = cost
+    return latency, energy, download
 
 
 def _node_option(
     sim: Simulation, tid: int, node: int, arrive: float, wait: float, features: F64, probe: Probe
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
+    """(latency, energy, download seconds) of one node option; inf where it fails."""
     t = sim.tasks
     dev = sim.dev
     d = t.device[tid]
     nd = sim.nodes[node]
     if wait == np.inf:
-        return np.inf, np.inf
+        return np.inf, np.inf, np.inf
     start = arrive + wait
     header = sim.state.header_bits
     out_bits = t.output_bytes[tid] * 8.0 + header
@@ -291,7 +316,7 @@ def _node_option(
     service, _ = dvfs(nd.levels, nd.speed_hz, t.cpu_cycles[tid], compute_by - start)
     ready = start + service
     if _down_during(sim, node, arrive, ready):
-        return np.inf, np.inf
+        return np.inf, np.inf, np.inf
     at = ready + dev.rtt_s[d] / 2.0
     if nd.tier == "cloud":
         at += nd.wan_rtt_s / 2.0 + out_bits / nd.wan_bps
@@ -300,7 +325,7 @@ def _node_option(
     up_start, up_end = probe.up_start_s, probe.up_end_s
     joules = power.transmit_w * (up_end - up_start) + power.idle_w * (at - up_end)
     joules += power.receive_w * (end - at)
-    return end - created, joules
+    return end - created, joules, end - at
 
 
 def _down_during(sim: Simulation, node: int, a: float, b: float) -> bool:

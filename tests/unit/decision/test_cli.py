@@ -102,6 +102,11 @@ def test_train_then_evaluate(
         assert m["regret"] >= -1e-9  # nobody beats the oracle
         assert m["n"] == 300
     assert results["always_local"]["nyu_lte"]["offload_share"] == 0.0
+    # The references told the truth about the link (decision.references), last.
+    references = [
+        f"{p}_{t}" for t in ("true_link", "true_transfers") for p in ("learned_mlp", "cost_model")
+    ]
+    assert sorted(list(results)[-4:]) == sorted(references)
     assert "| learned_mlp | nyu_lte |" in capsys.readouterr().out
 
 

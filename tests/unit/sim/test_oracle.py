@@ -99,3 +99,40 @@ def test_a_failure_that_began_after_the_decision_is_marked_unforeseen() -> None:
     down = first & (created > 5.0) & (created < 10.0)
     assert down.any() and not rec.unforeseen[down].any()
     assert np.isinf(rec.latency_s[down]).all()
+
+
+def test_the_true_link_is_the_trace_and_the_transfers_as_they_happened() -> None:
+    """On a constant link the device's estimate is the truth, so a reference told the
+    truth (decision.references) sees the features the policy saw, WAN part included;
+    told the transfers, the cost model's transfer times are the recorded ones."""
+    from edgeoffload.decision.costs import option_costs
+    from edgeoffload.decision.evaluation import Labelled
+    from edgeoffload.decision.references import told
+
+    link = {"constant_mbps": 8.0, "uplink_scale": 0.5, "rtt_ms": 20}
+    scenario = with_overrides(
+        plain(), {"devices[0].link": link, "cloud": {"wan_mbps": 200.0, "wan_rtt_ms": 40.0}}
+    )
+    rec = oracle_records(scenario, "cost_model")
+    np.testing.assert_array_equal(rec.link_now_bps, np.tile([4e6, 8e6], (len(rec), 1)))
+    cloud = np.array([name == "cloud" for name in rec.node_names])[rec.node_index]
+    assert cloud.any() and (~cloud & (rec.node_index >= 0)).any()
+    np.testing.assert_allclose(rec.inv_wan[cloud], 1.0 / 200e6)
+    assert (rec.inv_wan[~cloud & (rec.node_index >= 0)] == 0.0).all()
+    assert np.isnan(rec.inv_wan[rec.node_index < 0]).all()
+    lab = Labelled.of(rec)
+    truth = told(lab, "true_link").ctx.nodes
+    np.testing.assert_allclose(truth, lab.ctx.nodes, rtol=1e-12)
+    # A download on an idle 8 Mbit/s downlink: payload and headers over the rate.
+    header_bits = 66.0 * 8
+    live = np.isfinite(rec.download_s)
+    out_bits = rec.tasks[:, TASK_FEATURES.index("output_bytes"), None] * 8.0 + header_bits
+    np.testing.assert_allclose(rec.download_s, np.where(live, out_bits / 8e6, np.nan))
+    informed = told(lab, "true_transfers")
+    _, _, transfer = option_costs(informed.ctx)
+    up_s = rec.upload_s[:, 1:] - rec.upload_s[:, :1]
+    edge = ~cloud & (rec.node_index >= 0) & live
+    expected = up_s + rec.download_s  # an edge node: the wireless hop only
+    np.testing.assert_allclose(transfer[:, 1:][edge], expected[edge], rtol=1e-9)
+    queue = informed.ctx.device[:, DEVICE_FEATURES.index("uplink_queue_s")]
+    np.testing.assert_array_equal(queue, rec.upload_s[:, 0])

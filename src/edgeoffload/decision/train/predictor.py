@@ -316,9 +316,13 @@ def blend_scores(out: F64, data: Windows, row: int, grid: F64) -> F64:
     keep = actual >= data.floor
     logs = np.log(np.maximum(method_predictions(out, data, row)[:, keep], BLEND_FLOOR))
     a = actual[keep]
-    mape = np.array([np.mean(np.abs(np.exp(w @ logs) / a - 1.0)) for w in grid])
-    best = min(np.mean(np.abs(np.exp(logs[POINT_METHODS.index(b)]) / a - 1.0)) for b in BASELINES)
-    return np.asarray(np.log(mape / best))
+
+    def mape(log_prediction: F64) -> float:
+        return prediction_error(np.exp(log_prediction), a, data.floor)["mape"]
+
+    blends = np.array([mape(w @ logs) for w in grid])
+    best = min(mape(logs[POINT_METHODS.index(b)]) for b in BASELINES)
+    return np.asarray(np.log(blends / best))
 
 
 def choose_blend(scores: Sequence[F64], grid: F64) -> dict[str, float]:
