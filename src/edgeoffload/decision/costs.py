@@ -91,9 +91,11 @@ def option_costs_one(
         nodes.rtt_s.tolist(),
         strict=True,
     ):
-        up = d_in / up_bps
-        down = d_out / down_bps
-        wait = rtt + queue + c / speed
+        # A rate of 0 (a link in outage, a node without speed) is an unreachable
+        # option, inf as numpy's division gives it, not a ZeroDivisionError.
+        up = d_in / up_bps if up_bps else math.inf
+        down = d_out / down_bps if down_bps else math.inf
+        wait = rtt + queue + (c / speed if speed else math.inf)
         t = q_up + up + wait + down
         e = tx * up + idle * wait + rx * down
         ok = t == t and e == e  # NaN: an absent candidate

@@ -161,3 +161,16 @@ def test_infinite_options_cost_infinity_never_nan() -> None:
     got = cost_of(latency, energy, 1.0, np.array([[np.inf]]), 0.5, 10.0)
     assert got.tolist() == [[1.0, np.inf, np.inf]]
     assert cost_one([1.0, math.inf], [1.0, math.inf], math.inf, 1.0, 0.5, 10.0) == [1.0, math.inf]
+
+
+@pytest.mark.parametrize("field", ["up_bps", "down_bps", "speed_hz"])
+def test_a_zero_rate_costs_infinity_both_ways(field: str) -> None:
+    """A link in outage (or a node reporting no speed) makes its option unreachable in
+    the one-task form too: it used to raise ZeroDivisionError there, where the batch
+    form (and the compiled kernel, error_model="numpy") gave inf."""
+    zero = node(**{field: 0.0})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        latency, energy, _ = option_costs(Context.of(TASK, DEVICE, zero))
+    assert latency[0, 1] == energy[0, 1] == np.inf
+    lat1, en1, _ = option_costs_one(TASK, DEVICE, zero)
+    assert lat1 == [2.0, math.inf] and en1 == [1.0, math.inf]
