@@ -128,7 +128,6 @@ def evaluate_sets(
     from ..decision.learned import LearnedPolicy, Scorer, ThresholdPolicy
     from ..decision.modelfile import ModelFiles
     from ..decision.online import OnlineCostModel
-    from ..decision.policies import CostModel
     from ..decision.references import LINK_TRUTHS, told
     from ..decision.registry import resolve
     from .train import score_model
@@ -166,7 +165,8 @@ def evaluate_sets(
         for truth in LINK_TRUTHS:
             informed = told(labelled, truth)
             out.setdefault(f"{model_name}_{truth}", {})[name] = score_model(model, informed)
-            result = evaluate_policy(informed, CostModel().decide_context, weights)
+            cost_model = policies["cost_model"]  # the same object as the cost_model row
+            result = evaluate_policy(informed, cost_model.decide_context, weights)
             out.setdefault(f"cost_model_{truth}", {})[name] = result
     return out
 
